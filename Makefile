@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format install migrate bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned: 2.13.0 resolves to the local CPU build; never a CUDA download.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/videoapi db upgrade
+
+run: migrate
+	$(BIN)/videoapi serve
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts migrations
+	$(BIN)/ruff format --check src tests scripts migrations
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests scripts migrations
+	$(BIN)/ruff check --fix src tests scripts migrations
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench/trim.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

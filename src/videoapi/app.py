@@ -1,0 +1,139 @@
+"""create_app(settings): routes, dependencies, error mapping and the process lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import dramatiq
+from litestar import Litestar, MediaType, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from videoapi import __version__
+from videoapi.assets.api import ROUTES as ASSET_ROUTES
+from videoapi.auth.deps import provide_principal
+from videoapi.editing.api import ROUTES as EDIT_ROUTES
+from videoapi.errors import ServiceUnavailable
+from videoapi.observability.logging import configure_logging, get_logger
+from videoapi.observability.metrics import REGISTRY, TASKS
+from videoapi.queue.broker import QUEUES, make_broker
+from videoapi.queue.runtime import WorkerLifecycle
+from videoapi.services import Services, build_services
+from videoapi.settings import Settings, load_settings
+from videoapi.storage import load_signing_secret
+from videoapi.storage.api import download_file
+from videoapi.tasks.api import ROUTES as TASK_ROUTES
+from videoapi.web import EXCEPTION_HANDLERS, RequestContextMiddleware
+
+log = get_logger(__name__)
+JSON_BODY_LIMIT_BYTES = 1024 * 1024
+
+
+@get("/health", summary="Liveness: the process answers", tags=["ops"], include_in_schema=True)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", summary="Readiness: database, broker and store answer", tags=["ops"])
+async def ready(state: State) -> Response[dict[str, Any]]:
+    services: Services = state.services
+    checks: dict[str, str] = {}
+
+    async def check(name: str, probe: Any) -> None:
+        try:
+            await asyncio.wait_for(probe(), timeout=5)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+
+    async def db() -> None:
+        async with services.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def broker() -> None:
+        await asyncio.to_thread(_check_broker, services.broker, state.get("worker"))
+
+    await check("database", db)
+    await check("broker", broker)
+    await check("store", services.store.check)
+    ok = all(v == "ok" for v in checks.values())
+    return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+def _check_broker(broker: dramatiq.Broker | None, worker: dramatiq.Worker | None) -> None:
+    if broker is None:
+        raise ServiceUnavailable("no broker configured")
+    client = getattr(broker, "client", None)
+    if client is not None:  # Redis
+        client.ping()
+    elif hasattr(broker, "connection"):  # RabbitMQ: opens (or reuses) this thread's connection
+        if not broker.connection.is_open:
+            raise ServiceUnavailable("RabbitMQ connection is closed")
+    elif worker is None:
+        raise ServiceUnavailable("the in-process broker has no embedded worker")
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["ops"], media_type=MediaType.TEXT)
+async def metrics(state: State) -> Response[bytes]:
+    TASKS.clear()
+    for kind, status, count in await state.services.tasks.counts():
+        TASKS.labels(kind, status).set(count)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        worker = None
+        if settings.server.embedded_workers:
+            broker = make_broker(settings, extra_middleware=[WorkerLifecycle(settings)])
+            worker = dramatiq.Worker(broker, queues=set(QUEUES), worker_threads=settings.server.worker_threads)
+            await asyncio.to_thread(worker.start)
+        else:
+            broker = make_broker(settings)
+        services = await build_services(settings, broker)
+        app.state.services = services
+        app.state.store = services.store
+        app.state.signing_secret = load_signing_secret(settings)
+        app.state.worker = worker
+        if worker is not None:
+            # The in-process broker forgets its messages on restart; the task table does not.
+            await services.tasks.republish_ready(QUEUES)
+        log.info("api_started", broker=settings.queue.broker, embedded_workers=worker is not None)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+            await asyncio.to_thread(broker.close)
+            await services.close()
+
+    return Litestar(
+        route_handlers=[health, ready, metrics, download_file, *ASSET_ROUTES, *TASK_ROUTES, *EDIT_ROUTES],
+        dependencies={"principal": Provide(provide_principal)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestContextMiddleware],
+        lifespan=[lifespan],
+        request_max_body_size=JSON_BODY_LIMIT_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="videoapi",
+            version=__version__,
+            description="Self-hosted video generation and editing API. Authenticate with `Authorization: Bearer <key>`.",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API key")}
+            ),
+            security=[{"bearer": []}],
+            path="/schema",
+        ),
+        debug=False,
+    )

@@ -1,0 +1,264 @@
+"""Assets: register uploads and URL inputs (probed first), resolve task inputs, sign downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from videoapi.assets.models import Asset
+from videoapi.assets.schemas import AssetOut, InputRef
+from videoapi.db.base import utcnow
+from videoapi.db.engine import transaction
+from videoapi.errors import Gone, InvalidRequest, NotFound
+from videoapi.media.fetch import fetch_url
+from videoapi.media.probe import MediaInfo, probe
+from videoapi.settings import Settings
+
+if TYPE_CHECKING:
+    from videoapi.storage.base import ObjectStore
+
+CONTENT_TYPES = {
+    "mov": "video/quicktime",
+    "mp4": "video/mp4",
+    "matroska": "video/x-matroska",
+    "webm": "video/webm",
+    "avi": "video/x-msvideo",
+    "flv": "video/x-flv",
+    "mpegts": "video/mp2t",
+    "ogg": "video/ogg",
+    "gif": "image/gif",
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tiff": "image/tiff",
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+}
+
+
+def content_type_for(media: MediaInfo) -> str:
+    names = media.format_name.split(",")
+    if "mp4" in names and "mov" in names:
+        return "video/mp4"
+    for name in names:
+        stem = name.removesuffix("_pipe")
+        if stem in CONTENT_TYPES:
+            return CONTENT_TYPES[stem]
+    return "application/octet-stream"
+
+
+@dataclass
+class LocalInput:
+    """A task input available as a local file for ffmpeg, with its probe."""
+
+    path: Path
+    media: MediaInfo
+    asset_id: str | None = None
+
+
+class AssetService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: ObjectStore, settings: Settings) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.settings = settings
+
+    def scratch_dir(self) -> Path:
+        path = self.settings.work_dir / f"in-{uuid.uuid4().hex}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    async def register_file(
+        self,
+        owner_id: str,
+        path: Path,
+        *,
+        origin: str,
+        filename: str | None = None,
+        source_url: str | None = None,
+    ) -> Asset:
+        """Probe a local file, refuse it if it is not usable media, then move it into the store."""
+        media = await asyncio.to_thread(probe, path, self.settings.limits)
+        asset_id = str(uuid.uuid4())
+        key = f"assets/{asset_id}/source"
+        content_type = content_type_for(media)
+        size = await self.store.put_file(key, path, content_type, move=True)
+        asset = Asset(
+            id=asset_id,
+            owner_id=owner_id,
+            origin=origin,
+            filename=_clean_filename(filename),
+            content_type=content_type,
+            size_bytes=size,
+            storage_key=key,
+            source_url=source_url,
+            media=msgspec.to_builtins(media),
+            created_at=utcnow(),
+        )
+        async with transaction(self.sessions) as session:
+            session.add(asset)
+        return asset
+
+    async def register_url(self, owner_id: str, url: str) -> Asset:
+        scratch = self.scratch_dir()
+        try:
+            dest = scratch / "download"
+            fetched = await fetch_url(url, dest, limits=self.settings.limits)
+            return await self.register_file(owner_id, dest, origin="url", source_url=fetched.final_url)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    async def get(self, asset_id: str, owner_id: str | None) -> Asset:
+        async with self.sessions() as session:
+            asset = await session.get(Asset, asset_id)
+        if asset is None or (owner_id is not None and asset.owner_id != owner_id):
+            raise NotFound(f"asset {asset_id} not found", code="asset_not_found")
+        if asset.deleted_at is not None:
+            raise Gone(
+                f"asset {asset_id} was deleted at {asset.deleted_at.isoformat()} and its file is gone",
+                code="asset_deleted",
+            )
+        return asset
+
+    async def delete(self, asset_id: str, owner_id: str) -> None:
+        asset = await self.get(asset_id, owner_id)
+        async with transaction(self.sessions) as session:
+            row = await session.get(Asset, asset.id)
+            assert row is not None
+            row.deleted_at = utcnow()
+        for key in (asset.storage_key, asset.poster_key):
+            if key:
+                await self.store.delete(key)
+
+    async def list_owned(self, owner_id: str, limit: int) -> list[Asset]:
+        async with self.sessions() as session:
+            query = (
+                select(Asset)
+                .where(Asset.owner_id == owner_id, Asset.deleted_at.is_(None))
+                .order_by(Asset.created_at.desc())
+                .limit(limit)
+            )
+            return list((await session.scalars(query)).all())
+
+    async def check_input(self, owner_id: str, ref: InputRef) -> MediaInfo | None:
+        """Validate an input reference at submission; returns the probe when it is an asset."""
+        if (ref.asset_id is None) == (ref.url is None):
+            raise InvalidRequest(
+                "give exactly one of `asset_id` or `url`",
+                errors=[{"field": "input", "message": "exactly one of asset_id or url is required"}],
+            )
+        if ref.asset_id is not None:
+            asset = await self.get(ref.asset_id, owner_id)
+            return msgspec.convert(asset.media, MediaInfo)
+        if not ref.url or not ref.url.lower().startswith(("http://", "https://")):
+            raise InvalidRequest(
+                "input URLs must be http or https",
+                code="url_forbidden",
+                errors=[{"field": "input.url", "message": "only http and https URLs are accepted"}],
+            )
+        return None
+
+    async def resolve_input(self, owner_id: str, ref: InputRef, work_dir: Path) -> LocalInput:
+        """Make an input available locally for ffmpeg: in place for the local store, else downloaded."""
+        if ref.asset_id is not None:
+            asset = await self.get(ref.asset_id, owner_id)
+            media = msgspec.convert(asset.media, MediaInfo)
+            local = self.store.local_path(asset.storage_key)
+            if local is None:
+                local = work_dir / f"input-{asset.id}"
+                await self.store.fetch_to_file(asset.storage_key, local)
+            return LocalInput(local, media, asset.id)
+        assert ref.url is not None
+        dest = work_dir / "input-url"
+        await fetch_url(ref.url, dest, limits=self.settings.limits)
+        media = await asyncio.to_thread(probe, dest, self.settings.limits)
+        return LocalInput(dest, media)
+
+    async def store_output(
+        self, owner_id: str, task_id: str, attempt: int, path: Path, poster: Path | None, content_type: str
+    ) -> tuple[Asset, dict[str, Any]]:
+        """Probe a produced file, move it (and its poster) into the store; the row is saved by the caller."""
+        media = await asyncio.to_thread(probe, path, self.settings.limits)
+        prefix = f"outputs/{task_id}/{attempt}"
+        key = f"{prefix}/{path.name}"
+        poster_key = f"{prefix}/poster.jpg" if poster is not None and poster.exists() else None
+        size = await self.store.put_file(key, path, content_type, move=True)
+        if poster_key and poster is not None:
+            await self.store.put_file(poster_key, poster, "image/jpeg", move=True)
+        asset = Asset(
+            owner_id=owner_id,
+            origin="output",
+            filename=path.name,
+            content_type=content_type,
+            size_bytes=size,
+            storage_key=key,
+            poster_key=poster_key,
+            media=msgspec.to_builtins(media),
+            task_id=task_id,
+            created_at=utcnow(),
+        )
+        asset.id = str(uuid.uuid4())
+        result = {
+            "asset_id": asset.id,
+            "content_type": content_type,
+            "size_bytes": size,
+            **media_summary(media),
+            "storage_key": key,
+            "poster_key": poster_key,
+        }
+        return asset, result
+
+    async def present(self, asset: Asset) -> AssetOut:
+        ttl = self.settings.storage.url_ttl_s
+        expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
+        url = await self.store.signed_url(asset.storage_key, expires_s=ttl, filename=asset.filename)
+        poster = await self.store.signed_url(asset.poster_key, expires_s=ttl) if asset.poster_key else None
+        return AssetOut(
+            id=asset.id,
+            origin=asset.origin,
+            content_type=asset.content_type,
+            size_bytes=asset.size_bytes,
+            created_at=asset.created_at,
+            media=asset.media,
+            url=url,
+            url_expires_at=expires_at.replace(microsecond=0),
+            filename=asset.filename,
+            source_url=asset.source_url,
+            poster_url=poster,
+            task_id=asset.task_id,
+        )
+
+    async def sign(self, key: str) -> str:
+        return await self.store.signed_url(key, expires_s=self.settings.storage.url_ttl_s)
+
+
+def _clean_filename(name: str | None) -> str | None:
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '"<>|:*?')[:200]
+    return cleaned or None
+
+
+def media_summary(media: MediaInfo) -> dict[str, Any]:
+    """The fields a task result reports about an output file."""
+    video, audio = media.video, media.audio
+    return {
+        "duration": media.duration_s,
+        "width": video.width if video else None,
+        "height": video.height if video else None,
+        "fps": video.fps if video else None,
+        "video_codec": video.codec if video else None,
+        "audio_codec": audio.codec if audio else None,
+    }

@@ -1,0 +1,12 @@
+"""Imports every table so that Alembic and tests see the whole schema."""
+
+from __future__ import annotations
+
+from videoapi.assets.models import Asset
+from videoapi.auth.models import ApiKey
+from videoapi.db.base import Base
+from videoapi.tasks.models import Task
+
+metadata = Base.metadata
+
+__all__ = ["ApiKey", "Asset", "Task", "metadata"]

@@ -1,0 +1,159 @@
+"""Pure planning: request + probed input -> one ffmpeg argument list. Nothing here runs ffmpeg."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from videoapi.editing.schemas import Format, Quality, TranscodeRequest, TrimRequest
+from videoapi.errors import InvalidRequest
+from videoapi.media.probe import MediaInfo
+from videoapi.media.safety import input_args
+
+RESOLUTION_SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080, "1440p": 1440, "2160p": 2160}
+X264 = {"low": ("veryfast", "28"), "medium": ("veryfast", "23"), "high": ("medium", "18")}
+VP9 = {"low": ("5", "38"), "medium": ("4", "33"), "high": ("2", "26")}
+AUDIO_BITRATE = {"low": "96k", "medium": "128k", "high": "192k"}
+POSTER_MAX_HEIGHT = 720
+CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
+# Codecs a fast (stream-copy) trim can keep in each container.
+COPYABLE = {
+    "mp4": ({"h264", "hevc", "av1", "mpeg4", "vp9"}, {"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"}),
+    "webm": ({"vp8", "vp9", "av1"}, {"opus", "vorbis"}),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    args: list[str]
+    output: Path
+    poster: Path | None
+    content_type: str
+    duration_s: float
+    """Expected output duration; ffmpeg's progress is measured against it."""
+
+
+def check_range(start_s: float, end_s: float, media: MediaInfo | None) -> None:
+    """Raise a field-level 422 for a trim range that cannot work on this input."""
+    if start_s >= end_s:
+        raise InvalidRequest(
+            "start_s must be before end_s",
+            code="invalid_range",
+            errors=[{"field": "end_s", "message": f"end_s ({end_s}) must be greater than start_s ({start_s})"}],
+        )
+    if media is None:
+        return
+    if media.video is None or media.is_image:
+        raise InvalidRequest("the input has no video to trim", code="input_not_video")
+    if end_s > media.duration_s + 1e-3:
+        raise InvalidRequest(
+            f"end_s ({end_s}) is past the end of the input ({media.duration_s:.3f} s)",
+            code="input_out_of_range",
+            errors=[{"field": "end_s", "message": f"the input lasts {media.duration_s:.3f} s"}],
+        )
+
+
+def plan_trim(req: TrimRequest, media: MediaInfo, src: Path, out_dir: Path) -> Plan:
+    check_range(req.start_s, req.end_s, media)
+    duration = req.end_s - req.start_s
+    head = ["-ss", _ts(req.start_s), *input_args(src), "-t", _ts(duration)]
+    if req.mode == "fast":
+        container = _copy_container(media)
+        out = out_dir / f"output.{container}"
+        args = [*head, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-avoid_negative_ts", "make_zero"]
+        args += _container_flags(container, out)
+    else:
+        container = req.format
+        out = out_dir / f"output.{container}"
+        args = [*head, "-map", "0:v:0", "-map", "0:a:0?"]
+        if vf := _normalise_filter(media):
+            args += ["-vf", vf]
+        args += _encode_args(container, req.quality) + _container_flags(container, out)
+    poster = out_dir / "poster.jpg"
+    return Plan([*args, *_poster_args(poster)], out, poster, CONTENT_TYPES[container], duration)
+
+
+def plan_transcode(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path) -> Plan:
+    if media.video is None or media.is_image:
+        raise InvalidRequest("the input has no video to transcode", code="input_not_video")
+    out = out_dir / f"output.{req.format}"
+    filters = [f for f in (_scale_filter(req, media), f"fps={req.fps:g}" if req.fps else None) if f]
+    filters += ["setsar=1", "format=yuv420p"]
+    args = [*input_args(src), "-map", "0:v:0", "-map", "0:a:0?", "-vf", ",".join(filters)]
+    args += _encode_args(req.format, req.quality) + _container_flags(req.format, out)
+    poster = out_dir / "poster.jpg"
+    return Plan([*args, *_poster_args(poster)], out, poster, CONTENT_TYPES[req.format], media.duration_s)
+
+
+def _scale_filter(req: TranscodeRequest, media: MediaInfo) -> str | None:
+    if req.width and req.height:
+        w, h = _even(req.width), _even(req.height)
+        return f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2"
+    if req.width:
+        return f"scale={_even(req.width)}:-2"
+    if req.height:
+        return f"scale=-2:{_even(req.height)}"
+    if req.resolution:
+        short = RESOLUTION_SHORT_SIDE[req.resolution]
+        assert media.video is not None
+        portrait = media.video.height > media.video.width
+        return f"scale={short}:-2" if portrait else f"scale=-2:{short}"
+    return _normalise_filter(media)
+
+
+def _normalise_filter(media: MediaInfo) -> str | None:
+    """Only what the encoder needs: even dimensions and 8-bit 4:2:0 (a no-op costs a frame copy)."""
+    assert media.video is not None
+    parts = []
+    if media.video.width % 2 or media.video.height % 2:
+        parts.append("scale=trunc(iw/2)*2:trunc(ih/2)*2")
+    if media.video.pix_fmt not in ("yuv420p", "yuvj420p"):
+        parts.append("format=yuv420p")
+    return ",".join(parts) or None
+
+
+def _encode_args(container: Format, quality: Quality) -> list[str]:
+    if container == "webm":
+        cpu_used, crf = VP9[quality]
+        return [
+            "-c:v", "libvpx-vp9", "-b:v", "0", "-crf", crf, "-deadline", "good", "-cpu-used", cpu_used,
+            "-row-mt", "1", "-pix_fmt", "yuv420p",
+            "-c:a", "libopus", "-b:a", AUDIO_BITRATE[quality],
+        ]  # fmt: skip
+    preset, crf = X264[quality]
+    return [
+        "-c:v", "libx264", "-preset", preset, "-crf", crf, "-pix_fmt", "yuv420p", "-profile:v", "high",
+        "-c:a", "aac", "-b:a", AUDIO_BITRATE[quality],
+    ]  # fmt: skip
+
+
+def _container_flags(container: str, out: Path) -> list[str]:
+    flags = ["-movflags", "+faststart", "-f", "mp4"] if container == "mp4" else ["-f", "webm"]
+    return [*flags, "-map_metadata", "-1", str(out)]
+
+
+def _poster_args(poster: Path) -> list[str]:
+    # A second output of the same pass: the first frame of the result, decoded once with the rest.
+    scale = f"scale=-2:'min(ih,{POSTER_MAX_HEIGHT})':force_divisible_by=2"
+    return ["-map", "0:v:0", "-vf", scale, "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
+
+
+def _copy_container(media: MediaInfo) -> str:
+    assert media.video is not None
+    audio = media.audio.codec if media.audio else None
+    for container, (video_ok, audio_ok) in COPYABLE.items():
+        if media.video.codec in video_ok and (audio is None or audio in audio_ok):
+            return container
+    raise InvalidRequest(
+        f"a fast trim copies the streams, and {media.video.codec}/{audio} fits neither MP4 nor WebM; "
+        "use mode `accurate`",
+        code="fast_trim_unsupported",
+    )
+
+
+def _even(n: int) -> int:
+    return n - n % 2
+
+
+def _ts(seconds: float) -> str:
+    return f"{seconds:.6f}"

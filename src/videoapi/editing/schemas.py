@@ -1,0 +1,48 @@
+"""Request types of the edit endpoints; validated by msgspec before anything else runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from videoapi.assets.schemas import InputRef
+from videoapi.tasks.schemas import Priority
+
+Seconds = Annotated[float, Meta(ge=0, le=24 * 3600, description="seconds from the start of the input")]
+Quality = Literal["low", "medium", "high"]
+Format = Literal["mp4", "webm"]
+Resolution = Literal["480p", "720p", "1080p", "1440p", "2160p"]
+Dimension = Annotated[int, Meta(ge=16, le=7680, description="pixels; rounded down to an even number")]
+Fps = Annotated[float, Meta(gt=0, le=120)]
+WebhookUrl = Annotated[str, Meta(max_length=2048, pattern=r"^https?://")]
+
+
+class CommonOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    priority: Priority = "normal"
+    webhook_url: WebhookUrl | None = None
+
+
+class TrimRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
+    input: InputRef
+    start_s: Seconds
+    end_s: Seconds
+    mode: Literal["accurate", "fast"] = "accurate"
+    """`accurate` re-encodes and cuts on the exact frame; `fast` copies streams from the keyframe at or
+    before `start_s` (no quality loss, may start slightly early)."""
+    format: Format = "mp4"
+    """Container of an accurate trim; a fast trim keeps the input's codecs (MP4 or WebM input)."""
+    quality: Quality = "medium"
+
+
+class TranscodeRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
+    input: InputRef
+    resolution: Resolution | None = None
+    """Preset for the short side of the frame (a 9:16 video at 1080p is 1080x1920)."""
+    width: Dimension | None = None
+    height: Dimension | None = None
+    """With both width and height the video is fitted inside and padded (letterbox)."""
+    fps: Fps | None = None
+    format: Format = "mp4"
+    quality: Quality = "medium"

@@ -1,0 +1,210 @@
+"""The ffmpeg runner: one subprocess with progress, cancellation, a time limit and clean errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import PurePosixPath
+
+import imageio_ffmpeg
+
+from videoapi.errors import MediaError, ProcessingError, TaskTimeout
+
+FFMPEG: str = imageio_ffmpeg.get_ffmpeg_exe()
+
+STDERR_TAIL_BYTES = 8 * 1024
+TERMINATE_GRACE_S = 1.0
+"""Time ffmpeg gets to exit after SIGTERM before it is killed."""
+DETAIL_MAX_CHARS = 400
+
+# stderr lines that mean the input itself is bad, not our command or the machine.
+_INPUT_DAMAGED_MARKERS = (
+    "Invalid data found when processing input",
+    "moov atom not found",
+    "does not contain any stream",
+    "Error while decoding stream",
+    "Invalid NAL unit size",
+)
+_INPUT_REFUSED_MARKERS = ("Format not on whitelist", "Protocol not on whitelist")
+
+# An absolute path (optionally a file: URL) not glued to a word or a number, so "25/1" survives.
+_ABS_PATH_RE = re.compile(r"(?:file:)?(?<![\w./])/[^\s'\",;]*")
+_LOG_CONTEXT_RE = re.compile(r" @ 0x[0-9a-f]+")
+
+_PR_SET_PDEATHSIG = 1
+
+
+async def run_ffmpeg(
+    args: list[str],
+    *,
+    duration_s: float | None,
+    on_progress: Callable[[float], None] | None = None,
+    timeout_s: float,
+) -> None:
+    """Run ffmpeg with `args` (inputs, filters, outputs) and wait for it to succeed.
+
+    `on_progress` gets the done fraction (0..1, never decreasing) about twice a second when
+    `duration_s`, the expected output duration, is known; an exception it raises stops ffmpeg and
+    propagates. Cancelling the awaiting task stops ffmpeg too. Raises TaskTimeout after
+    `timeout_s`, MediaError(input_unreadable / input_unsupported_format) when ffmpeg says the input
+    is bad, and ProcessingError(ffmpeg_failed) for any other failure.
+    """
+    command = [
+        FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        "-progress",
+        "pipe:1",
+        "-stats_period",
+        "0.5",
+        *args,
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_die_with_parent(os.getpid()) if sys.platform == "linux" else None,
+        start_new_session=False,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr_tail = bytearray()
+    try:
+        async with asyncio.timeout(timeout_s):
+            await asyncio.gather(
+                _read_progress(proc.stdout, duration_s, on_progress),
+                _read_tail(proc.stderr, stderr_tail),
+            )
+            returncode = await proc.wait()
+    except TimeoutError:
+        await _stop(proc, grace_s=0)
+        raise TaskTimeout(f"ffmpeg did not finish within {timeout_s:g} s.") from None
+    except BaseException:
+        # Cancellation, or an exception from on_progress: ffmpeg must not outlive the task.
+        await _stop_even_if_cancelled(proc)
+        raise
+    if returncode != 0:
+        raise _error_from_stderr(stderr_tail.decode("utf-8", errors="replace"), returncode)
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A preexec_fn that makes the kernel SIGKILL ffmpeg when the worker that started it dies.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. The
+    runner forks from the event loop's thread, which lives as long as the worker, so that is
+    what we want; forking from a short-lived thread would kill ffmpeg when that thread ends.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        # The parent may have died between fork and prctl: then nobody would send the signal.
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+async def _read_progress(
+    stream: asyncio.StreamReader, duration_s: float | None, on_progress: Callable[[float], None] | None
+) -> None:
+    """Parse `-progress` key=value blocks; report once per block, and 1.0 at `progress=end`."""
+    done = 0.0
+    out_time_us: int | None = None
+    async for raw in stream:
+        key, _, value = raw.decode("ascii", errors="replace").strip().partition("=")
+        if key in ("out_time_us", "out_time_ms"):
+            # out_time_ms is in microseconds as well (a historical misnomer in ffmpeg).
+            with contextlib.suppress(ValueError):
+                out_time_us = int(value)
+        elif key == "progress":
+            if on_progress is None or not duration_s or duration_s <= 0:
+                continue
+            if value == "end":
+                fraction = 1.0
+            elif out_time_us is not None:
+                fraction = min(max(out_time_us / 1e6 / duration_s, 0.0), 1.0)
+            else:
+                continue
+            if fraction > done or (value == "end" and done < 1.0):
+                done = fraction
+                on_progress(done)
+
+
+async def _read_tail(stream: asyncio.StreamReader, tail: bytearray) -> None:
+    """Keep the last STDERR_TAIL_BYTES of stderr; reading it all keeps ffmpeg from blocking."""
+    while chunk := await stream.read(4096):
+        tail.extend(chunk)
+        if len(tail) > STDERR_TAIL_BYTES:
+            del tail[: len(tail) - STDERR_TAIL_BYTES]
+
+
+async def _stop(proc: asyncio.subprocess.Process, *, grace_s: float = TERMINATE_GRACE_S) -> None:
+    """SIGTERM (lets ffmpeg close its files), SIGKILL after `grace_s` (at once if 0); reap it."""
+    if proc.returncode is not None:
+        return
+    if grace_s > 0:
+        _send(proc, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), grace_s)
+        except TimeoutError:
+            pass
+        else:
+            return
+    _send(proc, signal.SIGKILL)
+    await proc.wait()
+
+
+def _send(proc: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it exited on its own meanwhile
+        proc.send_signal(sig)
+
+
+async def _stop_even_if_cancelled(proc: asyncio.subprocess.Process) -> None:
+    try:
+        await _stop(proc)
+    except BaseException:
+        # Cancelled again while stopping: no time for grace, kill at once.
+        _send(proc, signal.SIGKILL)
+        raise
+
+
+def _error_from_stderr(stderr: str, returncode: int) -> MediaError | ProcessingError:
+    if any(marker in stderr for marker in _INPUT_REFUSED_MARKERS):
+        return MediaError("Unsupported input: the file format is not accepted.", code="input_unsupported_format")
+    summary = _summarize(stderr)
+    if any(marker in stderr for marker in _INPUT_DAMAGED_MARKERS):
+        return MediaError(f"The input media is damaged or unreadable: {summary}", code="input_unreadable")
+    if returncode < 0:
+        summary = f"killed by signal {-returncode}. {summary}".strip()
+    return ProcessingError(f"ffmpeg failed: {summary}", code="ffmpeg_failed")
+
+
+def _summarize(stderr: str) -> str:
+    """The last few stderr lines, without server paths or log-context addresses."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    text = " / ".join(_scrub(line) for line in lines[-3:])
+    if len(text) > DETAIL_MAX_CHARS:
+        text = text[: DETAIL_MAX_CHARS - 1] + "…"
+    return text or "no error message"
+
+
+def _scrub(line: str) -> str:
+    line = _LOG_CONTEXT_RE.sub("", line)
+    return _ABS_PATH_RE.sub(_path_to_name, line)
+
+
+def _path_to_name(match: re.Match[str]) -> str:
+    # Keep the file name (ours, e.g. "input-0.mp4"), drop the directories; a sentence's final dot stays.
+    path = match.group().removeprefix("file:")
+    dot = "." if path.endswith(".") else ""
+    return (PurePosixPath(path.rstrip(".")).name or "<path>") + dot

@@ -1,0 +1,42 @@
+"""structlog setup: JSON lines in production, readable console output in development.
+
+Request and task handlers bind `request_id` / `task_id` with structlog's contextvars, so every
+line logged while handling them carries the id.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from videoapi.settings import Settings
+
+
+def configure_logging(settings: Settings) -> None:
+    as_json = settings.log.json if settings.log.json is not None else settings.server.environment == "production"
+    level = logging.getLevelName(settings.log.level.upper())
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, renderer]
+        if as_json
+        else [*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # Route stdlib logging (uvicorn, dramatiq, alembic) through the same level.
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

@@ -1,0 +1,57 @@
+"""The services of one process, built the same way for the API, the workers and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import dramatiq
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from videoapi.assets.service import AssetService
+from videoapi.auth.service import KeyService
+from videoapi.db.engine import make_engine, make_sessionmaker
+from videoapi.queue.broker import make_publisher
+from videoapi.settings import Settings
+from videoapi.storage import make_store
+from videoapi.tasks.service import TaskService
+
+if TYPE_CHECKING:
+    from videoapi.storage.base import ObjectStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: ObjectStore
+    broker: dramatiq.Broker | None
+    tasks: TaskService
+    keys: KeyService
+    assets: AssetService
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self.engine.dispose()
+
+
+def _no_broker(queue: str, task_id: str, delay_ms: int) -> None:
+    raise RuntimeError("this process has no broker; the reconciler of a worker will publish the task")
+
+
+async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> Services:
+    engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+    store = make_store(settings)
+    publish = make_publisher(broker) if broker is not None else _no_broker
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        store=store,
+        broker=broker,
+        tasks=TaskService(sessions, settings, publish),
+        keys=KeyService(sessions),
+        assets=AssetService(sessions, store, settings),
+    )

@@ -1,0 +1,228 @@
+"""Typed settings: config/default.toml, then the file named by VIDEOAPI_CONFIG, then VIDEOAPI_* env vars.
+
+Environment variables name a field by its path with double underscores:
+`VIDEOAPI_DATABASE__URL=postgresql+asyncpg://...`, `VIDEOAPI_QUEUE__BROKER=redis`.
+Values are parsed as TOML scalars where they can be (numbers, booleans, arrays), else as strings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+ENV_PREFIX = "VIDEOAPI_"
+
+
+class SettingsError(Exception):
+    """The configuration is invalid; the message names the field and the reason."""
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerSettings(Base):
+    host: str = "127.0.0.1"
+    """Address `videoapi serve` binds to."""
+    port: int = 8000
+    """Port `videoapi serve` binds to."""
+    public_url: str = "http://127.0.0.1:8000"
+    """Base URL clients reach the API at; signed download URLs of the local store start with it."""
+    environment: Literal["development", "production", "test"] = "development"
+    """`production` switches logs to JSON and hides the development key banner."""
+    embedded_workers: bool = True
+    """Run queue workers as threads inside `videoapi serve` (the embedded shape)."""
+    worker_threads: int = 2
+    """Worker threads per process (embedded or `videoapi worker`)."""
+    var_dir: str = "var"
+    """Directory for the SQLite file, local storage and temporary work files."""
+
+
+class DatabaseSettings(Base):
+    url: str = ""
+    """SQLAlchemy async URL; empty means SQLite at `<var_dir>/videoapi.db`."""
+    echo: bool = False
+    """Log every SQL statement."""
+    pool_size: int = 10
+    """Connections per process (PostgreSQL)."""
+
+
+class QueueSettings(Base):
+    broker: Literal["stub", "redis", "rabbitmq"] = "stub"
+    """`stub` is in-process (embedded shape); `redis` and `rabbitmq` need `url`."""
+    url: str = ""
+    """Broker URL, e.g. redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672/."""
+    namespace: str = "videoapi"
+    """Prefix for broker keys and queue names, so several installs can share one broker."""
+
+
+class TaskSettings(Base):
+    lease_s: float = 30.0
+    """How long a claim stays valid without renewal; a dead worker's task runs again after it."""
+    heartbeat_s: float = 0.5
+    """How often a running task renews its lease, saves progress and looks for a cancel."""
+    reconcile_interval_s: float = 5.0
+    """How often each process re-queues expired leases and re-publishes lost messages."""
+    max_attempts: int = 3
+    """Attempts per task, counting the first; only transient errors and lost workers retry."""
+    retry_backoff_s: float = 2.0
+    """First retry delay; doubled for each further attempt (with jitter)."""
+    time_limit_s: dict[str, float] = msgspec.field(default_factory=dict)
+    """Per-kind time limit for one attempt, e.g. {"edit.trim" = 600}."""
+    default_time_limit_s: float = 1800.0
+    """Time limit for kinds missing from `time_limit_s`."""
+
+
+class StorageSettings(Base):
+    backend: Literal["local", "s3"] = "local"
+    """`local` keeps objects under `local_dir`; `s3` talks to MinIO or any S3 endpoint."""
+    local_dir: str = ""
+    """Directory of the local store; empty means `<var_dir>/storage`."""
+    signing_secret: str = ""
+    """HMAC key for local download URLs; empty means one generated once into `<var_dir>/signing.key`."""
+    url_ttl_s: int = 3600
+    """Lifetime of signed download URLs."""
+    s3_endpoint: str = "127.0.0.1:9000"
+    """host:port of the S3 endpoint."""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_bucket: str = "videoapi"
+    s3_secure: bool = False
+    """Use HTTPS to reach the S3 endpoint."""
+    s3_region: str = "us-east-1"
+    s3_public_endpoint: str = ""
+    """host:port clients use for presigned URLs, when it differs from `s3_endpoint`."""
+
+
+class LimitSettings(Base):
+    max_upload_bytes: int = 2 * 1024**3
+    """Largest accepted upload or fetched file."""
+    max_duration_s: float = 3600.0
+    """Longest accepted input media."""
+    max_width: int = 7680
+    max_height: int = 7680
+    max_pixels: int = 7680 * 4320
+    """Largest frame (width x height) accepted; refuses decompression bombs before decoding."""
+    fetch_timeout_s: float = 120.0
+    """Total time allowed to fetch one URL input."""
+    fetch_max_redirects: int = 5
+    fetch_allow_cidrs: list[str] = msgspec.field(default_factory=list)
+    """Networks URL inputs may reach although they are private (e.g. an internal media server)."""
+    page_size_max: int = 100
+    """Largest page of a list endpoint."""
+
+
+class LogSettings(Base):
+    level: str = "info"
+    json: bool | None = None
+    """Force JSON (true) or readable (false) logs; default: JSON in production only."""
+
+
+class Settings(Base):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
+    tasks: TaskSettings = msgspec.field(default_factory=TaskSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.server.var_dir).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.var_path / 'videoapi.db'}"
+
+    @property
+    def storage_dir(self) -> Path:
+        return Path(self.storage.local_dir).resolve() if self.storage.local_dir else self.var_path / "storage"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.var_path / "work"
+
+    def time_limit_for(self, kind: str) -> float:
+        return self.tasks.time_limit_s.get(kind, self.tasks.default_time_limit_s)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _parse_env_value(raw)
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read and validate settings; raise SettingsError naming the bad field."""
+    environ = dict(os.environ) if environ is None else environ
+    data: dict[str, Any] = {}
+    default_file = CONFIG_DIR / "default.toml"
+    if default_file.exists():
+        data = _read_toml(default_file)
+    if extra := environ.get(f"{ENV_PREFIX}CONFIG"):
+        data = _deep_merge(data, _read_toml(Path(extra)))
+    data = _deep_merge(data, _env_overrides(environ))
+    data = _deep_merge(data, overrides)
+    try:
+        settings = msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid configuration: {exc}") from exc
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    problems = []
+    if settings.queue.broker != "stub" and not settings.queue.url:
+        problems.append(f"queue.url is required with queue.broker = {settings.queue.broker!r}")
+    if settings.queue.broker == "stub" and not settings.server.embedded_workers:
+        problems.append("queue.broker = 'stub' only works with server.embedded_workers = true")
+    if settings.tasks.heartbeat_s * 3 > settings.tasks.lease_s:
+        problems.append("tasks.heartbeat_s must be at most a third of tasks.lease_s")
+    if settings.storage.backend == "s3" and not (settings.storage.s3_access_key and settings.storage.s3_secret_key):
+        problems.append("storage.s3_access_key and storage.s3_secret_key are required with storage.backend = 's3'")
+    for name in ("max_upload_bytes", "max_pixels", "max_width", "max_height"):
+        if getattr(settings.limits, name) <= 0:
+            problems.append(f"limits.{name} must be positive")
+    if problems:
+        raise SettingsError("invalid configuration: " + "; ".join(problems))

@@ -1,0 +1,97 @@
+"""GET/HEAD of local-store objects through signed URLs, with Range support so players can seek."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import anyio
+from litestar import HttpMethod, Request, Response, route
+from litestar.enums import MediaType
+from litestar.params import PathParameter, QueryParameter
+from litestar.response import Stream
+
+from videoapi.errors import Forbidden, NotFound
+from videoapi.storage.base import CHUNK_BYTES, ObjectStore, content_disposition
+from videoapi.storage.ranges import RangeNotSatisfiable, parse_range
+from videoapi.storage.signing import verify
+
+
+@route("/v1/video/files/{key:path}", http_method=[HttpMethod.GET, HttpMethod.HEAD], tags=["files"])
+async def download_file(
+    request: Request,
+    key: Annotated[str, PathParameter(description="Object key")],
+    exp: Annotated[int, QueryParameter(description="Expiry of the URL, unix seconds")],
+    sig: Annotated[str, QueryParameter(description="Signature of key and exp")],
+    dl: Annotated[str | None, QueryParameter(description="Download as an attachment with this filename")] = None,
+) -> Response:
+    """Download an object of the local store; the URL's signature is the authorization."""
+    key = key.removeprefix("/")  # path parameters keep their leading slash
+    now = time.time()
+    if not verify(key, exp, sig, request.app.state.signing_secret, now):
+        raise Forbidden("download URL signature invalid or expired", code="signature_invalid")
+    store: ObjectStore = request.app.state.store
+    try:
+        path = store.local_path(key)
+    except ValueError:
+        path = None
+    if path is None:
+        raise NotFound(f"object {key} does not exist")
+    info = await store.stat(key)
+
+    etag = f'"{info.etag}"'
+    headers = {
+        "etag": etag,
+        "accept-ranges": "bytes",
+        # A CDN must not share a signed download with others; keep it no longer than the URL lives.
+        "cache-control": f"private, max-age={max(exp - int(now), 0)}",
+    }
+    if dl:
+        headers["content-disposition"] = content_disposition(dl)
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(content=b"", status_code=304, headers=headers)
+
+    # If-Range: resume only when the client's copy is this version, else send it all again.
+    if_range = request.headers.get("if-range")
+    range_header = request.headers.get("range") if if_range in (None, etag) else None
+    try:
+        byte_range = parse_range(range_header, info.size_bytes)
+    except RangeNotSatisfiable:
+        headers["content-range"] = f"bytes */{info.size_bytes}"
+        return Response(content=b"", status_code=416, headers=headers, media_type=MediaType.TEXT)
+    if byte_range is None:
+        status_code, first, last = 200, 0, info.size_bytes - 1
+    else:
+        status_code, (first, last) = 206, byte_range
+        headers["content-range"] = f"bytes {first}-{last}/{info.size_bytes}"
+    length = last - first + 1
+    headers["content-length"] = str(length)
+
+    if request.method == HttpMethod.HEAD:
+        return Response(content=b"", status_code=status_code, headers=headers, media_type=info.content_type)
+    try:
+        # Opened before answering, so a file deleted since stat is a 404 rather than a broken body.
+        fh = await anyio.open_file(path, "rb")
+    except FileNotFoundError as exc:
+        raise NotFound(f"object {key} does not exist") from exc
+    return Stream(_read(fh, first, length), status_code=status_code, headers=headers, media_type=info.content_type)
+
+
+async def _read(fh: anyio.AsyncFile[bytes], offset: int, length: int) -> AsyncIterator[bytes]:
+    async with fh:
+        await fh.seek(offset)
+        remaining = length
+        while remaining > 0:
+            chunk = await fh.read(min(CHUNK_BYTES, remaining))
+            if not chunk:
+                break  # replaced by a shorter file since stat: the client sees a short body and retries
+            remaining -= len(chunk)
+            yield chunk
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Weak comparison, as RFC 9110 prescribes for If-None-Match."""
+    if not if_none_match:
+        return False
+    return any(tag.strip() == "*" or tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))

@@ -1,0 +1,48 @@
+"""Routes: read, list and cancel the caller's tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from videoapi.auth.deps import Principal
+from videoapi.tasks.schemas import TaskOut, TaskPage, present_task
+from videoapi.tasks.states import Status
+
+
+@get("/v1/video/tasks/{task_id:str}", summary="A task: status, progress, result with fresh URLs, error", tags=["tasks"])
+async def get_task(task_id: str, principal: Principal, state: State) -> TaskOut:
+    task = await state.services.tasks.get(task_id, principal.owner_id)
+    return await present_task(task, state.services.assets.sign)
+
+
+@get("/v1/video/tasks", summary="The caller's tasks, newest first, cursor-paginated", tags=["tasks"])
+async def list_tasks(
+    principal: Principal,
+    state: State,
+    status: Status | None = None,
+    kind: Annotated[str | None, Parameter(max_length=64)] = None,
+    cursor: Annotated[str | None, Parameter(max_length=512)] = None,
+    limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+) -> TaskPage:
+    tasks, next_cursor = await state.services.tasks.list(
+        owner_id=principal.owner_id, status=status, kind=kind, cursor=cursor, limit=limit
+    )
+    return TaskPage([await present_task(t, state.services.assets.sign) for t in tasks], next_cursor)
+
+
+@post(
+    "/v1/video/tasks/{task_id:str}/cancel",
+    status_code=202,
+    summary="Cancel a queued task at once, or stop a running one within seconds",
+    tags=["tasks"],
+)
+async def cancel_task(task_id: str, principal: Principal, state: State) -> TaskOut:
+    task = await state.services.tasks.cancel(task_id, principal.owner_id)
+    return await present_task(task, state.services.assets.sign)
+
+
+ROUTES = [get_task, list_tasks, cancel_task]

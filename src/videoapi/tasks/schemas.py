@@ -1,0 +1,73 @@
+"""Wire types of the task API and the presenter that turns a row into a task object."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from videoapi.tasks.models import Task
+from videoapi.tasks.states import PRIORITY_NAMES
+
+Priority = Literal["low", "normal", "high"]
+
+# Result fields that hold storage keys: replaced by fresh signed URLs when presented.
+PRIVATE_RESULT_KEYS = ("storage_key", "poster_key")
+
+
+class TaskError(msgspec.Struct):
+    code: str
+    message: str
+
+
+class TaskOut(msgspec.Struct):
+    id: str
+    kind: str
+    status: str
+    progress: float
+    priority: str
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    error: TaskError | None
+    usage: dict[str, Any] | None
+    webhook_url: str | None
+    cancel_requested: bool
+
+
+class TaskPage(msgspec.Struct):
+    items: list[TaskOut]
+    next_cursor: str | None
+
+
+async def present_task(task: Task, sign: Any) -> TaskOut:
+    """`sign(key)` returns a fresh signed URL for a storage key."""
+    result = None
+    if task.result is not None:
+        result = {k: v for k, v in task.result.items() if k not in PRIVATE_RESULT_KEYS}
+        if key := task.result.get("storage_key"):
+            result["url"] = await sign(key)
+        if key := task.result.get("poster_key"):
+            result["poster_url"] = await sign(key)
+    error = TaskError(task.error_code, task.error_message or "") if task.error_code else None
+    return TaskOut(
+        id=task.id,
+        kind=task.kind,
+        status=task.status,
+        progress=round(task.progress, 4),
+        priority=PRIORITY_NAMES.get(task.priority, "normal"),
+        attempts=task.attempts,
+        created_at=task.created_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        params=task.params,
+        result=result,
+        error=error,
+        usage=None,
+        webhook_url=task.webhook_url,
+        cancel_requested=task.cancel_requested,
+    )

@@ -1,0 +1,356 @@
+"""Task service: creation, reads, and every status transition as one conditional UPDATE.
+
+A transition only happens when the row is still in the state it must come from (and, for a
+worker, still leased to that worker), so two workers can never both own or finish a task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from videoapi.db.base import utcnow
+from videoapi.db.engine import transaction
+from videoapi.errors import Conflict, InvalidRequest, NotFound
+from videoapi.observability.logging import get_logger
+from videoapi.observability.metrics import TASK_RETRIES
+from videoapi.settings import Settings
+from videoapi.tasks.models import Task
+from videoapi.tasks.states import Status
+
+log = get_logger(__name__)
+
+# publish(queue, task_id, delay_ms): tell the queue's workers that work is waiting.
+Publisher = Callable[[str, str, int], None]
+
+
+class TaskService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, publish: Publisher) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self._publish = publish
+
+    # ---- API side -------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        owner_id: str,
+        kind: str,
+        queue: str,
+        params: dict[str, Any],
+        priority: int = 1,
+        webhook_url: str | None = None,
+    ) -> Task:
+        now = utcnow()
+        task = Task(
+            kind=kind,
+            queue=queue,
+            owner_id=owner_id,
+            status=Status.QUEUED,
+            priority=priority,
+            params=params,
+            max_attempts=self.settings.tasks.max_attempts,
+            webhook_url=webhook_url,
+            created_at=now,
+            updated_at=now,
+            not_before=now,
+            published_at=now,
+        )
+        async with transaction(self.sessions) as session:
+            session.add(task)
+        await self.publish(task.queue, task.id)
+        return task
+
+    async def publish(self, queue: str, task_id: str, delay_ms: int = 0) -> None:
+        # The row is committed first; a message lost here is re-published by the reconciler.
+        try:
+            await asyncio.to_thread(self._publish, queue, task_id, delay_ms)
+        except Exception:
+            log.exception("publish_failed", queue=queue, task_id=task_id)
+
+    async def get(self, task_id: str, owner_id: str | None) -> Task:
+        async with self.sessions() as session:
+            task = await session.get(Task, task_id)
+        if task is None or (owner_id is not None and task.owner_id != owner_id):
+            raise NotFound(f"task {task_id} not found", code="task_not_found")
+        return task
+
+    async def list(
+        self,
+        *,
+        owner_id: str | None,
+        status: str | None = None,
+        kind: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+        since: datetime | None = None,
+    ) -> tuple[list[Task], str | None]:
+        """Newest first; `cursor` is the opaque `next_cursor` of the previous page."""
+        query = select(Task)
+        if owner_id is not None:
+            query = query.where(Task.owner_id == owner_id)
+        if status:
+            query = query.where(Task.status == status)
+        if kind:
+            query = query.where(Task.kind == kind)
+        if since:
+            query = query.where(Task.created_at >= since)
+        if cursor:
+            created_at, task_id = decode_cursor(cursor)
+            query = query.where(
+                or_(Task.created_at < created_at, and_(Task.created_at == created_at, Task.id < task_id))
+            )
+        query = query.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
+        async with self.sessions() as session:
+            rows = list((await session.scalars(query)).all())
+        next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        return rows[:limit], next_cursor
+
+    async def cancel(self, task_id: str, owner_id: str | None) -> Task:
+        """Queued: canceled at once. Running: flagged; the worker stops it at its next heartbeat."""
+        task = await self.get(task_id, owner_id)
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            done = await session.execute(
+                update(Task)
+                .where(Task.id == task.id, Task.status == Status.QUEUED)
+                .values(status=Status.CANCELED, finished_at=now, updated_at=now)
+            )
+            if not done.rowcount:
+                done = await session.execute(
+                    update(Task)
+                    .where(Task.id == task.id, Task.status == Status.RUNNING)
+                    .values(cancel_requested=True, updated_at=now)
+                )
+        if not done.rowcount:
+            current = await self.get(task_id, owner_id)
+            raise Conflict(f"task {task_id} is already {current.status}", code="task_not_cancelable")
+        return await self.get(task_id, owner_id)
+
+    async def requeue(self, task_id: str) -> Task:
+        """Admin: run a failed or canceled task again from scratch."""
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            done = await session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.status.in_([Status.FAILED, Status.CANCELED]))
+                .values(
+                    status=Status.QUEUED,
+                    attempts=0,
+                    progress=0.0,
+                    error_code=None,
+                    error_message=None,
+                    cancel_requested=False,
+                    finished_at=None,
+                    not_before=now,
+                    published_at=now,
+                    updated_at=now,
+                )
+                .returning(Task.queue)
+            )
+            queue = done.scalar_one_or_none()
+        if queue is None:
+            task = await self.get(task_id, None)
+            raise Conflict(f"task {task_id} is {task.status}; only failed or canceled tasks can be requeued")
+        await self.publish(queue, task_id)
+        return await self.get(task_id, None)
+
+    async def counts(self) -> list[tuple[str, str, int]]:
+        async with self.sessions() as session:
+            rows = await session.execute(select(Task.kind, Task.status, func.count()).group_by(Task.kind, Task.status))
+        return [(k, s, n) for k, s, n in rows.all()]
+
+    # ---- worker side ----------------------------------------------------------------------
+
+    async def claim(self, queue: str, worker_id: str) -> Task | None:
+        """Take the best ready task of `queue` (priority, then age) with a lease, in one statement."""
+        now = utcnow()
+        best = (
+            select(Task.id)
+            .where(Task.queue == queue, Task.status == Status.QUEUED, Task.not_before <= now)
+            .order_by(Task.priority.desc(), Task.created_at, Task.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)  # ignored by SQLite, whose writers are serialised anyway
+            .scalar_subquery()
+        )
+        async with transaction(self.sessions) as session:
+            row = await session.execute(
+                update(Task)
+                .where(Task.id == best, Task.status == Status.QUEUED)
+                .values(
+                    status=Status.RUNNING,
+                    lease_owner=worker_id,
+                    lease_expires_at=now + timedelta(seconds=self.settings.tasks.lease_s),
+                    attempts=Task.attempts + 1,
+                    started_at=func.coalesce(Task.started_at, now),
+                    updated_at=now,
+                )
+                .returning(Task)
+                .execution_options(synchronize_session=False)
+            )
+            return row.scalar_one_or_none()
+
+    async def heartbeat(self, task_id: str, worker_id: str, progress: float) -> bool | None:
+        """Renew the lease and save progress. None: the lease is lost; True: cancel was requested."""
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            row = await session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.lease_owner == worker_id, Task.status == Status.RUNNING)
+                .values(
+                    lease_expires_at=now + timedelta(seconds=self.settings.tasks.lease_s),
+                    progress=max(0.0, min(progress, 1.0)),
+                    updated_at=now,
+                )
+                .returning(Task.cancel_requested)
+            )
+            return row.scalar_one_or_none()
+
+    async def finish(
+        self,
+        session: AsyncSession,
+        task_id: str,
+        worker_id: str,
+        status: Status,
+        *,
+        result: dict[str, Any] | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> bool:
+        """Move a leased running task to a terminal status; False if the lease was lost meanwhile."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "status": status,
+            "finished_at": now,
+            "updated_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if status == Status.SUCCEEDED:
+            values.update(result=result, progress=1.0, error_code=None, error_message=None)
+        if error is not None:
+            values.update(error_code=error[0], error_message=error[1])
+        done = await session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.lease_owner == worker_id, Task.status == Status.RUNNING)
+            .values(**values)
+        )
+        return bool(done.rowcount)
+
+    async def retry_later(self, task: Task, worker_id: str, error: tuple[str, str]) -> bool:
+        """Put a task that hit a transient error back in the queue with exponential backoff."""
+        delay_s = self.backoff_s(task.attempts)
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            done = await session.execute(
+                update(Task)
+                .where(Task.id == task.id, Task.lease_owner == worker_id, Task.status == Status.RUNNING)
+                .values(
+                    status=Status.QUEUED,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    not_before=now + timedelta(seconds=delay_s),
+                    published_at=now,
+                    error_code=error[0],
+                    error_message=error[1],
+                    updated_at=now,
+                )
+            )
+        if done.rowcount:
+            TASK_RETRIES.labels(task.kind, "transient_error").inc()
+            await self.publish(task.queue, task.id, int(delay_s * 1000))
+        return bool(done.rowcount)
+
+    def backoff_s(self, attempts: int) -> float:
+        base = self.settings.tasks.retry_backoff_s * 2 ** max(attempts - 1, 0)
+        return base * random.uniform(0.8, 1.2)
+
+    async def reconcile(self) -> dict[str, int]:
+        """Recover from dead workers and lost messages; safe to run from many processes at once."""
+        now = utcnow()
+        republish_before = now - timedelta(seconds=max(self.settings.tasks.reconcile_interval_s * 6, 30))
+        to_publish: list[tuple[str, str]] = []
+        counts = {"requeued": 0, "failed": 0, "canceled": 0, "republished": 0}
+        async with transaction(self.sessions) as session:
+            expired = and_(Task.status == Status.RUNNING, Task.lease_expires_at < now)
+            lost_values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
+            canceled = await session.execute(
+                update(Task)
+                .where(expired, Task.cancel_requested.is_(True))
+                .values(status=Status.CANCELED, finished_at=now, **lost_values)
+            )
+            counts["canceled"] = canceled.rowcount
+            failed = await session.execute(
+                update(Task)
+                .where(expired, Task.attempts >= Task.max_attempts)
+                .values(
+                    status=Status.FAILED,
+                    finished_at=now,
+                    error_code="worker_lost",
+                    error_message="the worker running this task stopped responding too many times",
+                    **lost_values,
+                )
+            )
+            counts["failed"] = failed.rowcount
+            requeued = await session.execute(
+                update(Task)
+                .where(expired)
+                .values(status=Status.QUEUED, not_before=now, published_at=now, **lost_values)
+                .returning(Task.queue, Task.id, Task.kind)
+            )
+            for queue, task_id, kind in requeued.all():
+                TASK_RETRIES.labels(kind, "lease_expired").inc()
+                to_publish.append((queue, task_id))
+                counts["requeued"] += 1
+            stale = await session.execute(
+                update(Task)
+                .where(
+                    Task.status == Status.QUEUED,
+                    Task.not_before <= now,
+                    or_(Task.published_at.is_(None), Task.published_at < republish_before),
+                )
+                .values(published_at=now)
+                .returning(Task.queue, Task.id)
+            )
+            for queue, task_id in stale.all():
+                to_publish.append((queue, task_id))
+                counts["republished"] += 1
+        for queue, task_id in to_publish:
+            await self.publish(queue, task_id)
+        if any(counts.values()):
+            log.info("reconciled", **counts)
+        return counts
+
+    async def republish_ready(self, queues: Sequence[str]) -> int:
+        """Publish one message per ready queued task: the in-process broker forgets them on restart."""
+        now = utcnow()
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(Task.queue, Task.id).where(Task.status == Status.QUEUED, Task.queue.in_(list(queues)))
+            )
+            pending = rows.all()
+        for queue, task_id in pending:
+            await self.publish(queue, task_id)
+        log.info("republished_queued", count=len(pending), at=now.isoformat())
+        return len(pending)
+
+
+def encode_cursor(task: Task) -> str:
+    raw = f"{task.created_at.isoformat()}|{task.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, task_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), task_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("cursor is not a value returned by this API", code="invalid_cursor") from exc
