@@ -97,7 +97,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         worker = None
         if settings.server.embedded_workers:
             broker = make_broker(settings, extra_middleware=[WorkerLifecycle(settings)])
-            worker = dramatiq.Worker(broker, queues=set(QUEUES), worker_threads=settings.server.worker_threads)
+            worker = dramatiq.Worker(
+                broker, queues=set(QUEUES), worker_threads=settings.server.worker_threads, worker_timeout=100
+            )
             await asyncio.to_thread(worker.start)
         else:
             broker = make_broker(settings)

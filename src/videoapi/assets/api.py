@@ -6,10 +6,11 @@ import shutil
 
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath
 
 from videoapi.assets.schemas import AssetFromUrl, AssetOut
 from videoapi.assets.upload import receive_upload
-from videoapi.auth.deps import Principal
+from videoapi.auth.deps import CurrentPrincipal
 from videoapi.errors import InvalidRequest, TooLarge
 from videoapi.web import decode_body, parse_content_type
 
@@ -18,10 +19,10 @@ from videoapi.web import decode_body, parse_content_type
     "/v1/video/assets",
     status_code=201,
     request_max_body_size=None,  # enforced while streaming, against limits.max_upload_bytes
-    summary="Upload a media file (multipart field `file`) or register a URL (`{\"url\": ...}`)",
+    summary='Upload a media file (multipart field `file`) or register a URL (`{"url": ...}`)',
     tags=["assets"],
 )
-async def create_asset(request: Request, principal: Principal, state: State) -> AssetOut:
+async def create_asset(request: Request, principal: CurrentPrincipal, state: State) -> AssetOut:
     services = state.services
     limits = services.settings.limits
     content_type, options = parse_content_type(request.headers.get("content-type", ""))
@@ -47,19 +48,19 @@ async def create_asset(request: Request, principal: Principal, state: State) -> 
         asset = await services.assets.register_url(principal.owner_id, body.url)
     else:
         raise InvalidRequest(
-            "send multipart/form-data with a `file` part, or JSON {\"url\": ...}", code="unsupported_content_type"
+            'send multipart/form-data with a `file` part, or JSON {"url": ...}', code="unsupported_content_type"
         )
     return await services.assets.present(asset)
 
 
 @get("/v1/video/assets/{asset_id:str}", summary="Asset metadata and a fresh signed download URL", tags=["assets"])
-async def get_asset(asset_id: str, principal: Principal, state: State) -> AssetOut:
+async def get_asset(asset_id: FromPath[str], principal: CurrentPrincipal, state: State) -> AssetOut:
     asset = await state.services.assets.get(asset_id, principal.owner_id)
     return await state.services.assets.present(asset)
 
 
 @delete("/v1/video/assets/{asset_id:str}", status_code=204, summary="Delete an asset and its file", tags=["assets"])
-async def delete_asset(asset_id: str, principal: Principal, state: State) -> None:
+async def delete_asset(asset_id: FromPath[str], principal: CurrentPrincipal, state: State) -> None:
     await state.services.assets.delete(asset_id, principal.owner_id)
 
 

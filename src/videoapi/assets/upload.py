@@ -20,9 +20,7 @@ class UploadedFile(msgspec.Struct):
     size_bytes: int
 
 
-async def receive_upload(
-    chunks: AsyncIterator[bytes], boundary: bytes, dest: Path, *, max_bytes: int
-) -> UploadedFile:
+async def receive_upload(chunks: AsyncIterator[bytes], boundary: bytes, dest: Path, *, max_bytes: int) -> UploadedFile:
     """Write the `file` part of a multipart body to `dest`; other parts are ignored.
 
     Memory stays bounded by the chunk size whatever the upload's size; past `max_bytes` the

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import msgspec
 import structlog
 from litestar import Request
+from litestar.di import NamedDependency
 
 from videoapi.errors import Unauthorized
 
@@ -12,6 +15,10 @@ from videoapi.errors import Unauthorized
 class Principal(msgspec.Struct, frozen=True):
     owner_id: str
     key_name: str
+
+
+CurrentPrincipal: TypeAlias = NamedDependency[Principal]
+"""Annotation for handler parameters named `principal`: the authenticated caller."""
 
 
 async def provide_principal(request: Request) -> Principal:

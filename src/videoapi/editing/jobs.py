@@ -17,9 +17,7 @@ async def run_edit(ctx: JobContext) -> JobOutput:
     out_dir = ctx.work_dir / "out"
     out_dir.mkdir()
     plan = planner(req, source.media, source.path, out_dir)
-    await run_ffmpeg(
-        plan.args, duration_s=plan.duration_s, on_progress=ctx.report_progress, timeout_s=ctx.time_limit_s
-    )
+    await run_ffmpeg(plan.args, duration_s=plan.duration_s, on_progress=ctx.report_progress, timeout_s=ctx.time_limit_s)
     asset, result = await services.assets.store_output(
         ctx.task.owner_id, ctx.task.id, ctx.task.attempts, plan.output, plan.poster, plan.content_type
     )

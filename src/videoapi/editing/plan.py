@@ -88,7 +88,9 @@ def plan_transcode(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: 
 def _scale_filter(req: TranscodeRequest, media: MediaInfo) -> str | None:
     if req.width and req.height:
         w, h = _even(req.width), _even(req.height)
-        return f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2"
+        return (
+            f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2"
+        )
     if req.width:
         return f"scale={_even(req.width)}:-2"
     if req.height:
@@ -141,7 +143,10 @@ def _poster_args(poster: Path) -> list[str]:
 def _copy_container(media: MediaInfo) -> str:
     assert media.video is not None
     audio = media.audio.codec if media.audio else None
-    for container, (video_ok, audio_ok) in COPYABLE.items():
+    # Keep the input's container family when it can hold the streams.
+    order = ("webm", "mp4") if "webm" in media.format_name.split(",") else ("mp4", "webm")
+    for container in order:
+        video_ok, audio_ok = COPYABLE[container]
         if media.video.codec in video_ok and (audio is None or audio in audio_ok):
             return container
     raise InvalidRequest(

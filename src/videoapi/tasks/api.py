@@ -6,24 +6,24 @@ from typing import Annotated
 
 from litestar import get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
-from videoapi.auth.deps import Principal
+from videoapi.auth.deps import CurrentPrincipal
 from videoapi.tasks.schemas import TaskOut, TaskPage, present_task
 from videoapi.tasks.states import Status
 
 
 @get("/v1/video/tasks/{task_id:str}", summary="A task: status, progress, result with fresh URLs, error", tags=["tasks"])
-async def get_task(task_id: str, principal: Principal, state: State) -> TaskOut:
+async def get_task(task_id: FromPath[str], principal: CurrentPrincipal, state: State) -> TaskOut:
     task = await state.services.tasks.get(task_id, principal.owner_id)
     return await present_task(task, state.services.assets.sign)
 
 
 @get("/v1/video/tasks", summary="The caller's tasks, newest first, cursor-paginated", tags=["tasks"])
 async def list_tasks(
-    principal: Principal,
+    principal: CurrentPrincipal,
     state: State,
-    status: Status | None = None,
+    status: FromQuery[Status | None] = None,
     kind: Annotated[str | None, Parameter(max_length=64)] = None,
     cursor: Annotated[str | None, Parameter(max_length=512)] = None,
     limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
@@ -40,7 +40,7 @@ async def list_tasks(
     summary="Cancel a queued task at once, or stop a running one within seconds",
     tags=["tasks"],
 )
-async def cancel_task(task_id: str, principal: Principal, state: State) -> TaskOut:
+async def cancel_task(task_id: FromPath[str], principal: CurrentPrincipal, state: State) -> TaskOut:
     task = await state.services.tasks.cancel(task_id, principal.owner_id)
     return await present_task(task, state.services.assets.sign)
 

@@ -1,0 +1,187 @@
+"""Shared fixtures: settings in a temp dir, the migrated app with embedded workers, and the real
+PostgreSQL / Redis / RabbitMQ services of the machine (a missing service fails the test, never skips)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg2
+import pytest
+from litestar.testing import TestClient
+
+from videoapi.app import create_app
+from videoapi.db.migrate import upgrade
+from videoapi.services import build_services
+from videoapi.settings import Settings, load_settings
+
+PG_ADMIN_DSN = os.environ.get("VIDEOAPI_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
+REDIS_URL = os.environ.get("VIDEOAPI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("VIDEOAPI_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def require_port(name: str, port: int) -> None:
+    """Fail loudly (not skip) when a service the test needs is down: .ci/run starts them."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return
+    except OSError:
+        pytest.fail(f"{name} is not reachable on 127.0.0.1:{port}; start it (see .ci/run) and rerun", pytrace=False)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for an isolated install under tmp_path; keyword args are dotted overrides."""
+
+    def make(**overrides: Any) -> Settings:
+        env = {
+            "VIDEOAPI_SERVER__VAR_DIR": str(tmp_path / "var"),
+            "VIDEOAPI_SERVER__ENVIRONMENT": "test",
+            "VIDEOAPI_SERVER__PUBLIC_URL": "http://testserver.local",
+            "VIDEOAPI_TASKS__RECONCILE_INTERVAL_S": "0.5",
+        }
+        for dotted, value in overrides.items():
+            env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = value if isinstance(value, str) else repr(value)
+        return load_settings(environ=env)
+
+    return make
+
+
+def run_async(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def create_key(settings: Settings, name: str = "test") -> str:
+    async def make() -> str:
+        services = await build_services(settings, None)
+        try:
+            return (await services.keys.create(name))[1]
+        finally:
+            await services.close()
+
+    return run_async(make())
+
+
+class Api:
+    """A TestClient bound to one API key, with helpers that read like the README walkthrough."""
+
+    def __init__(self, client: TestClient, key: str, settings: Settings) -> None:
+        self.client = client
+        self.key = key
+        self.settings = settings
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def as_key(self, key: str) -> Api:
+        return Api(self.client, key, self.settings)
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.client.get(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.client.post(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
+
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return self.client.delete(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
+
+    def upload(self, path: Path) -> dict[str, Any]:
+        with path.open("rb") as fh:
+            resp = self.post("/v1/video/assets", files={"file": (path.name, fh, "application/octet-stream")})
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    def wait(self, task_id: str, timeout_s: float = 60, until: set[str] = TERMINAL) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            task = self.get(f"/v1/video/tasks/{task_id}").json()
+            if task["status"] in until:
+                return task
+            if time.monotonic() > deadline:
+                raise AssertionError(f"task {task_id} still {task['status']} after {timeout_s} s: {task}")
+            time.sleep(0.1)
+
+    def download(self, url: str, dest: Path) -> Path:
+        path = url.split("testserver.local", 1)[-1]
+        resp = self.client.get(path)
+        assert resp.status_code == 200, resp.text
+        dest.write_bytes(resp.content)
+        return dest
+
+
+def start_app(settings: Settings) -> Iterator[Api]:
+    upgrade(settings.database_url)
+    key = create_key(settings)
+    with TestClient(create_app(settings), base_url="http://testserver.local") as client:
+        yield Api(client, key, settings)
+
+
+@pytest.fixture
+def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
+    """The embedded shape: SQLite, local store, in-process broker and worker threads."""
+    yield from start_app(make_settings())
+
+
+# ---- real services --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated; dropped at the end."""
+    require_port("PostgreSQL", 5432)
+    name = f"videoapi_test_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(PG_ADMIN_DSN)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    params = dict(p.split("=", 1) for p in PG_ADMIN_DSN.split())
+    url = f"postgresql+asyncpg://{params.get('user', 'postgres')}@{params['host']}:{params['port']}/{name}"
+    upgrade(url)
+    yield url
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """The session's PostgreSQL database, emptied before the test."""
+    dsn = pg_database.replace("postgresql+asyncpg://", "postgresql://")
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE tasks, assets, api_keys")
+    conn.close()
+    return pg_database
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_port("Redis", 6379)
+    return REDIS_URL
+
+
+@pytest.fixture
+def rabbitmq_url() -> str:
+    require_port("RabbitMQ", 5672)
+    return RABBITMQ_URL

@@ -1,0 +1,111 @@
+"""Media fixtures generated with ffmpeg at test time: small, fast, and described by their arguments."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+from videoapi.media.ffmpeg import FFMPEG
+
+_AUDIO_CODEC = {"mp4": "aac", "mov": "aac", "mkv": "aac", "webm": "libopus", "ts": "aac", "avi": "libmp3lame"}
+
+
+def ffmpeg(*args: str, timeout_s: float = 60) -> None:
+    """Run the bundled ffmpeg quietly; fail with its stderr."""
+    proc = subprocess.run(
+        [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg {' '.join(args)} failed: {proc.stderr}")
+
+
+def make_video(
+    path: Path,
+    duration_s: float = 2.0,
+    width: int = 320,
+    height: int = 240,
+    fps: int = 25,
+    audio: bool = True,
+    codec: str | None = None,
+    container: str | None = None,
+    faststart: bool = True,
+    rotation: int = 0,
+    sample_rate: int = 48000,
+) -> Path:
+    """A testsrc2 video (plus a 440 Hz sine when `audio`), encoded as fast as possible.
+
+    `container` defaults to the path's suffix, `codec` to libvpx-vp9 for webm and libx264 otherwise.
+    `rotation` (degrees counterclockwise) is stored as a display matrix; the frames themselves stay
+    `width`x`height`.
+    """
+    container = container or path.suffix.lstrip(".") or "mp4"
+    codec = codec or ("libvpx-vp9" if container == "webm" else "libx264")
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}:duration={duration_s}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={sample_rate}:duration={duration_s}"]
+    args += ["-t", str(duration_s), "-c:v", codec, "-pix_fmt", "yuv420p"]
+    if codec == "libx264":
+        args += ["-preset", "ultrafast"]
+    elif codec == "libvpx-vp9":
+        args += ["-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"]
+    if audio:
+        args += ["-c:a", _AUDIO_CODEC.get(container, "aac")]
+    if container in ("mp4", "mov") and faststart:
+        args += ["-movflags", "+faststart"]
+    fmt = "matroska" if container == "mkv" else "mpegts" if container == "ts" else container
+    if rotation:
+        tmp = path.with_name(path.stem + ".unrotated" + path.suffix)
+        ffmpeg(*args, "-f", fmt, str(tmp))
+        # A display matrix only survives a stream copy: re-encoding would apply the rotation.
+        ffmpeg("-display_rotation", str(rotation), "-i", str(tmp), "-c", "copy", "-f", fmt, str(path))
+        tmp.unlink()
+    else:
+        ffmpeg(*args, "-f", fmt, str(path))
+    return path
+
+
+def make_audio(path: Path, duration_s: float = 1.0, sample_rate: int = 48000) -> Path:
+    """A sine tone; the codec follows the suffix (.wav, .mp3, .m4a, .ogg, .flac)."""
+    codec = {".mp3": "libmp3lame", ".m4a": "aac", ".ogg": "libopus", ".flac": "flac"}.get(path.suffix, "pcm_s16le")
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:sample_rate={sample_rate}:duration={duration_s}",
+        "-c:a",
+        codec,
+        str(path),
+    )
+    return path
+
+
+def make_image(path: Path, width: int = 320, height: int = 240, color: str | None = None) -> Path:
+    """One still picture (testsrc2, or a solid `color`); the format follows the suffix."""
+    source = f"color=c={color}:size={width}x{height}" if color else f"testsrc2=size={width}x{height}"
+    ffmpeg("-f", "lavfi", "-i", source, "-frames:v", "1", "-update", "1", str(path))
+    return path
+
+
+def make_png_bomb(path: Path, width: int = 20000, height: int = 20000) -> Path:
+    """A valid 1-bit PNG of `width`x`height` zeros: a few KiB on disk, huge once decoded.
+
+    Written by hand because encoding it with ffmpeg would need the whole frame in memory.
+    """
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    )
+    return path
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

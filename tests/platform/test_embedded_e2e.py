@@ -1,0 +1,72 @@
+"""End to end on the embedded shape: upload real media, trim and transcode it, probe the outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+from tests.conftest import Api
+from tests.mediagen import make_video
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("media") / "clip.mp4"
+    make_video(path, duration_s=4.0, width=320, height=240, fps=25, audio=True)
+    return path
+
+
+def probe(path: Path) -> dict[str, object]:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        return {
+            "duration": float(c.duration / 1e6),
+            "width": v.width,
+            "height": v.height,
+            "vcodec": v.codec_context.name,
+            "acodec": c.streams.audio[0].codec_context.name if c.streams.audio else None,
+        }
+
+
+def test_upload_probes_the_media_and_returns_a_signed_url(api: Api, clip: Path) -> None:
+    asset = api.upload(clip)
+    assert asset["content_type"] == "video/mp4"
+    assert asset["media"]["video"]["width"] == 320
+    assert abs(asset["media"]["duration_s"] - 4.0) < 0.05
+    assert "sig=" in asset["url"]
+    again = api.get(f"/v1/video/assets/{asset['id']}")
+    assert again.status_code == 200 and again.json()["id"] == asset["id"]
+
+
+def test_accurate_trim_end_to_end(api: Api, clip: Path, tmp_path: Path) -> None:
+    asset = api.upload(clip)
+    resp = api.post("/v1/video/edit/trim", json={"input": {"asset_id": asset["id"]}, "start_s": 1.0, "end_s": 2.5})
+    assert resp.status_code == 202, resp.text
+    assert resp.headers["location"] == f"/v1/video/tasks/{resp.json()['id']}"
+    task = api.wait(resp.json()["id"])
+    assert task["status"] == "succeeded", task
+    result = task["result"]
+    assert result["width"] == 320 and result["height"] == 240
+    assert abs(result["duration"] - 1.5) <= 1 / 25 + 0.03
+    out = probe(api.download(result["url"], tmp_path / "out.mp4"))
+    assert out["vcodec"] == "h264" and out["acodec"] == "aac"
+    assert abs(out["duration"] - 1.5) <= 1 / 25 + 0.03
+    poster = api.download(result["poster_url"], tmp_path / "poster.jpg")
+    assert poster.read_bytes()[:2] == b"\xff\xd8"
+    assert task["progress"] == 1.0
+
+
+def test_transcode_to_webm_end_to_end(api: Api, clip: Path, tmp_path: Path) -> None:
+    asset = api.upload(clip)
+    resp = api.post(
+        "/v1/video/edit/transcode",
+        json={"input": {"asset_id": asset["id"]}, "height": 120, "fps": 10, "format": "webm", "quality": "low"},
+    )
+    assert resp.status_code == 202, resp.text
+    task = api.wait(resp.json()["id"])
+    assert task["status"] == "succeeded", task
+    out = probe(api.download(task["result"]["url"], tmp_path / "out.webm"))
+    assert (out["width"], out["height"]) == (160, 120)
+    assert out["vcodec"] == "vp9" and out["acodec"] == "opus"
+    assert task["result"]["fps"] == pytest.approx(10, abs=0.01)
