@@ -192,7 +192,7 @@ def _error_from_stderr(stderr: str, returncode: int) -> MediaError | ProcessingE
 def _summarize(stderr: str) -> str:
     """The last few stderr lines, without server paths or log-context addresses."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    text = " / ".join(_scrub(line) for line in lines[-3:])
+    text = "; ".join(_scrub(line) for line in lines[-3:])
     if len(text) > DETAIL_MAX_CHARS:
         text = text[: DETAIL_MAX_CHARS - 1] + "…"
     return text or "no error message"
