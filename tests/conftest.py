@@ -4,6 +4,7 @@ PostgreSQL / Redis / RabbitMQ services of the machine (a missing service fails t
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import time
@@ -60,10 +61,19 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "VIDEOAPI_TASKS__RECONCILE_INTERVAL_S": "0.5",
         }
         for dotted, value in overrides.items():
-            env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = value if isinstance(value, str) else repr(value)
+            env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = value if isinstance(value, str) else toml_value(value)
         return load_settings(environ=env)
 
     return make
+
+
+def toml_value(value: Any) -> str:
+    """Render a value the way an operator writes it in a VIDEOAPI_* variable (a TOML value)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def run_async(coro: Any) -> Any:
