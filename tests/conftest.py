@@ -191,6 +191,18 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """host:port of an in-process S3-compatible server (moto, from PyPI) speaking the real S3 protocol."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop()
+
+
 @pytest.fixture
 def rabbitmq_url() -> str:
     require_port("RabbitMQ", 5672)

@@ -231,6 +231,12 @@ def test_video_wider_than_the_limit_is_too_large(mp4_with_audio: Path) -> None:
     assert "320x240" in error.detail
 
 
+def test_file_over_the_size_limit_is_too_large(mp4_with_audio: Path) -> None:
+    error = probe_error(mp4_with_audio, LimitSettings(max_upload_bytes=1000))
+
+    assert error.code == "input_too_large"
+
+
 def test_video_longer_than_the_limit_is_too_long(mp4_with_audio: Path) -> None:
     error = probe_error(mp4_with_audio, LimitSettings(max_duration_s=1.0))
 

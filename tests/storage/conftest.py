@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
+from tests.conftest import free_port
 
 from videoapi.settings import ServerSettings, Settings, StorageSettings
 from videoapi.storage.local import LocalStore
@@ -16,26 +15,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def closed_port() -> int:
     """A local port nothing listens on."""
-    return _free_port()
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """host:port of an in-process S3-compatible server (moto) speaking the real S3 protocol."""
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop()
+    return free_port()
 
 
 @pytest.fixture

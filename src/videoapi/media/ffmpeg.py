@@ -38,6 +38,7 @@ _ABS_PATH_RE = re.compile(r"(?:file:)?(?<![\w./])/[^\s'\",;]*")
 _LOG_CONTEXT_RE = re.compile(r" @ 0x[0-9a-f]+")
 
 _PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
 async def run_ffmpeg(
@@ -73,7 +74,8 @@ async def run_ffmpeg(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        preexec_fn=_die_with_parent(os.getpid()) if sys.platform == "linux" else None,
+        preexec_fn=_die_with_parent(os.getpid()) if _LIBC is not None else None,
+        # Same process group as the worker: a signal to the worker's group reaches ffmpeg too.
         start_new_session=False,
     )
     assert proc.stdout is not None and proc.stderr is not None
@@ -103,10 +105,9 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None]:
     runner forks from the event loop's thread, which lives as long as the worker, so that is
     what we want; forking from a short-lived thread would kill ffmpeg when that thread ends.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
 
     def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         # The parent may have died between fork and prctl: then nobody would send the signal.
         if os.getppid() != parent_pid:
             os.kill(os.getpid(), signal.SIGKILL)

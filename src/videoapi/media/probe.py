@@ -36,7 +36,10 @@ class VideoInfo(msgspec.Struct, frozen=True, kw_only=True):
     fps: float | None
     """Average frame rate; None for still images and when the container does not say."""
     rotation: int
-    """Display rotation in degrees counterclockwise (0, 90, 180 or 270), from the display matrix."""
+    """Display rotation in degrees counterclockwise (0, 90, 180 or 270), from the display matrix.
+
+    Players (and ffmpeg, which autorotates) turn the decoded frames by this much for display.
+    """
     pix_fmt: str
     bit_depth: int
 
@@ -68,6 +71,10 @@ def probe(path: Path, limits: LimitSettings) -> MediaInfo:
     size_bytes = path.stat().st_size
     if size_bytes == 0:
         raise MediaError("The file is empty.", code="input_unreadable")
+    if size_bytes > limits.max_upload_bytes:
+        raise MediaError(
+            f"The file has {size_bytes} bytes; the limit is {limits.max_upload_bytes}.", code="input_too_large"
+        )
     if reason := sniff_refused(path):
         raise MediaError(f"Unsupported input: {reason}.", code="input_unsupported_format")
 
@@ -77,10 +84,7 @@ def probe(path: Path, limits: LimitSettings) -> MediaInfo:
         if video_stream is None and audio_stream is None:
             raise MediaError("The file has no video or audio stream.", code="input_no_media")
         if video_stream is not None and video_stream.codec_context is None:
-            raise MediaError(
-                f"The video codec ({video_stream.codec.name if video_stream.codec else 'unknown'}) is not supported.",
-                code="input_unsupported_format",
-            )
+            raise MediaError("The video codec is not supported.", code="input_unsupported_format")
         if audio_stream is not None and audio_stream.codec_context is None:
             audio_stream = None  # an undecodable extra audio track; the video is still usable
         if video_stream is None and audio_stream is None:
@@ -106,7 +110,8 @@ def probe(path: Path, limits: LimitSettings) -> MediaInfo:
                 _check_frame_size(*header_size, limits)
             frame = _first_frame(container, video_stream, limits, size_known=header_size is not None)
             _check_frame_size(frame.width, frame.height, limits)
-            rotation = frame.rotation % 360
+            # Only right angles are meaningful for planning; a display matrix rarely says otherwise.
+            rotation = round(frame.rotation / 90) * 90 % 360
             width, height = (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
             fmt = frame.format
             video = VideoInfo(

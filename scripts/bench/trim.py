@@ -1,0 +1,415 @@
+"""Benchmark one accurate trim three ways: the API end to end, bare ffmpeg, and MoviePy.
+
+    .venv/bin/python scripts/bench/trim.py [--duration 60] [--start 10] [--end 50] [--repeat 1]
+                                           [--short 5] [--skip-moviepy] [--json PATH]
+
+The API runs as a real `videoapi serve` subprocess in the embedded shape (SQLite, in-process
+workers) with a throwaway var dir. Bare ffmpeg runs the argument list the API's own planner
+builds (`videoapi.editing.plan.plan_trim`), so both do the same encode and the difference is the
+API's overhead: HTTP, database, queue, probing, storage and polling. See scripts/bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import imageio_ffmpeg
+
+from videoapi.assets.schemas import InputRef
+from videoapi.editing.plan import plan_trim
+from videoapi.editing.schemas import TrimRequest
+from videoapi.media.probe import MediaInfo, probe
+from videoapi.settings import LimitSettings
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+WIDTH, HEIGHT, FPS = 1920, 1080, 25
+POLL_INTERVAL_S = 0.02
+SERVER_START_TIMEOUT_S = 60.0
+TASK_TIMEOUT_S = 1800.0
+ENV_PREFIX = "VIDEOAPI_"
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+def input_clip(duration: float) -> Path:
+    """A `duration`-second 1080p25 H.264/AAC test clip, generated once and cached in the temp dir."""
+    name = f"videoapi-bench-testsrc2-{WIDTH}x{HEIGHT}-{FPS}fps-{duration:g}s-x264-veryfast-crf23-g50-aac48k.mp4"
+    path = Path(tempfile.gettempdir()) / name
+    if path.exists() and path.stat().st_size > 0:
+        print(f"input: {path} (cached)")
+        return path
+    print(f"input: generating {path} ...", flush=True)
+    partial = path.with_suffix(f".{os.getpid()}.part.mp4")
+    started = time.perf_counter()
+    command = [
+        FFMPEG, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+        "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}:duration={duration:g}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={duration:g}",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "50", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-movflags", "+faststart", str(partial),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    partial.replace(path)
+    print(f"input: generated in {time.perf_counter() - started:.1f} s")
+    return path
+
+
+def output_duration(path: Path) -> float:
+    """Duration of the first video stream (the container's when the stream does not say), in seconds."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0] if container.streams.video else None
+        if stream is not None and stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        if container.duration is None:
+            raise RuntimeError(f"{path}: PyAV reports no duration")
+        return container.duration / av.time_base
+
+
+# --- bare ffmpeg -------------------------------------------------------------------------------
+
+
+def ffmpeg_command(src: Path, media: MediaInfo, start: float, end: float, out_dir: Path) -> tuple[list[str], Path]:
+    """The exact ffmpeg invocation the API's worker runs for this trim (minus its progress pipe)."""
+    req = TrimRequest(input=InputRef(asset_id="x"), start_s=start, end_s=end, mode="accurate")
+    plan = plan_trim(req, media, src, out_dir)
+    return [FFMPEG, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *plan.args], plan.output
+
+
+def run_ffmpeg(src: Path, media: MediaInfo, start: float, end: float, work: Path) -> tuple[float, Path]:
+    out_dir = Path(tempfile.mkdtemp(prefix="ffmpeg-", dir=work))
+    command, output = ffmpeg_command(src, media, start, end, out_dir)
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started, output
+
+
+# --- MoviePy -----------------------------------------------------------------------------------
+
+
+def run_moviepy(src: Path, start: float, end: float, work: Path) -> tuple[float, Path]:
+    from moviepy import VideoFileClip
+
+    out_dir = Path(tempfile.mkdtemp(prefix="moviepy-", dir=work))
+    output = out_dir / "output.mp4"
+    started = time.perf_counter()
+    with VideoFileClip(str(src)) as source:
+        clip = source.subclipped(start, end)
+        clip.write_videofile(
+            str(output),
+            codec="libx264",
+            audio_codec="aac",
+            audio_fps=48000,
+            audio_bitrate="128k",
+            preset="veryfast",
+            ffmpeg_params=["-crf", "23"],
+            threads=os.cpu_count(),
+            temp_audiofile_path=str(out_dir),
+            logger=None,
+        )
+        clip.save_frame(str(out_dir / "poster.jpg"), t=0)
+    return time.perf_counter() - started, output
+
+
+# --- API ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def videoapi_exe() -> str:
+    beside = Path(sys.executable).parent / "videoapi"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("videoapi")
+    if not found:
+        raise SystemExit("the `videoapi` console script is not installed (run `make install`)")
+    return found
+
+
+class Server:
+    """`videoapi serve` in the embedded shape on a free port, with its own var dir and API key."""
+
+    def __init__(self, work: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        # Inherited VIDEOAPI_* settings (another database, a broker, a config file) would change the
+        # shape being measured: start from a clean slate.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        self.env |= {
+            "VIDEOAPI_SERVER__VAR_DIR": str(work / "var"),
+            "VIDEOAPI_SERVER__PORT": str(self.port),
+            "VIDEOAPI_SERVER__PUBLIC_URL": self.base_url,
+            "VIDEOAPI_SERVER__ENVIRONMENT": "test",
+        }
+        self.log_path = work / "server.log"
+        self.exe = videoapi_exe()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.key = ""
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([self.exe, *args], env=self.env, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"`videoapi {' '.join(args)}` failed ({done.returncode}):\n{done.stderr}{done.stdout}")
+        return done.stdout
+
+    def start(self) -> None:
+        self.cli("db", "upgrade")
+        self.key = self.cli("keys", "create", "--name", "bench").strip().splitlines()[-1]
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [self.exe, "serve"], env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        with httpx.Client(base_url=self.base_url, timeout=2.0) as client:
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"`videoapi serve` exited with {self.proc.returncode}:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get("/health").status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"`videoapi serve` did not answer /health in {SERVER_START_TIMEOUT_S:g} s")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no server log)"
+
+
+class Api:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.client = httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {server.key}"}, timeout=120.0
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def upload(self, path: Path) -> tuple[float, str]:
+        started = time.perf_counter()
+        with path.open("rb") as fh:
+            resp = self.client.post("/v1/video/assets", files={"file": (path.name, fh, "video/mp4")})
+        elapsed = time.perf_counter() - started
+        self._expect(resp, 201, "upload")
+        return elapsed, resp.json()["id"]
+
+    def trim(self, asset_id: str, start: float, end: float) -> tuple[float, dict[str, Any]]:
+        """Submit the trim and poll it to success: the timed section of the API measurement."""
+        body = {"input": {"asset_id": asset_id}, "start_s": start, "end_s": end, "mode": "accurate"}
+        started = time.perf_counter()
+        resp = self.client.post("/v1/video/edit/trim", json=body)
+        self._expect(resp, 202, "trim")
+        task_id = resp.json()["id"]
+        while True:
+            resp = self.client.get(f"/v1/video/tasks/{task_id}")
+            self._expect(resp, 200, "task poll")
+            task = resp.json()
+            if task["status"] == "succeeded":
+                return time.perf_counter() - started, task
+            if task["status"] in ("failed", "canceled"):
+                raise RuntimeError(
+                    f"API task {task_id} {task['status']}: {json.dumps(task.get('error'))}\n"
+                    f"server log tail:\n{self.server.log_tail()}"
+                )
+            if time.perf_counter() - started > TASK_TIMEOUT_S:
+                raise RuntimeError(f"API task {task_id} still {task['status']} after {TASK_TIMEOUT_S:g} s")
+            time.sleep(POLL_INTERVAL_S)
+
+    def download(self, url: str, dest: Path) -> Path:
+        with httpx.stream("GET", httpx.URL(self.server.base_url).join(url), timeout=120.0) as resp:
+            if resp.status_code != 200:
+                resp.read()
+                self._expect(resp, 200, "result download")
+            with dest.open("wb") as fh:
+                for chunk in resp.iter_bytes(1 << 20):
+                    fh.write(chunk)
+        return dest
+
+    def _expect(self, resp: httpx.Response, status: int, what: str) -> None:
+        if resp.status_code != status:
+            raise RuntimeError(
+                f"{what}: expected HTTP {status}, got {resp.status_code}: {resp.text[:2000]}\n"
+                f"server log tail:\n{self.server.log_tail()}"
+            )
+
+
+# --- driver ------------------------------------------------------------------------------------
+
+
+def median_of(label: str, repeat: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
+    runs = []
+    for i in range(repeat):
+        seconds = fn()
+        runs.append(seconds)
+        suffix = f" ({i + 1}/{repeat})" if repeat > 1 else ""
+        print(f"  {label}{suffix}: {seconds:.2f} s", flush=True)
+    return statistics.median(runs), runs
+
+
+def check_duration(label: str, path: Path, expected: float, *, strict: bool) -> float:
+    got = output_duration(path)
+    frame = 1.0 / FPS
+    if abs(got - expected) > frame + 1e-6:
+        message = f"{label}: output lasts {got:.3f} s, expected {expected:.3f} s (within one frame, {frame:.3f} s)"
+        if strict:
+            raise RuntimeError(message)
+        print(f"  warning: {message}")
+    return got
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="input clip length in seconds (default 60)")
+    parser.add_argument("--start", type=float, default=10.0, help="trim start in seconds (default 10)")
+    parser.add_argument("--end", type=float, default=50.0, help="trim end in seconds (default 50)")
+    parser.add_argument("--short", type=float, default=5.0, help="length of the second, short cut (default 5)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per method; the median is reported (default 1)")
+    parser.add_argument("--skip-moviepy", action="store_true", help="do not run the MoviePy comparison")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    if not 0 <= args.start < args.end <= args.duration:
+        parser.error("need 0 <= --start < --end <= --duration")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if not 0 < args.short:
+        parser.error("--short must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    start, end = args.start, args.end
+    short_end = min(start + args.short, end)
+    src = input_clip(args.duration)
+    media = probe(src, LimitSettings())
+
+    work = Path(tempfile.mkdtemp(prefix="videoapi-bench-"))
+    server = Server(work)
+    api: Api | None = None
+    figures: dict[str, Any] = {}
+    try:
+        print(f"server: starting `videoapi serve` on {server.base_url} (var dir {work / 'var'})", flush=True)
+        server.start()
+        api = Api(server)
+        upload_s, asset_id = api.upload(src)
+        print(f"upload: {src.stat().st_size / 1e6:.1f} MB in {upload_s:.2f} s (not timed)", flush=True)
+
+        results: dict[str, dict[str, Any]] = {}
+        for name, (s, e) in {"long": (start, end), "short": (start, short_end)}.items():
+            print(f"cut {name}: [{s:g}, {e:g}) = {e - s:g} s", flush=True)
+            last: dict[str, Any] = {}
+
+            def ffmpeg_once(s: float = s, e: float = e, last: dict[str, Any] = last) -> float:
+                seconds, last["ffmpeg"] = run_ffmpeg(src, media, s, e, work)
+                return seconds
+
+            def api_once(s: float = s, e: float = e, last: dict[str, Any] = last) -> float:
+                assert api is not None
+                seconds, last["task"] = api.trim(asset_id, s, e)
+                return seconds
+
+            ffmpeg_s, ffmpeg_runs = median_of("bare ffmpeg", args.repeat, ffmpeg_once)
+            api_s, api_runs = median_of("API end to end", args.repeat, api_once)
+            entry: dict[str, Any] = {
+                "start_s": s,
+                "end_s": e,
+                "ffmpeg_s": ffmpeg_s,
+                "ffmpeg_runs": ffmpeg_runs,
+                "api_s": api_s,
+                "api_runs": api_runs,
+                "api_overhead_s": api_s - ffmpeg_s,
+                "api_ratio": api_s / ffmpeg_s,
+            }
+            api_out = api.download(last["task"]["result"]["url"], work / f"api-{name}.mp4")
+            entry["api_output_duration_s"] = check_duration(f"API ({name})", api_out, e - s, strict=True)
+            entry["ffmpeg_output_duration_s"] = check_duration(f"ffmpeg ({name})", last["ffmpeg"], e - s, strict=True)
+            if name == "long" and not args.skip_moviepy:
+
+                def moviepy_once(s: float = s, e: float = e, last: dict[str, Any] = last) -> float:
+                    seconds, last["moviepy"] = run_moviepy(src, s, e, work)
+                    return seconds
+
+                moviepy_s, moviepy_runs = median_of("MoviePy", args.repeat, moviepy_once)
+                entry |= {"moviepy_s": moviepy_s, "moviepy_runs": moviepy_runs, "moviepy_ratio": moviepy_s / ffmpeg_s}
+                entry["moviepy_output_duration_s"] = check_duration("MoviePy", last["moviepy"], e - s, strict=False)
+            results[name] = entry
+
+        figures = {
+            "input": {"path": str(src), "duration_s": args.duration, "size_bytes": src.stat().st_size},
+            "upload_s": upload_s,
+            "repeat": args.repeat,
+            "cuts": results,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+            "ffmpeg": FFMPEG,
+        }
+    finally:
+        if api is not None:
+            api.close()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    report(figures, args)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"\nfigures written to {args.json}")
+    return 0
+
+
+def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
+    long, short = figures["cuts"]["long"], figures["cuts"]["short"]
+    base = long["ffmpeg_s"]
+    median = f", median of {args.repeat}" if args.repeat > 1 else ""
+    print(
+        f"\nAccurate trim of {long['end_s'] - long['start_s']:g} s out of a {args.duration:g} s "
+        f"{WIDTH}x{HEIGHT}@{FPS} H.264/AAC clip ({figures['machine']['cpus']} CPUs{median})\n"
+    )
+    rows = [("bare ffmpeg", long["ffmpeg_s"]), ("API end to end", long["api_s"])]
+    if "moviepy_s" in long:
+        rows.append(("MoviePy", long["moviepy_s"]))
+    print(f"{'method':<16} {'seconds':>9} {'vs ffmpeg':>10}")
+    for label, seconds in rows:
+        print(f"{label:<16} {seconds:>9.2f} {seconds / base:>9.2f}x")
+    print(f"\nupload (not timed): {figures['upload_s']:.2f} s")
+    print(f"API overhead: {long['api_overhead_s']:.2f} s (ratio {long['api_ratio']:.2f}x)")
+    for cut in (long, short):
+        print(
+            f"  {cut['end_s'] - cut['start_s']:>4g} s cut: API {cut['api_s']:.2f} s, ffmpeg {cut['ffmpeg_s']:.2f} s, "
+            f"overhead {cut['api_overhead_s']:.2f} s (ratio {cut['api_ratio']:.2f}x)"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
