@@ -269,14 +269,17 @@ class Api:
 # --- driver ------------------------------------------------------------------------------------
 
 
-def median_of(label: str, repeat: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
-    runs = []
+def measure(repeat: int, methods: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Run every method `repeat` times, interleaved (a, b, c, a, b, c, ...) so that a burst of load
+    from elsewhere on the machine hits all of them alike rather than one."""
+    runs: dict[str, list[float]] = {label: [] for label in methods}
     for i in range(repeat):
-        seconds = fn()
-        runs.append(seconds)
-        suffix = f" ({i + 1}/{repeat})" if repeat > 1 else ""
-        print(f"  {label}{suffix}: {seconds:.2f} s", flush=True)
-    return statistics.median(runs), runs
+        for label, fn in methods.items():
+            seconds = fn()
+            runs[label].append(seconds)
+            suffix = f" ({i + 1}/{repeat})" if repeat > 1 else ""
+            print(f"  {label}{suffix}: {seconds:.2f} s", flush=True)
+    return runs
 
 
 def check_duration(label: str, path: Path, expected: float, *, strict: bool) -> float:
@@ -288,6 +291,61 @@ def check_duration(label: str, path: Path, expected: float, *, strict: bool) -> 
             raise RuntimeError(message)
         print(f"  warning: {message}")
     return got
+
+
+def bench_cut(
+    name: str,
+    start: float,
+    end: float,
+    src: Path,
+    media: MediaInfo,
+    api: Api,
+    asset_id: str,
+    work: Path,
+    repeat: int,
+    *,
+    moviepy: bool,
+) -> dict[str, Any]:
+    """Time one cut every way, then check the last output of each lasts `end - start`."""
+    print(f"cut {name}: [{start:g}, {end:g}) = {end - start:g} s", flush=True)
+    last: dict[str, Any] = {}
+
+    def ffmpeg_once() -> float:
+        seconds, last["ffmpeg"] = run_ffmpeg(src, media, start, end, work)
+        return seconds
+
+    def api_once() -> float:
+        seconds, last["task"] = api.trim(asset_id, start, end)
+        return seconds
+
+    def moviepy_once() -> float:
+        seconds, last["moviepy"] = run_moviepy(src, start, end, work)
+        return seconds
+
+    methods = {"bare ffmpeg": ffmpeg_once, "API end to end": api_once}
+    if moviepy:
+        methods["MoviePy"] = moviepy_once
+    runs = measure(repeat, methods)
+    ffmpeg_s, api_s = statistics.median(runs["bare ffmpeg"]), statistics.median(runs["API end to end"])
+    expected = end - start
+    entry: dict[str, Any] = {
+        "start_s": start,
+        "end_s": end,
+        "ffmpeg_s": ffmpeg_s,
+        "ffmpeg_runs": runs["bare ffmpeg"],
+        "api_s": api_s,
+        "api_runs": runs["API end to end"],
+        "api_overhead_s": api_s - ffmpeg_s,
+        "api_ratio": api_s / ffmpeg_s,
+    }
+    api_out = api.download(last["task"]["result"]["url"], work / f"api-{name}.mp4")
+    entry["api_output_duration_s"] = check_duration(f"API ({name})", api_out, expected, strict=True)
+    entry["ffmpeg_output_duration_s"] = check_duration(f"ffmpeg ({name})", last["ffmpeg"], expected, strict=True)
+    if moviepy:
+        moviepy_s = statistics.median(runs["MoviePy"])
+        entry |= {"moviepy_s": moviepy_s, "moviepy_runs": runs["MoviePy"], "moviepy_ratio": moviepy_s / ffmpeg_s}
+        entry["moviepy_output_duration_s"] = check_duration("MoviePy", last["moviepy"], expected, strict=False)
+    return entry
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -327,45 +385,12 @@ def main(argv: list[str] | None = None) -> int:
         upload_s, asset_id = api.upload(src)
         print(f"upload: {src.stat().st_size / 1e6:.1f} MB in {upload_s:.2f} s (not timed)", flush=True)
 
-        results: dict[str, dict[str, Any]] = {}
-        for name, (s, e) in {"long": (start, end), "short": (start, short_end)}.items():
-            print(f"cut {name}: [{s:g}, {e:g}) = {e - s:g} s", flush=True)
-            last: dict[str, Any] = {}
-
-            def ffmpeg_once(s: float = s, e: float = e, last: dict[str, Any] = last) -> float:
-                seconds, last["ffmpeg"] = run_ffmpeg(src, media, s, e, work)
-                return seconds
-
-            def api_once(s: float = s, e: float = e, last: dict[str, Any] = last) -> float:
-                assert api is not None
-                seconds, last["task"] = api.trim(asset_id, s, e)
-                return seconds
-
-            ffmpeg_s, ffmpeg_runs = median_of("bare ffmpeg", args.repeat, ffmpeg_once)
-            api_s, api_runs = median_of("API end to end", args.repeat, api_once)
-            entry: dict[str, Any] = {
-                "start_s": s,
-                "end_s": e,
-                "ffmpeg_s": ffmpeg_s,
-                "ffmpeg_runs": ffmpeg_runs,
-                "api_s": api_s,
-                "api_runs": api_runs,
-                "api_overhead_s": api_s - ffmpeg_s,
-                "api_ratio": api_s / ffmpeg_s,
-            }
-            api_out = api.download(last["task"]["result"]["url"], work / f"api-{name}.mp4")
-            entry["api_output_duration_s"] = check_duration(f"API ({name})", api_out, e - s, strict=True)
-            entry["ffmpeg_output_duration_s"] = check_duration(f"ffmpeg ({name})", last["ffmpeg"], e - s, strict=True)
-            if name == "long" and not args.skip_moviepy:
-
-                def moviepy_once(s: float = s, e: float = e, last: dict[str, Any] = last) -> float:
-                    seconds, last["moviepy"] = run_moviepy(src, s, e, work)
-                    return seconds
-
-                moviepy_s, moviepy_runs = median_of("MoviePy", args.repeat, moviepy_once)
-                entry |= {"moviepy_s": moviepy_s, "moviepy_runs": moviepy_runs, "moviepy_ratio": moviepy_s / ffmpeg_s}
-                entry["moviepy_output_duration_s"] = check_duration("MoviePy", last["moviepy"], e - s, strict=False)
-            results[name] = entry
+        cuts = {"long": (start, end), "short": (start, short_end)}
+        context = {"src": src, "media": media, "api": api, "asset_id": asset_id, "work": work, "repeat": args.repeat}
+        results = {
+            name: bench_cut(name, s, e, **context, moviepy=name == "long" and not args.skip_moviepy)
+            for name, (s, e) in cuts.items()
+        }
 
         figures = {
             "input": {"path": str(src), "duration_s": args.duration, "size_bytes": src.stat().st_size},
