@@ -10,6 +10,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "VIDEOAPI_TASKS__RECONCILE_INTERVAL_S": "0.5",
         }
         for dotted, value in overrides.items():
-            env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = value if isinstance(value, str) else toml_value(value)
+            env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = (
+                value if isinstance(value, str) else toml_value(value)
+            )
         return load_settings(environ=env)
 
     return make
@@ -139,7 +142,9 @@ class Api:
         return dest
 
 
-def start_app(settings: Settings) -> Iterator[Api]:
+@contextmanager
+def running_app(settings: Settings) -> Iterator[Api]:
+    """Migrate, create a key, and run the app (lifespan included) for the `with` block."""
     upgrade(settings.database_url)
     key = create_key(settings)
     with TestClient(create_app(settings), base_url="http://testserver.local") as client:
@@ -149,7 +154,8 @@ def start_app(settings: Settings) -> Iterator[Api]:
 @pytest.fixture
 def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
     """The embedded shape: SQLite, local store, in-process broker and worker threads."""
-    yield from start_app(make_settings())
+    with running_app(make_settings()) as api:
+        yield api
 
 
 # ---- real services --------------------------------------------------------------------------

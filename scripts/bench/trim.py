@@ -348,6 +348,16 @@ def bench_cut(
     return entry
 
 
+def remove_tree(path: Path) -> None:
+    # An interrupted ffmpeg may still be writing for a moment after it was killed: try again.
+    for _ in range(5):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.5)
+    print(f"warning: could not remove {path}", file=sys.stderr)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=60.0, help="input clip length in seconds (default 60)")
@@ -404,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         if api is not None:
             api.close()
         server.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
 
     report(figures, args)
     if args.json:

@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="videoapi",
             version=__version__,
-            description="Self-hosted video generation and editing API. Authenticate with `Authorization: Bearer <key>`.",
+            description="Self-hosted video generation and editing API. Send `Authorization: Bearer <key>`.",
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API key")}
             ),

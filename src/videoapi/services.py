@@ -36,15 +36,11 @@ class Services:
         await self.engine.dispose()
 
 
-def _no_broker(queue: str, task_id: str, delay_ms: int) -> None:
-    raise RuntimeError("this process has no broker; the reconciler of a worker will publish the task")
-
-
 async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> Services:
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     store = make_store(settings)
-    publish = make_publisher(broker) if broker is not None else _no_broker
+    publish = make_publisher(broker) if broker is not None else None
     return Services(
         settings=settings,
         engine=engine,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.mediagen import make_audio, make_image, make_video
 
+from tests.mediagen import make_audio, make_image, make_video
 from videoapi.settings import LimitSettings
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from tests.mediagen import make_png_bomb, make_video
 
+from tests.mediagen import make_png_bomb, make_video
 from videoapi.errors import MediaError
 from videoapi.media import probe as probe_module
 from videoapi.media.probe import MediaInfo, probe

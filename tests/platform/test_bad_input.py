@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Api, free_port, start_app
+from tests.conftest import Api, free_port, running_app
 from tests.mediagen import make_png_bomb, make_video
 from tests.platform.test_api_auth_errors import assert_problem
 from videoapi.settings import Settings
@@ -51,7 +51,7 @@ def test_decompression_bomb_is_refused_without_decoding(api: Api, tmp_path: Path
 
 
 def test_oversize_upload_is_413(make_settings: Callable[..., Settings], clip: Path) -> None:
-    for api in start_app(make_settings(**{"limits.max_upload_bytes": 10_000})):
+    with running_app(make_settings(**{"limits.max_upload_bytes": 10_000})) as api:
         assert_problem(upload_bytes(api, "big.mp4", clip.read_bytes()), 413, "upload_too_large")
         assert api.get("/health").status_code == 200
 
@@ -106,13 +106,15 @@ def test_redirect_to_a_forbidden_address_is_refused(
 ) -> None:
     # The operator allows 127.0.0.1 (say, an internal media server): the hop after it is re-checked.
     settings = make_settings(**{"limits.fetch_allow_cidrs": ["127.0.0.1/32"]})
-    for api in start_app(settings):
+    with running_app(settings) as api:
         url = redirector("http://169.254.169.254/latest/meta-data/iam")
         assert_problem(api.post("/v1/video/assets", json={"url": url}), 422, "url_forbidden")
 
 
 def test_trim_of_a_forbidden_url_fails_the_task_with_a_code(api: Api) -> None:
-    resp = api.post("/v1/video/edit/trim", json={"input": {"url": "http://127.0.0.1:9/a.mp4"}, "start_s": 0, "end_s": 1})
+    resp = api.post(
+        "/v1/video/edit/trim", json={"input": {"url": "http://127.0.0.1:9/a.mp4"}, "start_s": 0, "end_s": 1}
+    )
     task = api.wait(resp.json()["id"])
     assert task["status"] == "failed"
     assert task["error"]["code"] == "url_forbidden"

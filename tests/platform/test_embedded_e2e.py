@@ -6,6 +6,7 @@ from pathlib import Path
 
 import av
 import pytest
+
 from tests.conftest import Api
 from tests.mediagen import make_video
 

@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import start_app
+from tests.conftest import running_app
 from tests.mediagen import make_video
 from videoapi.settings import Settings
 
@@ -124,7 +124,7 @@ def test_postgres_redis_s3_trim_end_to_end(cluster_factory: Callable[[str, str],
                                            clip: Path, tmp_path: Path) -> None:  # fmt: skip
     cluster = cluster_factory("redis", redis_url)
     cluster.start_worker()
-    for api in start_app(cluster.settings):
+    with running_app(cluster.settings) as api:
         assert api.client.get("/ready").json()["checks"] == {"database": "ok", "broker": "ok", "store": "ok"}
         asset = api.upload(clip)
         assert asset["url"].startswith("http://127.0.0.1:")  # an S3 presigned URL
@@ -142,7 +142,7 @@ def test_killed_worker_loses_no_task(cluster_factory: Callable[[str, str], Clust
                                      slow_clip: Path) -> None:  # fmt: skip
     cluster = cluster_factory("redis", redis_url)
     first = cluster.start_worker(threads=1)
-    for api in start_app(cluster.settings):
+    with running_app(cluster.settings) as api:
         asset = api.upload(slow_clip)
         body = {"input": {"asset_id": asset["id"]}, "width": 1280, "height": 960, "quality": "high"}
         task_id = api.post("/v1/video/edit/transcode", json=body).json()["id"]
@@ -168,7 +168,7 @@ def test_two_worker_processes_finish_every_task_exactly_once(cluster_factory: Ca
     cluster = cluster_factory("redis", redis_url)
     cluster.start_worker()
     cluster.start_worker()
-    for api in start_app(cluster.settings):
+    with running_app(cluster.settings) as api:
         asset = api.upload(clip)
         body = {"input": {"asset_id": asset["id"]}, "start_s": 0.2, "end_s": 1.0}
         with ThreadPoolExecutor(8) as pool:
@@ -183,7 +183,7 @@ def test_rabbitmq_broker_runs_tasks(cluster_factory: Callable[[str, str], Cluste
                                     clip: Path) -> None:  # fmt: skip
     cluster = cluster_factory("rabbitmq", rabbitmq_url)
     cluster.start_worker()
-    for api in start_app(cluster.settings):
+    with running_app(cluster.settings) as api:
         assert api.client.get("/ready").json()["checks"]["broker"] == "ok"
         asset = api.upload(clip)
         body = {"input": {"asset_id": asset["id"]}, "height": 120, "format": "mp4"}
@@ -197,10 +197,8 @@ def test_a_missing_broker_makes_ready_fail(make_settings: Callable[..., Settings
         **{"database.url": pg_url, "queue.broker": "redis", "queue.url": "redis://127.0.0.1:1/0",
            "server.embedded_workers": False}
     )  # fmt: skip
-    for api in start_app(settings):
+    with running_app(settings) as api:
         resp = api.client.get("/ready")
         assert resp.status_code == 503
         assert resp.json()["checks"]["broker"].startswith("error")
         assert resp.json()["checks"]["database"] == "ok"
-
-

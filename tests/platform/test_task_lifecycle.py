@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import Api, start_app
+from tests.conftest import Api, running_app
 from tests.mediagen import make_video
 from tests.platform.test_api_auth_errors import assert_problem
 from videoapi.errors import TransientError
@@ -37,7 +37,9 @@ def ffmpeg_children() -> list[psutil.Process]:
 
 
 def trim(api: Api, asset_id: str, start: float = 0.2, end: float = 1.0, **extra: object) -> str:
-    resp = api.post("/v1/video/edit/trim", json={"input": {"asset_id": asset_id}, "start_s": start, "end_s": end, **extra})
+    resp = api.post(
+        "/v1/video/edit/trim", json={"input": {"asset_id": asset_id}, "start_s": start, "end_s": end, **extra}
+    )
     assert resp.status_code == 202, resp.text
     return resp.json()["id"]
 
@@ -73,7 +75,7 @@ def test_many_tasks_submitted_at_once_all_finish_exactly_once(api: Api, clip: Pa
 
 def test_cancel_a_queued_task_is_immediate(make_settings: Callable[..., Settings], clip: Path) -> None:
     # No worker threads free: the long transcode holds the only one, so the trim stays queued.
-    for api in start_app(make_settings(**{"server.worker_threads": 1})):
+    with running_app(make_settings(**{"server.worker_threads": 1})) as api:
         blocker = api.post(
             "/v1/video/edit/transcode", json={"input": {"asset_id": api.upload(clip)["id"]}, **SLOW_TRANSCODE}
         ).json()["id"]
@@ -99,7 +101,7 @@ def test_cancel_running_task_kills_ffmpeg_within_two_seconds(api: Api, long_clip
     started = time.monotonic()
     resp = api.post(f"/v1/video/tasks/{task_id}/cancel")
     assert resp.status_code == 202 and resp.json()["cancel_requested"]
-    gone, alive = psutil.wait_procs(victims, timeout=2.0)
+    _, alive = psutil.wait_procs(victims, timeout=2.0)
     assert not alive, "ffmpeg still running 2 s after cancel"
     assert time.monotonic() - started < 2.0
     task = api.wait(task_id, timeout_s=5)
@@ -109,7 +111,7 @@ def test_cancel_running_task_kills_ffmpeg_within_two_seconds(api: Api, long_clip
 
 def test_time_limit_fails_the_task_and_stops_ffmpeg(make_settings: Callable[..., Settings], long_clip: Path) -> None:
     settings = make_settings(**{"tasks.time_limit_s": {"edit.transcode": 1.0}})
-    for api in start_app(settings):
+    with running_app(settings) as api:
         asset = api.upload(long_clip)
         resp = api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE})
         task = api.wait(resp.json()["id"], timeout_s=20)
@@ -132,7 +134,7 @@ def test_transient_errors_are_retried_with_backoff_and_user_errors_are_not(
         return JobOutput(result={"ok": True})
 
     settings = make_settings(**{"tasks.retry_backoff_s": 0.5, "tasks.max_attempts": 3})
-    for api in start_app(settings):
+    with running_app(settings) as api:
         runtime = run_async_wait(lambda: runtime_mod._runtime)
         runtime.jobs["test.flaky"] = JobSpec("test.flaky", "cpu", flaky)
         services = api.client.app.state.services
@@ -164,5 +166,3 @@ def run_async_wait(get: Callable[[], object], timeout_s: float = 5) -> object:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     return value
-
-

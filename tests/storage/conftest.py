@@ -4,8 +4,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import free_port
 
+from tests.conftest import free_port
 from videoapi.settings import ServerSettings, Settings, StorageSettings
 from videoapi.storage.local import LocalStore
 

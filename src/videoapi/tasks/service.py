@@ -28,7 +28,8 @@ from videoapi.tasks.states import Status
 log = get_logger(__name__)
 
 # publish(queue, task_id, delay_ms): tell the queue's workers that work is waiting.
-Publisher = Callable[[str, str, int], None]
+# None: this process cannot publish (CLI on the embedded shape); the reconciler publishes instead.
+Publisher = Callable[[str, str, int], None] | None
 
 
 class TaskService:
@@ -71,6 +72,8 @@ class TaskService:
 
     async def publish(self, queue: str, task_id: str, delay_ms: int = 0) -> None:
         # The row is committed first; a message lost here is re-published by the reconciler.
+        if self._publish is None:
+            return
         try:
             await asyncio.to_thread(self._publish, queue, task_id, delay_ms)
         except Exception:
@@ -151,7 +154,7 @@ class TaskService:
                     cancel_requested=False,
                     finished_at=None,
                     not_before=now,
-                    published_at=now,
+                    published_at=None,  # the reconciler publishes it too if this process cannot
                     updated_at=now,
                 )
                 .returning(Task.queue)
