@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
+import time
 from pathlib import Path
 
 import av
 import pytest
 
-from tests.conftest import Api
+from tests.conftest import Api, running_app
 from tests.mediagen import make_video
 
 
@@ -71,3 +75,57 @@ def test_transcode_to_webm_end_to_end(api: Api, clip: Path, tmp_path: Path) -> N
     assert (out["width"], out["height"]) == (160, 120)
     assert out["vcodec"] == "vp9" and out["acodec"] == "opus"
     assert task["result"]["fps"] == pytest.approx(10, abs=0.01)
+
+
+def test_fast_trim_copies_streams(api: Api, clip: Path, tmp_path: Path) -> None:
+    asset = api.upload(clip)
+    body = {"input": {"asset_id": asset["id"]}, "start_s": 2.0, "end_s": 3.0, "mode": "fast"}
+    task = api.wait(api.post("/v1/video/edit/trim", json=body).json()["id"])
+    assert task["status"] == "succeeded", task
+    out = probe(api.download(task["result"]["url"], tmp_path / "fast.mp4"))
+    assert out["vcodec"] == "h264" and out["acodec"] == "aac"
+    # Stream copy starts at the keyframe at or before 2.0 s, so it may run a little long, never short.
+    assert 0.95 <= out["duration"] <= 3.1
+
+
+def test_deleted_asset_answers_410_and_its_file_is_gone(api: Api, clip: Path) -> None:
+    asset = api.upload(clip)
+    assert api.delete(f"/v1/video/assets/{asset['id']}").status_code == 204
+    gone = api.get(f"/v1/video/assets/{asset['id']}")
+    assert gone.status_code == 410 and gone.json()["code"] == "asset_deleted"
+    assert api.client.get(asset["url"].split("testserver.local", 1)[1]).status_code == 404
+    body = {"input": {"asset_id": asset["id"]}, "start_s": 0, "end_s": 1}
+    assert api.post("/v1/video/edit/trim", json=body).status_code == 410
+
+
+def test_progress_is_reported_while_running(api: Api, tmp_path: Path) -> None:
+    longer = make_video(tmp_path / "long.mp4", duration_s=12.0, width=640, height=480)
+    asset = api.upload(longer)
+    body = {"input": {"asset_id": asset["id"]}, "width": 1280, "height": 960, "quality": "high"}
+    task_id = api.post("/v1/video/edit/transcode", json=body).json()["id"]
+    seen: list[float] = []
+    while (task := api.get(f"/v1/video/tasks/{task_id}").json())["status"] in ("queued", "running"):
+        seen.append(task["progress"])
+        time.sleep(0.2)
+    assert task["status"] == "succeeded"
+    partial = [p for p in seen if 0 < p < 1]
+    assert partial, seen
+    assert partial == sorted(partial)
+
+
+def test_url_input_is_fetched_probed_and_trimmed(make_settings, clip: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+    try:
+        with running_app(make_settings(**{"limits.fetch_allow_cidrs": ["127.0.0.1/32"]})) as api:
+            asset = api.post("/v1/video/assets", json={"url": url})
+            assert asset.status_code == 201, asset.text
+            assert asset.json()["origin"] == "url" and asset.json()["source_url"] == url
+            body = {"input": {"url": url}, "start_s": 0.5, "end_s": 1.0}
+            task = api.wait(api.post("/v1/video/edit/trim", json=body).json()["id"])
+            assert task["status"] == "succeeded", task
+            assert abs(task["result"]["duration"] - 0.5) <= 0.08
+    finally:
+        server.shutdown()
