@@ -146,8 +146,10 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("path_template") or _route_template(scope)
             method = scope.get("method", "GET")
+            elapsed = time.perf_counter() - started
             HTTP_REQUESTS.labels(method, route, str(status_holder["status"])).inc()
-            HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(method, route).observe(elapsed)
+            log.info("request", method=method, route=route, status=status_holder["status"], ms=round(elapsed * 1000, 1))
 
 
 def _route_template(scope: Scope) -> str:
