@@ -138,4 +138,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
         ),
         debug=False,
+        logging_config=None,  # structlog owns logging (configure_logging)
     )

@@ -333,7 +333,6 @@ class TaskService:
 
     async def republish_ready(self, queues: Sequence[str]) -> int:
         """Publish one message per ready queued task: the in-process broker forgets them on restart."""
-        now = utcnow()
         async with self.sessions() as session:
             rows = await session.execute(
                 select(Task.queue, Task.id).where(Task.status == Status.QUEUED, Task.queue.in_(list(queues)))
@@ -341,7 +340,7 @@ class TaskService:
             pending = rows.all()
         for queue, task_id in pending:
             await self.publish(queue, task_id)
-        log.info("republished_queued", count=len(pending), at=now.isoformat())
+        log.info("republished_queued", count=len(pending))
         return len(pending)
 
 
