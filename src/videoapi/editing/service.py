@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 
 from videoapi.auth.deps import Principal
-from videoapi.editing.plan import plan_transcode, plan_trim
+from videoapi.editing.plan import check_range, plan_transcode, plan_trim
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
 from videoapi.services import Services
 from videoapi.tasks.models import Task
@@ -28,9 +28,7 @@ async def submit_edit(services: Services, principal: Principal, kind: str, req: 
     if media is not None:
         planner(req, media, Path("input"), Path("output"))  # type: ignore[arg-type]
     elif isinstance(req, TrimRequest):
-        from videoapi.editing.plan import check_range
-
-        check_range(req.start_s, req.end_s, None)
+        check_range(req.start_s, req.end_s, None)  # the URL is fetched and probed by the worker
     params = msgspec.to_builtins(req)
     params.pop("webhook_url", None)
     params.pop("priority", None)
