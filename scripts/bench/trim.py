@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     src = input_clip(args.duration)
     media = probe(src, LimitSettings())
 
+    load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="videoapi-bench-"))
     server = Server(work)
     api: Api | None = None
@@ -407,7 +408,13 @@ def main(argv: list[str] | None = None) -> int:
             "upload_s": upload_s,
             "repeat": args.repeat,
             "cuts": results,
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "load_avg_1m_before": load_before[0],
+                "load_avg_1m_after": os.getloadavg()[0],
+            },
             "ffmpeg": FFMPEG,
         }
     finally:
@@ -437,12 +444,22 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"{'method':<16} {'seconds':>9} {'vs ffmpeg':>10}")
     for label, seconds in rows:
         print(f"{label:<16} {seconds:>9.2f} {seconds / base:>9.2f}x")
-    print(f"\nupload (not timed): {figures['upload_s']:.2f} s")
+    machine = figures["machine"]
+    print(
+        f"\nupload (not timed): {figures['upload_s']:.2f} s; "
+        f"load average {machine['load_avg_1m_before']:.2f} before, {machine['load_avg_1m_after']:.2f} after"
+    )
     print(f"API overhead: {long['api_overhead_s']:.2f} s (ratio {long['api_ratio']:.2f}x)")
     for cut in (long, short):
         print(
             f"  {cut['end_s'] - cut['start_s']:>4g} s cut: API {cut['api_s']:.2f} s, ffmpeg {cut['ffmpeg_s']:.2f} s, "
             f"overhead {cut['api_overhead_s']:.2f} s (ratio {cut['api_ratio']:.2f}x)"
+        )
+    busiest = max(machine["load_avg_1m_before"], machine["load_avg_1m_after"])
+    if busiest > 0.5 * (machine["cpus"] or 1):
+        print(
+            f"note: the machine was busy (load {busiest:.1f} on {machine['cpus']} CPUs); "
+            "other work competes with the encodes, so use --repeat and compare medians"
         )
 
 

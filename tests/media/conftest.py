@@ -11,11 +11,6 @@ from videoapi.settings import LimitSettings
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def limits() -> LimitSettings:
     return LimitSettings()
 

@@ -11,11 +11,6 @@ from videoapi.storage.local import LocalStore
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def closed_port() -> int:
     """A local port nothing listens on."""
     return free_port()
