@@ -116,3 +116,15 @@ def test_health_ready_and_metrics(api: Api) -> None:
     text = api.client.get("/metrics").text
     assert "videoapi_http_requests_total" in text
     assert 'route="/v1/video/tasks"' in text
+
+
+def test_another_owners_asset_is_404_everywhere(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.mediagen import make_video
+
+    asset = api.upload(make_video(tmp_path / "mine.mp4", duration_s=1.0))
+    other = api.as_key(create_key(api.settings, "other"))
+    assert_problem(other.get(f"/v1/video/assets/{asset['id']}"), 404, "asset_not_found")
+    assert_problem(other.delete(f"/v1/video/assets/{asset['id']}"), 404, "asset_not_found")
+    body = {"input": {"asset_id": asset["id"]}, "start_s": 0, "end_s": 0.5}
+    assert_problem(other.post("/v1/video/edit/trim", json=body), 404, "asset_not_found")
+    assert api.get(f"/v1/video/assets/{asset['id']}").status_code == 200
