@@ -197,6 +197,7 @@ class AssetService:
         if poster_key and poster is not None:
             await self.store.put_file(poster_key, poster, "image/jpeg", move=True)
         asset = Asset(
+            id=str(uuid.uuid4()),
             owner_id=owner_id,
             origin="output",
             filename=path.name,
@@ -208,7 +209,6 @@ class AssetService:
             task_id=task_id,
             created_at=utcnow(),
         )
-        asset.id = str(uuid.uuid4())
         result = {
             "asset_id": asset.id,
             "content_type": content_type,
