@@ -50,6 +50,38 @@ def require_port(name: str, port: int) -> None:
         pytest.fail(f"{name} is not reachable on 127.0.0.1:{port}; start it (see .ci/run) and rerun", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 s of 320x240 25 fps H.264 + AAC, moov atom at the end (so that cutting it in half breaks it)."""
+    from tests.mediagen import make_video
+
+    return make_video(tmp_path_factory.mktemp("media") / "clip.mp4", duration_s=4.0, faststart=False)
+
+
+@pytest.fixture(scope="session")
+def slow_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 s of 640x480: upscaled with SLOW_TRANSCODE it keeps ffmpeg busy for several seconds."""
+    from tests.mediagen import make_video
+
+    return make_video(tmp_path_factory.mktemp("media") / "slow.mp4", duration_s=12.0, width=640, height=480)
+
+
+SLOW_TRANSCODE = {"width": 1280, "height": 960, "quality": "high"}
+
+
+def assert_problem(resp: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status (and code), and leaks no traceback."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    body = resp.json()
+    assert {"type", "title", "status", "detail", "code"} <= body.keys()
+    assert body["status"] == status
+    assert "Traceback" not in resp.text
+    if code:
+        assert body["code"] == code, body
+    return body
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings for an isolated install under tmp_path; keyword args are dotted overrides."""

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.conftest import Api, create_key
-
-
-def assert_problem(resp, status: int, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/problem+json")
-    body = resp.json()
-    assert {"type", "title", "status", "detail", "code"} <= body.keys()
-    assert body["status"] == status
-    assert "Traceback" not in resp.text
-    if code:
-        assert body["code"] == code, body
-    return body
+from tests.conftest import Api, assert_problem, create_key
 
 
 @pytest.mark.parametrize(
@@ -118,10 +108,8 @@ def test_health_ready_and_metrics(api: Api) -> None:
     assert 'route="/v1/video/tasks"' in text
 
 
-def test_another_owners_asset_is_404_everywhere(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tests.mediagen import make_video
-
-    asset = api.upload(make_video(tmp_path / "mine.mp4", duration_s=1.0))
+def test_another_owners_asset_is_404_everywhere(api: Api, clip: Path) -> None:
+    asset = api.upload(clip)
     other = api.as_key(create_key(api.settings, "other"))
     assert_problem(other.get(f"/v1/video/assets/{asset['id']}"), 404, "asset_not_found")
     assert_problem(other.delete(f"/v1/video/assets/{asset['id']}"), 404, "asset_not_found")

@@ -10,19 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Api, free_port, running_app
-from tests.mediagen import make_png_bomb, make_video
-from tests.platform.test_api_auth_errors import assert_problem
+from tests.conftest import Api, assert_problem, free_port, running_app
+from tests.mediagen import make_png_bomb
 from videoapi.settings import Settings
 
 
 def upload_bytes(api: Api, name: str, data: bytes):  # type: ignore[no-untyped-def]
     return api.post("/v1/video/assets", files={"file": (name, data, "video/mp4")})
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_video(tmp_path_factory.mktemp("media") / "clip.mp4", duration_s=2.0, faststart=False)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import running_app
-from tests.mediagen import make_video
 from videoapi.cli import main
 from videoapi.settings import Settings
 
@@ -43,10 +42,9 @@ def test_keys_create_list_revoke(cli: Callable[..., str], make_settings: Callabl
 
 
 def test_tasks_cancel_and_requeue_from_the_cli(
-    cli: Callable[..., str], make_settings: Callable[..., Settings], tmp_path: Path
+    cli: Callable[..., str], make_settings: Callable[..., Settings], clip: Path
 ) -> None:
     settings = make_settings()
-    clip = make_video(tmp_path / "clip.mp4", duration_s=1.0)
     with running_app(settings) as api:
         body = {"input": {"url": "http://127.0.0.1:9/x.mp4"}, "start_s": 0, "end_s": 1}
         failed = api.wait(api.post("/v1/video/edit/trim", json=body).json()["id"])

@@ -11,15 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.conftest import Api, running_app
-from tests.mediagen import make_video
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    make_video(path, duration_s=4.0, width=320, height=240, fps=25, audio=True)
-    return path
+from tests.conftest import SLOW_TRANSCODE, Api, running_app
 
 
 def probe(path: Path) -> dict[str, object]:
@@ -98,10 +90,9 @@ def test_deleted_asset_answers_410_and_its_file_is_gone(api: Api, clip: Path) ->
     assert api.post("/v1/video/edit/trim", json=body).status_code == 410
 
 
-def test_progress_is_reported_while_running(api: Api, tmp_path: Path) -> None:
-    longer = make_video(tmp_path / "long.mp4", duration_s=12.0, width=640, height=480)
-    asset = api.upload(longer)
-    body = {"input": {"asset_id": asset["id"]}, "width": 1280, "height": 960, "quality": "high"}
+def test_progress_is_reported_while_running(api: Api, slow_clip: Path) -> None:
+    asset = api.upload(slow_clip)
+    body = {"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE}
     task_id = api.post("/v1/video/edit/transcode", json=body).json()["id"]
     seen: list[float] = []
     while (task := api.get(f"/v1/video/tasks/{task_id}").json())["status"] in ("queued", "running"):

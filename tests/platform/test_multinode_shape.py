@@ -21,21 +21,10 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import running_app
-from tests.mediagen import make_video
+from tests.conftest import SLOW_TRANSCODE, running_app
 from videoapi.settings import Settings
 
 VIDEOAPI = str(Path(sys.executable).with_name("videoapi"))
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_video(tmp_path_factory.mktemp("media") / "clip.mp4", duration_s=2.0)
-
-
-@pytest.fixture(scope="module")
-def slow_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_video(tmp_path_factory.mktemp("media") / "slow.mp4", duration_s=8.0, width=640, height=480)
 
 
 class Cluster:
@@ -144,7 +133,7 @@ def test_killed_worker_loses_no_task(cluster_factory: Callable[[str, str], Clust
     first = cluster.start_worker(threads=1)
     with running_app(cluster.settings) as api:
         asset = api.upload(slow_clip)
-        body = {"input": {"asset_id": asset["id"]}, "width": 1280, "height": 960, "quality": "high"}
+        body = {"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE}
         task_id = api.post("/v1/video/edit/transcode", json=body).json()["id"]
         api.wait(task_id, until={"running"}, timeout_s=30)
         deadline = time.monotonic() + 20

@@ -8,28 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
-import pytest
 
-from tests.conftest import Api, running_app
-from tests.mediagen import make_video
-from tests.platform.test_api_auth_errors import assert_problem
+from tests.conftest import SLOW_TRANSCODE, Api, assert_problem, running_app
 from videoapi.errors import TransientError
 from videoapi.queue import runtime as runtime_mod
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
 from videoapi.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_video(tmp_path_factory.mktemp("media") / "clip.mp4", duration_s=2.0)
-
-
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_video(tmp_path_factory.mktemp("media") / "long.mp4", duration_s=30.0, width=640, height=480)
-
-
-SLOW_TRANSCODE = {"format": "webm", "quality": "high", "width": 1280, "height": 960}
 
 
 def ffmpeg_children() -> list[psutil.Process]:
@@ -88,8 +72,8 @@ def test_cancel_a_queued_task_is_immediate(make_settings: Callable[..., Settings
         api.wait(blocker)
 
 
-def test_cancel_running_task_kills_ffmpeg_within_two_seconds(api: Api, long_clip: Path) -> None:
-    asset = api.upload(long_clip)
+def test_cancel_running_task_kills_ffmpeg_within_two_seconds(api: Api, slow_clip: Path) -> None:
+    asset = api.upload(slow_clip)
     task_id = api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE}).json()[
         "id"
     ]
@@ -109,10 +93,10 @@ def test_cancel_running_task_kills_ffmpeg_within_two_seconds(api: Api, long_clip
     assert task["result"] is None
 
 
-def test_time_limit_fails_the_task_and_stops_ffmpeg(make_settings: Callable[..., Settings], long_clip: Path) -> None:
+def test_time_limit_fails_the_task_and_stops_ffmpeg(make_settings: Callable[..., Settings], slow_clip: Path) -> None:
     settings = make_settings(**{"tasks.time_limit_s": {"edit.transcode": 1.0}})
     with running_app(settings) as api:
-        asset = api.upload(long_clip)
+        asset = api.upload(slow_clip)
         resp = api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE})
         task = api.wait(resp.json()["id"], timeout_s=20)
         assert task["status"] == "failed"

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.assets.models import Asset
@@ -140,16 +139,6 @@ class AssetService:
         for key in (asset.storage_key, asset.poster_key):
             if key:
                 await self.store.delete(key)
-
-    async def list_owned(self, owner_id: str, limit: int) -> list[Asset]:
-        async with self.sessions() as session:
-            query = (
-                select(Asset)
-                .where(Asset.owner_id == owner_id, Asset.deleted_at.is_(None))
-                .order_by(Asset.created_at.desc())
-                .limit(limit)
-            )
-            return list((await session.scalars(query)).all())
 
     async def check_input(self, owner_id: str, ref: InputRef) -> MediaInfo | None:
         """Validate an input reference at submission; returns the probe when it is an asset."""

@@ -6,14 +6,14 @@ from litestar import Response, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
-from videoapi.auth.deps import CurrentPrincipal
+from videoapi.auth.deps import CurrentPrincipal, Principal
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
 from videoapi.editing.service import submit_edit
 from videoapi.tasks.schemas import TaskOut, present_task
 
 
 async def _accepted(
-    state: State, principal: CurrentPrincipal, kind: str, req: TrimRequest | TranscodeRequest
+    state: State, principal: Principal, kind: str, req: TrimRequest | TranscodeRequest
 ) -> Response[TaskOut]:
     task = await submit_edit(state.services, principal, kind, req)
     body = await present_task(task, state.services.assets.sign)

@@ -6,8 +6,7 @@ retries and recovery work the same with every broker.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage, Middleware
@@ -64,7 +63,7 @@ def _declare_actor(broker: dramatiq.Broker, settings: Settings, queue: str) -> N
     )
 
 
-def make_publisher(broker: dramatiq.Broker) -> Any:
+def make_publisher(broker: dramatiq.Broker) -> Callable[[str, str, int], None]:
     def publish(queue: str, task_id: str, delay_ms: int = 0) -> None:
         actor = broker.get_actor(actor_name(queue))
         actor.send_with_options(args=(task_id,), delay=delay_ms or None)
