@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install migrate bench clean
+.PHONY: run test lint format install migrate bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,15 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) system-deps
 
-migrate: $(STAMP)
+# espeak-ng and CJK fonts come from the OS packages (apt, or brew); installed only when missing.
+system-deps:
+	./scripts/install-system-deps.sh
+
+migrate: install
 	$(BIN)/videoapi db upgrade
 
 run: migrate
 	$(BIN)/videoapi serve
 
-test: $(STAMP)
+test: install
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

@@ -117,6 +117,29 @@ class LimitSettings(Base):
     """Largest page of a list endpoint."""
 
 
+class EditSettings(Base):
+    """Limits of edit requests; exceeding one is a 422 that names it."""
+
+    max_inputs: int = 20
+    """Media inputs one request may name (clips, images, music, overlays)."""
+    max_timeline_s: float = 3600.0
+    """Longest output an edit may produce."""
+    max_output_width: int = 3840
+    max_output_height: int = 3840
+    max_output_pixels: int = 3840 * 2160
+    max_overlays: int = 50
+    """Text and image overlays of one timeline."""
+    max_output_pixel_seconds: float = 3840 * 2160 * 600.0
+    """Width x height x duration of one output: 10 minutes of 4K; bounds the work of one task."""
+    max_text_chars: int = 2000
+    """Characters of one text overlay or TTS narration."""
+    max_subtitle_cues: int = 5000
+    time_limit_per_output_s: float = 20.0
+    """An edit's time limit is its kind's `tasks.time_limit_s` plus this much per output second."""
+    fonts_dir: str | None = None
+    """Extra directory of fonts for text and subtitles; the system's fonts (fontconfig) are always used."""
+
+
 class LogSettings(Base):
     level: str = "info"
     json: bool | None = None
@@ -130,6 +153,7 @@ class Settings(Base):
     tasks: TaskSettings = msgspec.field(default_factory=TaskSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
+    editing: EditSettings = msgspec.field(default_factory=EditSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     @property

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.conftest import SLOW_TRANSCODE, Api, assert_problem, running_app
 from videoapi.errors import TransientError
 from videoapi.queue import runtime as runtime_mod
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
+from videoapi.services import build_services
 from videoapi.settings import Settings
 
 
@@ -93,8 +96,26 @@ def test_cancel_running_task_kills_ffmpeg_within_two_seconds(api: Api, slow_clip
     assert task["result"] is None
 
 
+def test_an_edit_time_limit_grows_with_its_output_duration(make_settings: Callable[..., Settings], clip: Path) -> None:
+    settings = make_settings(**{"tasks.time_limit_s": {"edit.transcode": 1.0}, "editing.time_limit_per_output_s": 10.0})
+    with running_app(settings) as api:
+        asset = api.upload(clip)
+        resp = api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}})
+        task = api.wait(resp.json()["id"], timeout_s=30)
+    assert task["status"] == "succeeded"
+
+    async def load() -> float | None:
+        services = await build_services(settings, None)
+        try:
+            return (await services.tasks.get(task["id"], None)).time_limit_s
+        finally:
+            await services.engine.dispose()
+
+    assert asyncio.run(load()) == pytest.approx(1.0 + 10.0 * asset["media"]["duration_s"])
+
+
 def test_time_limit_fails_the_task_and_stops_ffmpeg(make_settings: Callable[..., Settings], slow_clip: Path) -> None:
-    settings = make_settings(**{"tasks.time_limit_s": {"edit.transcode": 1.0}})
+    settings = make_settings(**{"tasks.time_limit_s": {"edit.transcode": 1.0}, "editing.time_limit_per_output_s": 0.0})
     with running_app(settings) as api:
         asset = api.upload(slow_clip)
         resp = api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE})

@@ -1,35 +1,44 @@
-"""Routes: one POST per edit kind, each answering 202 with the new task."""
+"""Routes: one POST per edit kind, each answering 202 with the new task.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the route factory's annotations must be evaluated
+with each kind's request type when the handler is defined.
+"""
+
+from typing import Any
 
 from litestar import Response, post
 from litestar.datastructures import State
-from litestar.params import JSONBody
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import Body
 
-from videoapi.auth.deps import CurrentPrincipal, Principal
-from videoapi.editing.schemas import TranscodeRequest, TrimRequest
+from videoapi.auth.deps import CurrentPrincipal
+from videoapi.editing.kinds import KINDS, EditKind
 from videoapi.editing.service import submit_edit
 from videoapi.tasks.schemas import TaskOut, present_task
 
 
-async def _accepted(
-    state: State, principal: Principal, kind: str, req: TrimRequest | TranscodeRequest
-) -> Response[TaskOut]:
-    task = await submit_edit(state.services, principal, kind, req)
-    body = await present_task(task, state.services.assets.sign)
-    return Response(body, status_code=202, headers={"Location": f"/v1/video/tasks/{task.id}"})
+def _route(spec: EditKind) -> HTTPRouteHandler:
+    from typing import Annotated
+
+    async def handler(
+        data: Annotated[spec.request_type, Body(media_type="application/json")],  # type: ignore[name-defined]
+        principal: CurrentPrincipal,
+        state: State,
+    ) -> Response[TaskOut]:
+        task = await submit_edit(state.services, principal, spec.kind, data)
+        body = await present_task(task, state.services.assets.sign)
+        return Response(body, status_code=202, headers={"Location": f"/v1/video/tasks/{task.id}"})
+
+    handler.__name__ = spec.kind.replace(".", "_")
+    handler.__qualname__ = handler.__name__
+    return post(
+        f"/v1/video/edit/{spec.path}",
+        status_code=202,
+        summary=spec.summary,
+        description=(spec.request_type.__doc__ or "").strip() or None,
+        tags=["edit"],
+        operation_id=handler.__name__,
+    )(handler)
 
 
-@post("/v1/video/edit/trim", status_code=202, summary="Cut [start_s, end_s) out of a video", tags=["edit"])
-async def trim(data: JSONBody[TrimRequest], principal: CurrentPrincipal, state: State) -> Response[TaskOut]:
-    return await _accepted(state, principal, "edit.trim", data)
-
-
-@post(
-    "/v1/video/edit/transcode", status_code=202, summary="Resize, change fps, re-encode to MP4 or WebM", tags=["edit"]
-)
-async def transcode(data: JSONBody[TranscodeRequest], principal: CurrentPrincipal, state: State) -> Response[TaskOut]:
-    return await _accepted(state, principal, "edit.transcode", data)
-
-
-ROUTES = [trim, transcode]
+ROUTES: list[Any] = [_route(spec) for spec in KINDS.values()]

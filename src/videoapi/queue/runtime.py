@@ -105,7 +105,7 @@ class Runtime:
             return
         work_dir = self.settings.work_dir / f"{task.id}-{task.attempts}"
         work_dir.mkdir(parents=True, exist_ok=True)
-        ctx = JobContext(self.services, task, work_dir, self.settings.time_limit_for(task.kind))
+        ctx = JobContext(self.services, task, work_dir, task.time_limit_s or self.settings.time_limit_for(task.kind))
         started = time.monotonic()
         log.info("task_started", attempt=task.attempts)
         status = Status.FAILED

@@ -35,6 +35,10 @@ class Task(Base):
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+    time_limit_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """Limit of one attempt, scaled to the work at submission; None: the kind's configured limit."""
+    batch_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """Tasks with equal keys on one queue may run as one batch (generation); None: never batched."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -45,4 +49,5 @@ class Task(Base):
         Index("ix_tasks_claim", "queue", "status", "priority", "created_at"),
         Index("ix_tasks_owner_created", "owner_id", "created_at", "id"),
         Index("ix_tasks_status_lease", "status", "lease_expires_at"),
+        Index("ix_tasks_batch", "queue", "status", "batch_key"),
     )

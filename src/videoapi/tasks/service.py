@@ -49,9 +49,13 @@ class TaskService:
         params: dict[str, Any],
         priority: int = 1,
         webhook_url: str | None = None,
+        time_limit_s: float | None = None,
+        batch_key: str | None = None,
     ) -> Task:
         now = utcnow()
         task = Task(
+            time_limit_s=time_limit_s,
+            batch_key=batch_key,
             kind=kind,
             queue=queue,
             owner_id=owner_id,
