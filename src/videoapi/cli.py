@@ -254,5 +254,25 @@ def tasks_cancel(task_id: str) -> None:
     click.echo(f"{task.id}: {task.status}{' (cancel requested)' if task.cancel_requested else ''}")
 
 
+@main.command()
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+def purge(dry_run: bool) -> None:
+    """Delete inputs and outputs past their retention time (see `retention.*` settings)."""
+    from videoapi.assets.retention import purge_expired
+
+    total = 0
+    while True:
+        report = _with_services(lambda s: purge_expired(s, datetime.now(UTC), dry_run=dry_run))
+        for asset_id in report.deleted:
+            click.echo(f"{'would delete' if dry_run else 'deleted'} {asset_id}")
+        for asset_id in report.kept_for_tasks:
+            click.echo(f"kept {asset_id} (a queued or running task needs it)")
+        total += len(report.deleted)
+        # A run deletes at most retention.batch_size assets; go on until a batch comes back short.
+        if dry_run or not report.deleted:
+            break
+    click.echo(f"{total} asset(s) {'to delete' if dry_run else 'deleted'}")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -140,6 +140,19 @@ class EditSettings(Base):
     """Extra directory of fonts for text and subtitles; the system's fonts (fontconfig) are always used."""
 
 
+class RetentionSettings(Base):
+    """How long files are kept; the workers purge on schedule and `videoapi purge` does it at once."""
+
+    inputs_s: float = 24 * 3600.0
+    """Uploaded and fetched inputs are deleted this long after creation (kept while a task needs them)."""
+    outputs_s: float = 30 * 24 * 3600.0
+    """Produced outputs are deleted this long after creation; 0 keeps them forever."""
+    interval_s: float = 300.0
+    """How often a worker runs the purge."""
+    batch_size: int = 500
+    """Assets deleted per purge transaction."""
+
+
 class LogSettings(Base):
     level: str = "info"
     json: bool | None = None
@@ -154,6 +167,7 @@ class Settings(Base):
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     editing: EditSettings = msgspec.field(default_factory=EditSettings)
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     @property

@@ -15,6 +15,7 @@ import shutil
 import socket
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
@@ -71,11 +72,20 @@ class Runtime:
                 await self._reconciler
 
     async def _reconcile_forever(self) -> None:
+        from videoapi.assets.retention import purge_expired
+
+        next_purge = 0.0
         while True:
             try:
                 await self.services.tasks.reconcile()
             except Exception:
                 log.exception("reconcile_failed")
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + self.settings.retention.interval_s
+                try:
+                    await purge_expired(self.services, datetime.now(UTC))
+                except Exception:
+                    log.exception("purge_failed")
             await asyncio.sleep(self.settings.tasks.reconcile_interval_s)
 
     # ---- running tasks --------------------------------------------------------------------
