@@ -1,0 +1,64 @@
+"""Watermark detection for the API and the CLI: read the token, then name the task it belongs to."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import msgspec
+from sqlalchemy import select
+
+from videoapi.assets.schemas import InputRef
+from videoapi.provenance.watermark import Detection, WatermarkKey, detect_file
+from videoapi.services import Services
+from videoapi.settings import Settings
+from videoapi.storage import load_signing_secret
+from videoapi.tasks.models import Task
+
+
+class DetectRequest(msgspec.Struct, forbid_unknown_fields=True):
+    input: InputRef
+    """The video or image to examine: an asset id or an http(s) URL."""
+
+
+class DetectOut(msgspec.Struct):
+    found: bool
+    token: str | None
+    """12 hex digits carried by the file: the start of the id of the task that made it."""
+    task_id: str | None
+    """The task, when it is one of the caller's."""
+    frames: int
+    agreement: float
+    """Share of frame/bit readings that agree with the token (near 1.0 for an unharmed file)."""
+
+
+def watermark_key(settings: Settings) -> WatermarkKey:
+    secret = settings.watermark.secret.encode() if settings.watermark.secret else load_signing_secret(settings)
+    return WatermarkKey(secret)
+
+
+def detect_path(settings: Settings, path: Path) -> Detection:
+    return detect_file(path, watermark_key(settings), max_frames=settings.watermark.detect_max_frames)
+
+
+async def task_for_token(services: Services, token: str, owner_id: str | None) -> str | None:
+    prefix = f"{token[:8]}-{token[8:12]}"
+    query = select(Task.id).where(Task.id.like(f"{prefix}%"))
+    if owner_id is not None:
+        query = query.where(Task.owner_id == owner_id)
+    async with services.sessions() as session:
+        ids = (await session.scalars(query.limit(2))).all()
+    return ids[0] if len(ids) == 1 else None
+
+
+async def detect_input(services: Services, owner_id: str, ref: InputRef) -> DetectOut:
+    await services.assets.check_input(owner_id, ref)
+    scratch = services.assets.scratch_dir()
+    try:
+        local = await services.assets.resolve_input(owner_id, ref, scratch)
+        found = await asyncio.to_thread(detect_path, services.settings, local.path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    task_id = await task_for_token(services, found.token, owner_id) if found.token else None
+    return DetectOut(found.found, found.token, task_id, found.frames, found.agreement)
