@@ -1,0 +1,54 @@
+"""Screening of request text before any work is created: prompts, overlays, subtitles, narration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from videoapi.errors import InvalidRequest
+from videoapi.moderation.text import Rules, ensure_allowed, load_rules
+from videoapi.settings import Settings
+
+# Request fields whose text ends up in an output or drives a model. `negative_prompt` is not
+# screened: it lists what the user wants kept out.
+SCREENED_FIELDS = frozenset({"prompt", "text", "srt", "vtt", "title", "caption"})
+
+
+def screened_texts(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(field path, text) for every screened string field anywhere in a request."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in SCREENED_FIELDS and isinstance(item, str):
+                yield where, item
+            else:
+                yield from screened_texts(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from screened_texts(item, f"{path}[{i}]")
+
+
+class Moderation:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._rules: Rules | None = None
+
+    @property
+    def rules(self) -> Rules:
+        if self._rules is None:
+            path = self.settings.moderation_rules_file
+            try:
+                self._rules = load_rules(path)
+            except (OSError, ValueError, InvalidRequest) as exc:
+                raise RuntimeError(f"cannot load moderation rules from {path}: {exc}") from exc
+        return self._rules
+
+    def screen(self, request: Any) -> None:
+        """Raise the 422 `moderation_blocked` problem when any screened text of `request` is blocked."""
+        if not self.settings.moderation.enabled:
+            return
+        data = request if isinstance(request, dict | list) else msgspec.to_builtins(request)
+        for field, text in screened_texts(data):
+            ensure_allowed(self.rules, text, field)
