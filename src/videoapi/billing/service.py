@@ -1,0 +1,172 @@
+"""Quotas, reservations and the usage ledger.
+
+At submission a task's estimated cost is reserved against its owner's monthly quota in the same
+transaction that creates the task; the owner's quota row is locked for that check (`SELECT ...
+FOR UPDATE` on PostgreSQL, the database-wide write lock on SQLite), so concurrent submissions
+never reserve past the quota. When the task succeeds it is charged its actual cost, capped at the
+reservation (so the quota still holds); failed, canceled and moderated tasks release theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from videoapi.billing.models import Quota, Reservation, UsageRecord
+from videoapi.billing.pricing import PriceSheet, cost, load_prices, tier
+from videoapi.db.engine import transaction
+from videoapi.errors import PaymentRequired
+from videoapi.settings import CONFIG_DIR, Settings
+
+
+def month_start(now: datetime) -> datetime:
+    return datetime(now.year, now.month, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    credits: float
+    seconds: float
+    tier: str
+    model: str | None = None
+
+
+class BillingService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self._prices: PriceSheet | None = None
+
+    @property
+    def prices(self) -> PriceSheet:
+        if self._prices is None:
+            path = Path(self.settings.billing.pricing_file) if self.settings.billing.pricing_file else None
+            self._prices = load_prices(path or CONFIG_DIR / "pricing.toml")
+        return self._prices
+
+    def estimate(
+        self, kind: str, seconds: float, width: int | None, height: int | None, model: str | None = None
+    ) -> Estimate:
+        return Estimate(cost(self.prices, kind, seconds, width, height, model), seconds, tier(width, height), model)
+
+    # ---- quota ---------------------------------------------------------------------------
+
+    async def set_quota(self, owner_id: str, monthly_credits: float | None) -> None:
+        async with transaction(self.sessions) as session:
+            row = await session.get(Quota, owner_id)
+            if monthly_credits is None:
+                if row is not None:
+                    await session.delete(row)
+            elif row is None:
+                session.add(Quota(owner_id=owner_id, monthly_credits=monthly_credits))
+            else:
+                row.monthly_credits = monthly_credits
+
+    async def committed(self, session: AsyncSession, owner_id: str, now: datetime) -> float:
+        """Credits charged this month plus credits reserved by live tasks."""
+        charged = await session.scalar(
+            select(func.coalesce(func.sum(UsageRecord.credits), 0.0)).where(
+                UsageRecord.owner_id == owner_id, UsageRecord.created_at >= month_start(now)
+            )
+        )
+        reserved = await session.scalar(
+            select(func.coalesce(func.sum(Reservation.credits), 0.0)).where(Reservation.owner_id == owner_id)
+        )
+        return float(charged or 0.0) + float(reserved or 0.0)
+
+    async def reserve(
+        self, session: AsyncSession, owner_id: str, task_id: str, credits: float, now: datetime | None = None
+    ) -> None:
+        """Set `credits` aside for a new task, or raise 402 when the owner's quota cannot cover them."""
+        now = now or datetime.now(UTC)
+        quota = await session.scalar(select(Quota).where(Quota.owner_id == owner_id).with_for_update())
+        if quota is not None:
+            used = await self.committed(session, owner_id, now)
+            if used + credits > quota.monthly_credits + 1e-9:
+                remaining = max(quota.monthly_credits - used, 0.0)
+                raise PaymentRequired(
+                    f"this request needs about {credits:g} credits and {remaining:g} of the monthly "
+                    f"{quota.monthly_credits:g} are left",
+                    errors=[{"field": "quota", "message": f"{remaining:g} credits left this month"}],
+                )
+        session.add(Reservation(task_id=task_id, owner_id=owner_id, credits=credits, created_at=now))
+
+    async def settle(
+        self, session: AsyncSession, task: Any, result: dict[str, Any], now: datetime | None = None
+    ) -> float | None:
+        """Charge a succeeded task once: its actual cost, capped at what was reserved for it."""
+        existing = await session.scalar(select(UsageRecord.credits).where(UsageRecord.task_id == task.id))
+        if existing is not None:
+            return float(existing)
+        reservation = await session.get(Reservation, task.id)
+        model = (task.params or {}).get("model")
+        seconds = float(result.get("duration") or 0.0)
+        actual = self.estimate(task.kind, seconds, result.get("width"), result.get("height"), model)
+        charged = min(actual.credits, reservation.credits) if reservation is not None else actual.credits
+        if reservation is not None:
+            await session.delete(reservation)
+        session.add(
+            UsageRecord(
+                owner_id=task.owner_id,
+                task_id=task.id,
+                kind=task.kind,
+                credits=charged,
+                output_seconds=seconds,
+                tier=actual.tier,
+                model=model,
+                created_at=now or datetime.now(UTC),
+            )
+        )
+        return charged
+
+    async def release(self, session: AsyncSession, task_id: str) -> None:
+        await session.execute(delete(Reservation).where(Reservation.task_id == task_id))
+
+    # ---- reports -------------------------------------------------------------------------
+
+    async def usage(self, owner_id: str | None, since: datetime, now: datetime | None = None) -> dict[str, Any]:
+        """Charges by day and kind since `since`, and (for one owner) this month's quota and what is left."""
+        now = now or datetime.now(UTC)
+        day = func.date(UsageRecord.created_at)
+        query = (
+            select(
+                day, UsageRecord.kind, func.count(), func.sum(UsageRecord.credits), func.sum(UsageRecord.output_seconds)
+            )
+            .where(UsageRecord.created_at >= since)
+            .group_by(day, UsageRecord.kind)
+            .order_by(day, UsageRecord.kind)
+        )
+        if owner_id is not None:
+            query = query.where(UsageRecord.owner_id == owner_id)
+        async with self.sessions() as session:
+            rows = (await session.execute(query)).all()
+            quota = await session.get(Quota, owner_id) if owner_id is not None else None
+            used = await self.committed(session, owner_id, now) if owner_id is not None else None
+        days = [
+            {
+                "date": d.isoformat() if isinstance(d, date) else str(d),
+                "kind": kind,
+                "tasks": int(n),
+                "credits": round(float(credits or 0.0), 4),
+                "output_seconds": round(float(seconds or 0.0), 3),
+            }
+            for d, kind, n, credits, seconds in rows
+        ]
+        out: dict[str, Any] = {
+            "since": since.isoformat(),
+            "total_credits": round(sum(r["credits"] for r in days), 4),
+            "total_tasks": sum(r["tasks"] for r in days),
+            "by_day_and_kind": days,
+        }
+        if owner_id is not None:
+            out["quota"] = {
+                "monthly_credits": quota.monthly_credits if quota else None,
+                "used_this_month": round(used or 0.0, 4),
+                "remaining": round(max(quota.monthly_credits - (used or 0.0), 0.0), 4) if quota else None,
+            }
+        return out
