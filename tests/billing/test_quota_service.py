@@ -9,12 +9,15 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import update
 
 from videoapi.billing.service import BillingService
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
 from videoapi.db.migrate import upgrade
 from videoapi.errors import PaymentRequired
 from videoapi.settings import Settings
+from videoapi.tasks.models import Task
+from videoapi.tasks.states import Status
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -24,12 +27,20 @@ def task(task_id: str, owner: str = "k1", kind: str = "edit.transcode") -> Simpl
 
 
 async def submit(billing: BillingService, task_id: str, credits: float, owner: str = "k1") -> bool:
+    """Create a queued task and reserve its credits in one transaction, as a submission does."""
     try:
         async with transaction(billing.sessions) as session:
+            session.add(Task(id=task_id, kind="edit.transcode", queue="cpu", owner_id=owner, params={}))
+            await session.flush()
             await billing.reserve(session, owner, task_id, credits, NOW)
         return True
     except PaymentRequired:
         return False
+
+
+async def end(billing: BillingService, task_id: str, status: Status) -> None:
+    async with transaction(billing.sessions) as session:
+        await session.execute(update(Task).where(Task.id == task_id).values(status=status))
 
 
 def run_with_billing(settings: Settings, body: Callable[[BillingService], object]) -> object:
@@ -67,7 +78,7 @@ def test_a_reservation_past_the_quota_is_402_and_settlement_charges_once(
         assert await submit(billing, "t1", 6.0)
         assert not await submit(billing, "t2", 6.0)  # 6 reserved + 6 > 10
         assert await submit(billing, "t2", 4.0)
-        assert await submit(billing, "other-owner-task", 50.0, owner="k2")  # no quota: not limited
+        assert await submit(billing, "t-k2", 50.0, owner="k2")  # no quota: not limited
 
         # t1 succeeds: charged its actual cost (720p, 20 s of transcode = 0.8), not the reservation.
         async with transaction(billing.sessions) as session:
@@ -77,13 +88,17 @@ def test_a_reservation_past_the_quota_is_402_and_settlement_charges_once(
         async with transaction(billing.sessions) as session:
             again = await billing.settle(session, task("t1"), {"duration": 20.0, "width": 1280, "height": 720}, NOW)
         assert again == pytest.approx(0.8)
-        # t2 fails: its reservation is released, nothing is charged.
-        async with transaction(billing.sessions) as session:
-            await billing.release(session, "t2")
+        await end(billing, "t1", Status.SUCCEEDED)
+        # t2 fails: its reservation lapses, nothing is charged, and the credits are free again.
+        await end(billing, "t2", Status.FAILED)
         report = await billing.usage("k1", datetime(2026, 11, 1, tzinfo=UTC), NOW)
         assert report["total_credits"] == pytest.approx(0.8)
         assert report["total_tasks"] == 1
         assert report["quota"] == {"monthly_credits": 10.0, "used_this_month": 0.8, "remaining": 9.2}
+        assert await submit(billing, "t4", 9.0)
+        assert not await submit(billing, "t5", 0.5)  # 0.8 charged + 9 reserved + 0.5 > 10
+        await end(billing, "t4", Status.CANCELED)
+        assert await submit(billing, "t5", 0.5)
         # An actual cost above the reservation is capped at it, so the quota holds.
         assert await submit(billing, "t3", 1.0)
         async with transaction(billing.sessions) as session:

@@ -4,7 +4,9 @@ At submission a task's estimated cost is reserved against its owner's monthly qu
 transaction that creates the task; the owner's quota row is locked for that check (`SELECT ...
 FOR UPDATE` on PostgreSQL, the database-wide write lock on SQLite), so concurrent submissions
 never reserve past the quota. When the task succeeds it is charged its actual cost, capped at the
-reservation (so the quota still holds); failed, canceled and moderated tasks release theirs.
+reservation (so the quota still holds), in the transaction that marks it succeeded. A failed,
+canceled or moderated task is charged nothing: only reservations of queued and running tasks
+count against the quota, so theirs lapses with them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from videoapi.billing.pricing import PriceSheet, cost, load_prices, tier
 from videoapi.db.engine import transaction
 from videoapi.errors import PaymentRequired
 from videoapi.settings import CONFIG_DIR, Settings
+from videoapi.tasks.models import Task
+from videoapi.tasks.states import Status
 
 
 def month_start(now: datetime) -> datetime:
@@ -74,8 +78,11 @@ class BillingService:
                 UsageRecord.owner_id == owner_id, UsageRecord.created_at >= month_start(now)
             )
         )
+        # Only live tasks hold credits: a failed or canceled task's reservation lapses with it.
         reserved = await session.scalar(
-            select(func.coalesce(func.sum(Reservation.credits), 0.0)).where(Reservation.owner_id == owner_id)
+            select(func.coalesce(func.sum(Reservation.credits), 0.0))
+            .join(Task, Task.id == Reservation.task_id)
+            .where(Reservation.owner_id == owner_id, Task.status.in_((Status.QUEUED, Status.RUNNING)))
         )
         return float(charged or 0.0) + float(reserved or 0.0)
 

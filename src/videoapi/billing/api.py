@@ -1,0 +1,54 @@
+"""GET /v1/video/usage: the caller's charges by day and kind, and what is left of the monthly quota."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+from litestar import get
+from litestar.datastructures import State
+from litestar.params import FromQuery
+
+from videoapi.auth.deps import CurrentPrincipal
+from videoapi.billing.service import month_start
+from videoapi.errors import InvalidRequest
+
+
+class UsageRow(msgspec.Struct):
+    date: str
+    kind: str
+    tasks: int
+    credits: float
+    output_seconds: float
+
+
+class QuotaOut(msgspec.Struct):
+    monthly_credits: float | None
+    """None: no quota is set for this key."""
+    used_this_month: float
+    """Charged this calendar month (UTC) plus reserved by queued and running tasks."""
+    remaining: float | None
+
+
+class UsageOut(msgspec.Struct):
+    since: str
+    total_credits: float
+    total_tasks: int
+    by_day_and_kind: list[UsageRow]
+    quota: QuotaOut
+
+
+@get("/v1/video/usage", summary="Usage and charges by day and kind; remaining monthly quota", tags=["billing"])
+async def usage(principal: CurrentPrincipal, state: State, since: FromQuery[date | None] = None) -> UsageOut:
+    now = datetime.now(UTC)
+    start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else month_start(now)
+    if start > now:
+        raise InvalidRequest(
+            "`since` is in the future", errors=[{"field": "since", "message": "must not be in the future"}]
+        )
+    report: dict[str, Any] = await state.services.billing.usage(principal.owner_id, start, now)
+    return msgspec.convert(report, UsageOut)
+
+
+ROUTES = [usage]
