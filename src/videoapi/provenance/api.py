@@ -12,7 +12,13 @@ from videoapi.auth.deps import CurrentPrincipal
 from videoapi.provenance.service import DetectOut, DetectRequest, detect_input
 
 
-@post("/v1/video/watermark/detect", status_code=200, summary="Detect the invisible watermark", tags=["provenance"])
+@post(
+    "/v1/video/watermark/detect",
+    status_code=200,
+    summary="Detect the invisible watermark",
+    tags=["provenance"],
+    opt={"scope": "read"},
+)
 async def detect_watermark(
     data: Annotated[DetectRequest, Body(media_type="application/json")], principal: CurrentPrincipal, state: State
 ) -> DetectOut:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from sqlalchemy import select
 
 from videoapi.assets.schemas import InputRef
+from videoapi.assets.service import content_type_for
+from videoapi.provenance.credentials import read_credentials
 from videoapi.provenance.watermark import Detection, WatermarkKey, detect_file
 from videoapi.services import Services
 from videoapi.settings import Settings
@@ -31,6 +34,8 @@ class DetectOut(msgspec.Struct):
     frames: int
     agreement: float
     """Share of frame/bit readings that agree with the token (near 1.0 for an unharmed file)."""
+    credentials: dict[str, Any] | None = None
+    """The file's C2PA manifest, if any: validation state, whether it says AI-generated, issuer."""
 
 
 def watermark_key(settings: Settings) -> WatermarkKey:
@@ -58,7 +63,8 @@ async def detect_input(services: Services, owner_id: str, ref: InputRef) -> Dete
     try:
         local = await services.assets.resolve_input(owner_id, ref, scratch)
         found = await asyncio.to_thread(detect_path, services.settings, local.path)
+        manifest = await asyncio.to_thread(read_credentials, local.path, content_type_for(local.media))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     task_id = await task_for_token(services, found.token, owner_id) if found.token else None
-    return DetectOut(found.found, found.token, task_id, found.frames, found.agreement)
+    return DetectOut(found.found, found.token, task_id, found.frames, found.agreement, manifest)
