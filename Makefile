@@ -39,6 +39,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench/trim.py
+	$(BIN)/python scripts/bench/composite.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

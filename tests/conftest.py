@@ -92,6 +92,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "VIDEOAPI_SERVER__ENVIRONMENT": "test",
             "VIDEOAPI_SERVER__PUBLIC_URL": "http://testserver.local",
             "VIDEOAPI_TASKS__RECONCILE_INTERVAL_S": "0.5",
+            # Tests poll fast; the rate limit tests (tests/gateway) set their own rates.
+            "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "1000",
+            "VIDEOAPI_GATEWAY__DEFAULT_BURST": "1000",
         }
         for dotted, value in overrides.items():
             env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = (
@@ -218,7 +221,11 @@ def pg_url(pg_database: str) -> str:
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("TRUNCATE tasks, assets, api_keys")
+        cur.execute(
+            "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
+            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        cur.execute(f"TRUNCATE {cur.fetchone()[0]}")
     conn.close()
     return pg_database
 

@@ -18,11 +18,16 @@ from sqlalchemy import text
 
 from videoapi import __version__
 from videoapi.assets.api import ROUTES as ASSET_ROUTES
-from videoapi.auth.deps import provide_principal
+from videoapi.auth.deps import add_rate_limit_headers, provide_principal
+from videoapi.billing.api import ROUTES as BILLING_ROUTES
 from videoapi.editing.api import ROUTES as EDIT_ROUTES
 from videoapi.errors import ServiceUnavailable
+from videoapi.gateway.api import ROUTES as GATEWAY_ROUTES
+from videoapi.gateway.service import Gateway
+from videoapi.generation.api import ROUTES as GENERATION_ROUTES
 from videoapi.observability.logging import configure_logging, get_logger
 from videoapi.observability.metrics import REGISTRY, TASKS
+from videoapi.provenance.api import ROUTES as PROVENANCE_ROUTES
 from videoapi.queue.broker import QUEUES, make_broker
 from videoapi.queue.runtime import WorkerLifecycle
 from videoapi.services import Services, build_services
@@ -104,6 +109,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         else:
             broker = make_broker(settings)
         services = await build_services(settings, broker)
+        services.moderation.rules  # noqa: B018 - load the rules now: a broken rules file stops start-up
+        services.billing.prices  # noqa: B018 - and the price sheet
+        app.state.gateway = Gateway(services)
         app.state.services = services
         app.state.store = services.store
         app.state.signing_secret = load_signing_secret(settings)
@@ -118,21 +126,35 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
             await asyncio.to_thread(broker.close)
+            await app.state.gateway.close()
             await services.close()
 
     return Litestar(
-        route_handlers=[health, ready, metrics, download_file, *ASSET_ROUTES, *TASK_ROUTES, *EDIT_ROUTES],
+        route_handlers=[
+            health,
+            ready,
+            metrics,
+            download_file,
+            *ASSET_ROUTES,
+            *TASK_ROUTES,
+            *EDIT_ROUTES,
+            *GENERATION_ROUTES,
+            *PROVENANCE_ROUTES,
+            *BILLING_ROUTES,
+            *GATEWAY_ROUTES,
+        ],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestContextMiddleware],
+        before_send=[add_rate_limit_headers],
         lifespan=[lifespan],
         request_max_body_size=JSON_BODY_LIMIT_BYTES,
         openapi_config=OpenAPIConfig(
             title="videoapi",
             version=__version__,
-            description="Self-hosted video generation and editing API. Send `Authorization: Bearer <key>`.",
+            description="Self-hosted video generation and editing API. Send `Authorization: Bearer <api key or JWT>`.",
             components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API key")}
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API key or JWT")}
             ),
             security=[{"bearer": []}],
             path="/schema",

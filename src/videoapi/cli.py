@@ -69,6 +69,9 @@ def serve(host: str | None, port: int | None) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
+        # The gateway reads X-Forwarded-For itself, from server.trusted_proxies only; uvicorn would
+        # otherwise believe it from 127.0.0.1 and replace the socket address.
+        proxy_headers=False,
     )
 
 
@@ -160,11 +163,69 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--name", required=True, help="Who the key is for.")
-def keys_create(name: str) -> None:
-    """Create a key; it is printed once and stored hashed."""
-    key, plaintext = _with_services(lambda s: s.keys.create(name))
-    click.echo(f"id: {key.id}\nname: {key.name}", err=True)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(["generate", "edit", "read", "admin"]),
+    help="Repeat for several (default: generate, edit, read). admin may do everything.",
+)
+@click.option("--allow-ip", "allow_ips", multiple=True, help="CIDR (IPv4 or IPv6) the key may be used from; repeat.")
+@click.option("--rate", "rate_per_s", type=float, default=None, help="Requests per second (default: gateway setting).")
+@click.option("--burst", type=int, default=None, help="Requests at once, the bucket size (default: gateway setting).")
+@click.option("--max-priority", type=click.Choice(["low", "normal", "high"]), default=None, help="Default: high.")
+@click.option("--max-tasks", "max_active_tasks", type=int, default=None, help="Queued + running tasks at once.")
+def keys_create(
+    name: str,
+    scopes: tuple[str, ...],
+    allow_ips: tuple[str, ...],
+    rate_per_s: float | None,
+    burst: int | None,
+    max_priority: str | None,
+    max_active_tasks: int | None,
+) -> None:
+    """Create a key; it is printed once and stored hashed. Its webhook signing secret is printed too."""
+    from videoapi.errors import AppError
+
+    try:
+        key, plaintext = _with_services(
+            lambda s: s.keys.create(
+                name,
+                scopes=scopes or None,
+                allow_ips=allow_ips or None,
+                rate_per_s=rate_per_s,
+                burst=burst,
+                max_priority=max_priority,
+                max_active_tasks=max_active_tasks,
+            )
+        )
+    except AppError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"id: {key.id}\nname: {key.name}\nscopes: {' '.join(key.scopes)}", err=True)
+    click.echo(f"webhook secret: {key.webhook_secrets[0]['secret']}", err=True)
     click.echo(plaintext)
+
+
+@keys.command("rotate-webhook-secret")
+@click.argument("key_id")
+@click.option(
+    "--keep-old-hours",
+    type=float,
+    default=24.0,
+    show_default=True,
+    help="The current secret keeps signing (next to the new one) this long, so receivers can switch.",
+)
+def keys_rotate_webhook_secret(key_id: str, keep_old_hours: float) -> None:
+    """Give a key (id or prefix) a new webhook signing secret and print it."""
+    from videoapi.errors import NotFound
+
+    try:
+        key = _with_services(lambda s: s.keys.rotate_webhook_secret(key_id, keep_old_s=keep_old_hours * 3600))
+    except NotFound as exc:
+        raise click.ClickException(exc.detail) from exc
+    for old in key.webhook_secrets[1:]:
+        click.echo(f"still signing until {old['expires_at']}: {old['secret'][:12]}…", err=True)
+    click.echo(key.webhook_secrets[0]["secret"])
 
 
 @keys.command("list")
@@ -174,7 +235,9 @@ def keys_list() -> None:
     for key in rows:
         state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
         used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
-        click.echo(f"{key.id}  vk_{key.prefix}_…  {key.name:<20}  {state:<24}  last used {used}")
+        click.echo(
+            f"{key.id}  vk_{key.prefix}_…  {key.name:<20}  {state:<24}  last used {used}  scopes {','.join(key.scopes)}"
+        )
 
 
 @keys.command("revoke")
@@ -272,6 +335,117 @@ def purge(dry_run: bool) -> None:
         if dry_run or not report.deleted:
             break
     click.echo(f"{total} asset(s) {'to delete' if dry_run else 'deleted'}")
+
+
+async def _key_id(services: Any, key_id_or_prefix: str) -> str:
+    for key in await services.keys.list():
+        if key_id_or_prefix in (key.id, key.prefix):
+            return str(key.id)
+    raise click.ClickException(f"no API key {key_id_or_prefix}")
+
+
+@keys.command("quota")
+@click.argument("key_id")
+@click.option("--monthly", type=float, default=None, help="Credits per calendar month (see config/pricing.toml).")
+@click.option("--unlimited", is_flag=True, help="Remove the key's quota.")
+def keys_quota(key_id: str, monthly: float | None, unlimited: bool) -> None:
+    """Set (or remove) a key's monthly credit quota."""
+    if (monthly is None) == (not unlimited):
+        raise click.UsageError("give exactly one of --monthly N or --unlimited")
+    if monthly is not None and monthly < 0:
+        raise click.UsageError("--monthly must not be negative")
+
+    async def run(services: Any) -> str:
+        owner = await _key_id(services, key_id)
+        await services.billing.set_quota(owner, None if unlimited else monthly)
+        return owner
+
+    owner = _with_services(run)
+    click.echo(f"{owner}: {'no quota' if unlimited else f'{monthly:g} credits per month'}")
+
+
+@main.group()
+def usage() -> None:
+    """Usage and charges."""
+
+
+@usage.command("report")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Default: this month.")
+@click.option("--key", "key_id", default=None, help="One key (id or prefix); default: all keys.")
+def usage_report(since: datetime | None, key_id: str | None) -> None:
+    """Charges by day and kind."""
+    from videoapi.billing.service import month_start
+
+    start = since.replace(tzinfo=UTC) if since else month_start(datetime.now(UTC))
+
+    async def run(services: Any) -> dict[str, Any]:
+        owner = await _key_id(services, key_id) if key_id else None
+        return await services.billing.usage(owner, start)
+
+    report = _with_services(run)
+    click.echo(f"{'date':<12} {'kind':<28} {'tasks':>6} {'seconds':>10} {'credits':>10}")
+    for row in report["by_day_and_kind"]:
+        seconds, credits = row["output_seconds"], row["credits"]
+        click.echo(f"{row['date']:<12} {row['kind']:<28} {row['tasks']:>6} {seconds:>10.1f} {credits:>10.2f}")
+    click.echo(f"total: {report['total_tasks']} task(s), {report['total_credits']:.2f} credits since {start:%Y-%m-%d}")
+    quota = report.get("quota")
+    if quota and quota["monthly_credits"] is not None:
+        click.echo(f"quota: {quota['monthly_credits']:g} per month, {quota['remaining']:g} left")
+
+
+@main.group()
+def watermark() -> None:
+    """Invisible watermark tools."""
+
+
+@watermark.command("detect")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def watermark_detect(path: str) -> None:
+    """Read the invisible watermark of a local video or image file and name the task that made it."""
+    from pathlib import Path
+
+    from videoapi.provenance.service import detect_path, task_for_token
+
+    found = detect_path(_settings(), Path(path))
+    if not found.found or found.token is None:
+        click.echo(f"no watermark found ({found.frames} frame(s) read)")
+        raise SystemExit(1)
+    token = found.token
+    task_id = _with_services(lambda s: task_for_token(s, token, None))
+    click.echo(f"watermark found: token {token}, task {task_id or 'unknown on this server'}")
+    click.echo(f"frames read: {found.frames}, agreement: {found.agreement:.3f}")
+
+
+@main.group()
+def models() -> None:
+    """Generation models: which are installed, and fetching their weights."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Each model of the registry, the kinds it serves, and whether its weights are present."""
+    from videoapi.generation.service import list_models
+
+    listing = list_models(_settings())
+    for m in listing.items:
+        default = f"  (default {', '.join(m.default_for)})" if m.default_for else ""
+        click.echo(f"{m.name:<24} {m.status:<12} {','.join(m.kinds):<28} {m.source}{default}")
+        if m.install_hint:
+            click.echo(f"{'':<24} install: {m.install_hint}")
+    click.echo(f"classical styles (CPU, no model): {', '.join(listing.classical_styles)}")
+
+
+@models.command("download")
+@click.argument("name")
+def models_download(name: str) -> None:
+    """Fetch NAME's weights from the Hugging Face Hub into generation.models_dir (needs a network)."""
+    from videoapi.generation.weights import DownloadError, download_model
+
+    try:
+        path = download_model(_settings(), name, echo=lambda line: click.echo(line, err=True))
+    except DownloadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(path))
 
 
 if __name__ == "__main__":

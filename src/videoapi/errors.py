@@ -48,6 +48,12 @@ class Unauthorized(AppError):
     title = "Unauthorized"
 
 
+class PaymentRequired(AppError):
+    status = 402
+    code = "quota_exceeded"
+    title = "Quota exceeded"
+
+
 class Forbidden(AppError):
     status = 403
     code = "forbidden"
@@ -76,6 +82,14 @@ class TooLarge(AppError):
     status = 413
     code = "too_large"
     title = "Payload too large"
+
+
+class TooManyRequests(AppError):
+    """Rate limit or a per-key cap reached; `Retry-After` says when to come back."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
 
 
 class ServiceUnavailable(AppError):

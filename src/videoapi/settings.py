@@ -41,6 +41,8 @@ class ServerSettings(Base):
     """Worker threads per process (embedded or `videoapi worker`)."""
     var_dir: str = "var"
     """Directory for the SQLite file, local storage and temporary work files."""
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    """CIDRs of reverse proxies whose X-Forwarded-For is believed; empty: the socket address is the client."""
 
 
 class DatabaseSettings(Base):
@@ -50,6 +52,11 @@ class DatabaseSettings(Base):
     """Log every SQL statement."""
     pool_size: int = 10
     """Connections per process (PostgreSQL)."""
+    pool_pre_ping: bool = False
+    """Test each pooled connection before use (one more round trip per request). Off: a connection
+    broken by a database restart fails one statement, is discarded, and the pool reconnects."""
+    pool_recycle_s: float = 1800.0
+    """Replace pooled connections older than this (PostgreSQL)."""
 
 
 class QueueSettings(Base):
@@ -153,6 +160,142 @@ class RetentionSettings(Base):
     """Assets deleted per purge transaction."""
 
 
+class AuthSettings(Base):
+    """JWT bearer tokens, accepted besides API keys when some key material is configured."""
+
+    jwt_secret: str = ""
+    """Shared secret of HS256 tokens; empty: HS256 tokens are refused."""
+    jwt_public_key: str = ""
+    """PEM public key (the text, or a path to a .pem file) of RS256/ES256 tokens."""
+    jwt_jwks_url: str = ""
+    """JWKS of RS256/ES256 tokens: an http(s) URL (cached, see `jwt_jwks_cache_s`) or a file path."""
+    jwt_jwks_cache_s: float = 300.0
+    """How long a fetched JWKS is used before it is fetched again (an unknown `kid` refetches sooner)."""
+    jwt_issuer: str = ""
+    """Required `iss` claim; empty: not checked."""
+    jwt_audience: str = ""
+    """Required `aud` claim; empty: not checked."""
+    jwt_leeway_s: float = 30.0
+    """Clock skew tolerated on `exp`, `nbf` and `iat`."""
+    jwt_default_scopes: list[str] = msgspec.field(default_factory=list)
+    """Scopes of a token that carries no `scope`/`scopes` claim."""
+    jwt_max_priority: Literal["low", "normal", "high"] = "normal"
+    """Highest task priority a token may ask for."""
+
+
+class GatewaySettings(Base):
+    """Per-key limits, idempotency, batches and webhooks."""
+
+    rate_limit_backend: Literal["memory", "redis"] = "memory"
+    """`memory`: token buckets per process; `redis`: shared by every process using `redis_url`."""
+    redis_url: str = ""
+    """Redis of the rate limiter; empty: `queue.url` when the broker is Redis."""
+    default_rate_per_s: float = 10.0
+    """Requests per second of a key (or token subject) without its own rate."""
+    default_burst: int = 20
+    """Bucket size of a key without its own burst: requests it may send at once."""
+    default_max_active_tasks: int = 0
+    """Queued plus running tasks a key may have at once; 0: unlimited. Keys can set their own."""
+    max_queue_depth: int = 0
+    """Creates answer 503 while the target queue holds more queued tasks than this; 0: never."""
+    shed_retry_after_s: int = 5
+    """Retry-After of a 503 from load shedding."""
+    max_batch_items: int = 50
+    """Requests one batch call may carry."""
+    max_wait_s: float = 30.0
+    """Cap of `Prefer: wait=N`."""
+    idempotency_ttl_s: float = 24 * 3600.0
+    """How long an Idempotency-Key is remembered."""
+    idempotency_lock_s: float = 120.0
+    """A request still in flight holds its key this long at most (a crashed request frees it after)."""
+    webhook_retry_delays_s: list[float] = msgspec.field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    """Delay before each retry of a failed delivery (Standard Webhooks schedule); jittered by 10 %."""
+    webhook_timeout_s: float = 15.0
+    """Time allowed to one delivery attempt."""
+    webhook_poll_interval_s: float = 1.0
+    """How often each worker process looks for finished tasks and due deliveries."""
+    webhook_allow_cidrs: list[str] = msgspec.field(default_factory=list)
+    """Private networks webhook targets may reach (like `limits.fetch_allow_cidrs` for inputs)."""
+    webhook_secret: str = ""
+    """`whsec_...` signing secret of owners without an API key (JWT subjects); empty: they get no webhooks."""
+
+
+class GenerationSettings(Base):
+    """Generation models and the GPU worker: where weights live, the device, batching, the pipeline cache."""
+
+    models_file: str = ""
+    """Model registry (TOML); empty: `config/models.toml` of this install."""
+    models_dir: str = ""
+    """Directory of downloaded weights, one folder per model name; empty: `<var_dir>/models`."""
+    allow_downloads: bool = False
+    """Let workers fetch missing weights from the Hugging Face Hub at load time; off: local files only."""
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    """Where pipelines run; `auto` picks CUDA when torch sees a GPU, else the CPU (slow but correct)."""
+    max_batch: int = 4
+    """Compatible queued tasks (same model, kind, size, frames, steps) one GPU claim may take and run as one call."""
+    batch_wait_ms: int = 0
+    """After claiming a task, wait this long for compatible ones to fill the batch before running it."""
+    max_loaded_models: int = 1
+    """Pipelines kept loaded at once (least recently used evicted first)."""
+    cache_memory_fraction: float = 0.9
+    """On CUDA, also evict loaded pipelines while more than this fraction of GPU memory is allocated."""
+    cpu_threads: int = 0
+    """torch intra-op threads on the CPU device; 0: torch's default."""
+
+
+class BillingSettings(Base):
+    pricing_file: str = ""
+    """Price sheet TOML; empty: config/pricing.toml."""
+    unprobed_reserve_s: float = 600.0
+    """Output seconds reserved for an edit whose URL inputs are not probed yet (it is charged at most that)."""
+
+
+class ModerationSettings(Base):
+    enabled: bool = True
+    """Screen prompts and user text (overlays, subtitles, narration) before work is created."""
+    rules_file: str = ""
+    """Rules TOML; empty: config/moderation.toml."""
+    scan_outputs: bool = True
+    """Scan frames of every output with the NSFW detector before it is stored."""
+    output_threshold: float = 0.6
+    """Detector score at or above which a frame with a blocked class blocks the output."""
+    output_blocked_classes: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "FEMALE_GENITALIA_EXPOSED",
+            "MALE_GENITALIA_EXPOSED",
+            "FEMALE_BREAST_EXPOSED",
+            "ANUS_EXPOSED",
+            "BUTTOCKS_EXPOSED",
+        ]
+    )
+    """NudeNet classes that block an output."""
+    output_every_s: float = 2.0
+    output_max_frames: int = 16
+    """Frames scanned: one every `output_every_s`, at most this many, spread over the output."""
+
+
+class ProvenanceSettings(Base):
+    c2pa: bool = True
+    """Sign generated MP4/JPEG/PNG outputs with a C2PA manifest marking them AI-generated."""
+    cert_chain_file: str = ""
+    """PEM chain (signing certificate first) of the C2PA signer; empty: a self-made one in var/c2pa/."""
+    private_key_file: str = ""
+    """PEM (PKCS#8) ES256 private key of the signing certificate."""
+    ta_url: str = ""
+    """RFC 3161 timestamp authority; empty: none (this machine may not reach one)."""
+
+
+class WatermarkSettings(Base):
+    embed_generated: bool = True
+    """Embed the invisible watermark (the task id) in every generated video."""
+    secret: str = ""
+    """Key of the invisible watermark; empty: the storage signing secret. Set the same value on every node."""
+    detect_max_frames: int = 48
+    """Frames read, spread over the video, when detecting."""
+
+
 class LogSettings(Base):
     level: str = "info"
     json: bool | None = None
@@ -167,7 +310,14 @@ class Settings(Base):
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     editing: EditSettings = msgspec.field(default_factory=EditSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
+    watermark: WatermarkSettings = msgspec.field(default_factory=WatermarkSettings)
+    provenance: ProvenanceSettings = msgspec.field(default_factory=ProvenanceSettings)
+    moderation: ModerationSettings = msgspec.field(default_factory=ModerationSettings)
+    billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
+    generation: GenerationSettings = msgspec.field(default_factory=GenerationSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     @property
@@ -185,6 +335,27 @@ class Settings(Base):
     @property
     def work_dir(self) -> Path:
         return self.var_path / "work"
+
+    @property
+    def rate_limit_redis_url(self) -> str:
+        if self.gateway.redis_url:
+            return self.gateway.redis_url
+        return self.queue.url if self.queue.broker == "redis" else ""
+
+    @property
+    def moderation_rules_file(self) -> Path:
+        if self.moderation.rules_file:
+            return Path(self.moderation.rules_file).resolve()
+        return CONFIG_DIR / "moderation.toml"
+
+    @property
+    def models_file(self) -> Path:
+        configured = self.generation.models_file
+        return Path(configured).resolve() if configured else CONFIG_DIR / "models.toml"
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.generation.models_dir).resolve() if self.generation.models_dir else self.var_path / "models"
 
     def time_limit_for(self, kind: str) -> float:
         return self.tasks.time_limit_s.get(kind, self.tasks.default_time_limit_s)
@@ -255,6 +426,8 @@ def _check(settings: Settings) -> None:
         problems.append(f"queue.url is required with queue.broker = {settings.queue.broker!r}")
     if settings.queue.broker == "stub" and not settings.server.embedded_workers:
         problems.append("queue.broker = 'stub' only works with server.embedded_workers = true")
+    if settings.generation.max_batch < 1 or settings.generation.max_loaded_models < 1:
+        problems.append("generation.max_batch and generation.max_loaded_models must be at least 1")
     if settings.tasks.heartbeat_s * 3 > settings.tasks.lease_s:
         problems.append("tasks.heartbeat_s must be at most a third of tasks.lease_s")
     if settings.storage.backend == "s3" and not (settings.storage.s3_access_key and settings.storage.s3_secret_key):
@@ -262,5 +435,22 @@ def _check(settings: Settings) -> None:
     for name in ("max_upload_bytes", "max_pixels", "max_width", "max_height"):
         if getattr(settings.limits, name) <= 0:
             problems.append(f"limits.{name} must be positive")
+    if settings.gateway.rate_limit_backend == "redis" and not settings.rate_limit_redis_url:
+        problems.append("gateway.redis_url is required with gateway.rate_limit_backend = 'redis'")
+    for name in ("trusted_proxies",):
+        problems.extend(_bad_cidrs(f"server.{name}", getattr(settings.server, name)))
+    problems.extend(_bad_cidrs("gateway.webhook_allow_cidrs", settings.gateway.webhook_allow_cidrs))
     if problems:
         raise SettingsError("invalid configuration: " + "; ".join(problems))
+
+
+def _bad_cidrs(field: str, values: list[str]) -> list[str]:
+    import ipaddress
+
+    bad = []
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            bad.append(f"{field}: {value!r} is not a CIDR")
+    return bad

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.plan import plan_transcode, plan_trim
+from videoapi.editing.plan import plan_transcode, plan_trim, trim_ranges
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
 from videoapi.errors import InvalidRequest
 from videoapi.media.probe import AudioInfo, MediaInfo, VideoInfo
@@ -149,3 +149,106 @@ def test_transcode_refuses_an_image() -> None:
     )
     with pytest.raises(InvalidRequest):
         plan_transcode(TranscodeRequest(input=InputRef(asset_id="a")), still, SRC, OUT)
+
+
+# ---- multi-segment trim ---------------------------------------------------------------------
+
+
+def segments(*ranges: tuple[float, float], **kw: object) -> TrimRequest:
+    segs = [{"start_s": s, "end_s": e} for s, e in ranges]
+    return msgspec.convert({"input": {"asset_id": "a"}, "segments": segs, **kw}, TrimRequest)
+
+
+def test_segments_seek_each_range_and_join_them_with_concat() -> None:
+    plan = plan_trim(segments((1, 2.5), (10, 12), (30, 30.5)), media(), SRC, OUT)
+    args = plan.args
+    assert args.count("-i") == 3 and args.count("-protocol_whitelist") == 3
+    # -ss and -t are input options: each range is seeked by the demuxer, never decoded from 0.
+    opened = [i for i, a in enumerate(args) if a == "-i"]
+    assert [args[i - 8 : i - 4] for i in opened] == [
+        ["-ss", "1.000000", "-t", "1.500000"],
+        ["-ss", "10.000000", "-t", "2.000000"],
+        ["-ss", "30.000000", "-t", "0.500000"],
+    ]
+    assert value_after(args, "-filter_complex") == "[0:v:0][0:a:0][1:v:0][1:a:0][2:v:0][2:a:0]concat=n=3:v=1:a=1[v][a]"
+    assert plan.duration_s == pytest.approx(4.0)
+    assert value_after(args, "-c:v") == "libx264"
+
+
+def test_segments_of_a_silent_input_join_video_only() -> None:
+    args = plan_trim(segments((0, 1), (2, 3)), media(audio=None), SRC, OUT).args
+    assert value_after(args, "-filter_complex") == "[0:v:0][1:v:0]concat=n=2:v=1:a=0[v]"
+    assert "[a]" not in args
+
+
+def test_segments_are_normalised_after_the_join() -> None:
+    args = plan_trim(segments((0, 1), (2, 3)), media(width=321, pix_fmt="yuv420p10le"), SRC, OUT).args
+    graph = value_after(args, "-filter_complex")
+    assert graph.endswith("[joined][a];[joined]scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p[v]")
+
+
+def test_one_segment_is_the_same_plan_as_start_and_end() -> None:
+    assert plan_trim(segments((10, 20)), media(), SRC, OUT) == plan_trim(trim(), media(), SRC, OUT)
+
+
+def test_segments_to_webm() -> None:
+    plan = plan_trim(segments((0, 1), (2, 3), format="webm"), media(), SRC, OUT)
+    assert value_after(plan.args, "-c:v") == "libvpx-vp9" and plan.output.suffix == ".webm"
+
+
+@pytest.mark.parametrize(
+    ("ranges", "field", "code"),
+    [
+        (((0, 1), (2, 3), (3, 3)), "segments[2].end_s", "invalid_range"),  # zero length
+        (((0, 1), (2, 3), (5, 4)), "segments[2].end_s", "invalid_range"),  # reversed
+        (((0, 1), (2, 3), (10, 61)), "segments[2].end_s", "input_out_of_range"),  # past the end
+        (((0, 5), (4, 6)), "segments[1].start_s", "invalid_range"),  # overlapping
+        (((10, 20), (0, 5)), "segments[1].start_s", "invalid_range"),  # out of order
+    ],
+)
+def test_bad_segments_name_the_field(ranges: tuple[tuple[float, float], ...], field: str, code: str) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        plan_trim(segments(*ranges), media(), SRC, OUT)
+    assert (err.value.code, err.value.errors[0]["field"]) == (code, field)
+
+
+def test_touching_segments_are_allowed() -> None:
+    assert plan_trim(segments((0, 1), (1, 2)), media(), SRC, OUT).duration_s == 2.0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"start_s": 1, "end_s": 2, "segments": [{"start_s": 3, "end_s": 4}]}, "segments"),
+        ({}, "segments"),
+        ({"start_s": 1}, "end_s"),
+        ({"end_s": 1}, "start_s"),
+    ],
+)
+def test_trim_needs_exactly_one_form_of_range(body: dict[str, object], field: str) -> None:
+    req = msgspec.convert({"input": {"asset_id": "a"}, **body}, TrimRequest)
+    with pytest.raises(InvalidRequest) as err:
+        trim_ranges(req, None)
+    assert err.value.errors[0]["field"] == field
+
+
+def test_fast_mode_keeps_one_segment_only() -> None:
+    assert plan_trim(segments((10, 20), mode="fast"), media(), SRC, OUT).args.count("copy") == 1
+    with pytest.raises(InvalidRequest) as err:
+        trim_ranges(segments((0, 1), (2, 3), mode="fast"), None)
+    assert err.value.code == "fast_trim_unsupported" and err.value.errors[0]["field"] == "mode"
+    assert "accurate" in str(err.value)
+
+
+def test_segment_count_is_limited_by_max_inputs() -> None:
+    many = segments(*[(i, i + 0.5) for i in range(5)])
+    assert len(trim_ranges(many, None, max_segments=5)) == 5
+    with pytest.raises(InvalidRequest) as err:
+        plan_trim(many, media(), SRC, OUT, max_segments=4)
+    assert err.value.code == "limit_exceeded" and "editing.max_inputs" in str(err.value)
+    assert err.value.errors[0]["field"] == "segments"
+
+
+def test_empty_segment_list_is_refused_by_the_schema() -> None:
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.segments"):
+        segments()

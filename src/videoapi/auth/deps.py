@@ -1,20 +1,49 @@
-"""The `principal` dependency: every /v1 handler that takes it requires `Authorization: Bearer <key>`."""
+"""The `principal` dependency: every /v1 handler that takes it requires `Authorization: Bearer <key or JWT>`.
+
+In order: who is calling (API key or JWT; 401), from where (the key's IP allowlist; 403), may it
+call this route (scopes; 403), and is it within its rate (token bucket; 429). The rate limit
+headers are added to the response by `add_rate_limit_headers`.
+"""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 import structlog
 from litestar import Request
 from litestar.di import NamedDependency
+from litestar.types import Message, Scope
 
-from videoapi.errors import Unauthorized
+from videoapi.auth.models import SCOPES
+from videoapi.errors import Forbidden, TooManyRequests, Unauthorized
+from videoapi.gateway.clientip import allowed, client_ip
+from videoapi.gateway.scopes import has_scope, required_scopes
+
+if TYPE_CHECKING:
+    from videoapi.auth.models import ApiKey
+    from videoapi.gateway.service import Gateway
+
+_RATE_STATE = "videoapi.ratelimit"
 
 
-class Principal(msgspec.Struct, frozen=True):
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: str
     key_name: str
+    key_id: str | None = None
+    """The API key's id; None for a JWT subject."""
+    scopes: frozenset[str] = frozenset(SCOPES)
+    rate_per_s: float | None = None
+    """None: gateway.default_rate_per_s."""
+    burst: int | None = None
+    """None: gateway.default_burst."""
+    max_priority: str = "high"
+    max_active_tasks: int | None = None
+    """None: gateway.default_max_active_tasks."""
+
+    @property
+    def bucket(self) -> str:
+        return self.key_id or f"jwt:{self.owner_id}"
 
 
 CurrentPrincipal: TypeAlias = NamedDependency[Principal]
@@ -22,12 +51,93 @@ CurrentPrincipal: TypeAlias = NamedDependency[Principal]
 
 
 async def provide_principal(request: Request) -> Principal:
+    gateway: Gateway = request.app.state.gateway
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized(
-            "send `Authorization: Bearer <api key>`", code="missing_credentials", headers={"WWW-Authenticate": "Bearer"}
+            "send `Authorization: Bearer <api key or JWT>`",
+            code="missing_credentials",
+            headers={"WWW-Authenticate": "Bearer"},
         )
-    key = await request.app.state.services.keys.authenticate(token.strip())
-    structlog.contextvars.bind_contextvars(owner=key.id)
-    return Principal(owner_id=key.id, key_name=key.name)
+    cached_epoch: int | None = None
+    if token.count(".") == 2 and not token.startswith("vk_"):
+        claims = await gateway.jwt.verify(token)
+        principal = Principal(
+            owner_id=claims.sub,
+            key_name=f"jwt:{claims.sub}",
+            scopes=claims.scopes,
+            max_priority=gateway.settings.auth.jwt_max_priority,
+        )
+    else:
+        key, cached_epoch = await _authenticate_key(request, gateway, token)
+        if key.allow_ips:
+            ip = client_ip(
+                request.scope["client"][0] if request.scope.get("client") else None,
+                request.headers.getall("x-forwarded-for", []),
+                gateway.trusted_proxies,
+            )
+            if not allowed(ip, key.allow_ips):
+                raise Forbidden(f"this key may not be used from {ip}", code="ip_not_allowed")
+        principal = Principal(
+            owner_id=key.id,
+            key_name=key.name,
+            key_id=key.id,
+            scopes=frozenset(key.scopes),
+            rate_per_s=key.rate_per_s,
+            burst=key.burst,
+            max_priority=key.max_priority or "high",
+            max_active_tasks=key.max_active_tasks,
+        )
+    structlog.contextvars.bind_contextvars(owner=principal.owner_id)
+    needed = required_scopes(request.method, request.url.path, request.route_handler.opt)
+    if not has_scope(principal.scopes, needed):
+        raise Forbidden(
+            f"this route needs the scope {' or '.join(needed)}; the credentials carry {sorted(principal.scopes)}",
+            code="insufficient_scope",
+        )
+    settings = gateway.settings.gateway
+    decision = await gateway.limiter.hit(
+        principal.bucket, principal.rate_per_s or settings.default_rate_per_s, principal.burst or settings.default_burst
+    )
+    if gateway.key_cache is not None and cached_epoch is not None and decision.epoch != cached_epoch:
+        # A key was revoked since this one was cached (or Redis could not say): ask the database.
+        gateway.key_cache.drop(token)
+        await request.app.state.services.keys.authenticate(token)
+    request.scope.setdefault("state", {})[_RATE_STATE] = decision.headers()
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"rate limit of {principal.rate_per_s or settings.default_rate_per_s:g} requests/s exceeded; "
+            f"retry in {decision.retry_after_s} s",
+            headers=decision.headers(),
+        )
+    return principal
+
+
+async def _authenticate_key(request: Request, gateway: Gateway, token: str) -> tuple[ApiKey, int | None]:
+    """The key, and the revocation epoch it was cached under (None: read from the database just now)."""
+    keys = request.app.state.services.keys
+    cache = gateway.key_cache
+    if cache is None:
+        return await keys.authenticate(token), None
+    if hit := cache.get(token):
+        return hit
+    epoch = await keys.revocations.epoch()  # before the row: a revoke in between changes it
+    key = await keys.authenticate(token)
+    if epoch is not None:
+        cache.put(token, key, epoch)
+    return key, None
+
+
+async def add_rate_limit_headers(message: Message, scope: Scope) -> None:
+    """`before_send` hook: the RateLimit-* headers of the caller's bucket on every response."""
+    if message["type"] != "http.response.start":
+        return
+    state: dict[str, Any] = scope.get("state") or {}  # type: ignore[assignment]
+    headers = state.get(_RATE_STATE)
+    if not headers:
+        return
+    present = {name.lower() for name, _ in message.get("headers", [])}
+    extra = [(k.lower().encode(), v.encode()) for k, v in headers.items() if k.lower().encode() not in present]
+    message["headers"] = [*message.get("headers", []), *extra]

@@ -1,19 +1,24 @@
-"""API keys: created and revoked from the CLI, checked on every /v1 request."""
+"""API keys: created, revoked and given new webhook secrets from the CLI, checked on every /v1 request."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoapi.auth.models import ApiKey
+from videoapi.auth.models import DEFAULT_SCOPES, SCOPES, ApiKey
 from videoapi.db.base import utcnow
 from videoapi.db.engine import transaction
-from videoapi.errors import NotFound, Unauthorized
+from videoapi.errors import InvalidRequest, NotFound, Unauthorized
+from videoapi.tasks.states import PRIORITIES
 
 KEY_PREFIX = "vk"
 LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -35,17 +40,71 @@ def parse_key(plaintext: str) -> str | None:
 
 
 class KeyService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], revocations: Any = None) -> None:
         self.sessions = sessions
+        self.revocations = revocations
+        """gateway.keycache.Revocations when API processes cache keys (Redis rate limiter); else None."""
 
-    async def create(self, name: str) -> tuple[ApiKey, str]:
-        """Create a key; the plaintext is returned once and never stored."""
+    async def close(self) -> None:
+        if self.revocations is not None:
+            await self.revocations.close()
+
+    async def create(
+        self,
+        name: str,
+        *,
+        scopes: Sequence[str] | None = None,
+        allow_ips: Sequence[str] | None = None,
+        rate_per_s: float | None = None,
+        burst: int | None = None,
+        max_priority: str | None = None,
+        max_active_tasks: int | None = None,
+    ) -> tuple[ApiKey, str]:
+        """Create a key; the plaintext is returned once and never stored.
+
+        Raises InvalidRequest for an unknown scope, a bad CIDR or priority, or a non-positive limit.
+        """
+        scopes = list(dict.fromkeys(scopes)) if scopes else list(DEFAULT_SCOPES)
+        _check_key_options(scopes, allow_ips, rate_per_s, burst, max_priority, max_active_tasks)
         prefix = secrets.token_hex(6)
         plaintext = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(24)}"
-        key = ApiKey(name=name, prefix=prefix, key_hash=hash_key(plaintext), created_at=utcnow())
+        key = ApiKey(
+            name=name,
+            prefix=prefix,
+            key_hash=hash_key(plaintext),
+            created_at=utcnow(),
+            scopes=scopes,
+            allow_ips=[str(ipaddress.ip_network(c, strict=False)) for c in allow_ips] if allow_ips else None,
+            rate_per_s=rate_per_s,
+            burst=burst,
+            max_priority=max_priority,
+            max_active_tasks=max_active_tasks,
+            webhook_secrets=[{"secret": new_webhook_secret(), "expires_at": None}],
+        )
         async with transaction(self.sessions) as session:
             session.add(key)
         return key, plaintext
+
+    async def rotate_webhook_secret(self, key_id_or_prefix: str, keep_old_s: float = 24 * 3600.0) -> ApiKey:
+        """Add a new signing secret; the current ones keep signing too for `keep_old_s`, then expire."""
+        now = utcnow()
+        expires = (now + timedelta(seconds=keep_old_s)).isoformat()
+        async with transaction(self.sessions) as session:
+            key = await session.scalar(select(ApiKey).where(_by_id_or_prefix(key_id_or_prefix)))
+            if key is None:
+                raise NotFound(f"no API key {key_id_or_prefix}")
+            kept = [
+                {"secret": s["secret"], "expires_at": s["expires_at"] or expires}
+                for s in active_secrets(key.webhook_secrets, now)
+            ]
+            key.webhook_secrets = [{"secret": new_webhook_secret(), "expires_at": None}, *kept]
+        return key
+
+    async def webhook_secrets(self, owner_id: str) -> list[str]:
+        """The unexpired signing secrets of the key that owns these tasks (the owner id is the key id)."""
+        async with self.sessions() as session:
+            stored = await session.scalar(select(ApiKey.webhook_secrets).where(ApiKey.id == owner_id))
+        return [s["secret"] for s in active_secrets(stored or [], utcnow())]
 
     async def authenticate(self, plaintext: str) -> ApiKey:
         prefix = parse_key(plaintext)
@@ -68,16 +127,52 @@ class KeyService:
 
     async def revoke(self, key_id_or_prefix: str) -> ApiKey:
         async with transaction(self.sessions) as session:
-            key = await session.scalar(
-                select(ApiKey).where((ApiKey.id == key_id_or_prefix) | (ApiKey.prefix == key_id_or_prefix))
-            )
+            key = await session.scalar(select(ApiKey).where(_by_id_or_prefix(key_id_or_prefix)))
             if key is None:
                 raise NotFound(f"no API key {key_id_or_prefix}")
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
+        if self.revocations is not None:
+            # After the commit: API processes that cached the key see a new epoch and re-read it.
+            await self.revocations.bump()
         return key
 
     async def count_active(self) -> int:
         async with self.sessions() as session:
             keys = (await session.scalars(select(ApiKey.id).where(ApiKey.revoked_at.is_(None)))).all()
         return len(keys)
+
+
+def _by_id_or_prefix(value: str) -> Any:
+    return (ApiKey.id == value) | (ApiKey.prefix == value)
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 24 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def active_secrets(stored: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    return [s for s in stored if not s.get("expires_at") or datetime.fromisoformat(s["expires_at"]) > now]
+
+
+def _check_key_options(
+    scopes: Sequence[str],
+    allow_ips: Sequence[str] | None,
+    rate_per_s: float | None,
+    burst: int | None,
+    max_priority: str | None,
+    max_active_tasks: int | None,
+) -> None:
+    if unknown := [s for s in scopes if s not in SCOPES]:
+        raise InvalidRequest(f"unknown scope(s) {unknown}; known: {list(SCOPES)}", code="invalid_scope")
+    for cidr in allow_ips or ():
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise InvalidRequest(f"{cidr!r} is not an IPv4 or IPv6 network (CIDR)", code="invalid_cidr") from None
+    if max_priority is not None and max_priority not in PRIORITIES:
+        raise InvalidRequest(f"max priority must be one of {list(PRIORITIES)}", code="invalid_priority")
+    for label, value in (("rate", rate_per_s), ("burst", burst), ("max active tasks", max_active_tasks)):
+        if value is not None and value <= 0:
+            raise InvalidRequest(f"{label} must be positive", code="invalid_limit")

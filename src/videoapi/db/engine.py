@@ -22,7 +22,12 @@ def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=settings.database.pool_size, max_overflow=5, pool_pre_ping=True)
+        kwargs.update(
+            pool_size=settings.database.pool_size,
+            max_overflow=5,
+            pool_pre_ping=settings.database.pool_pre_ping,
+            pool_recycle=settings.database.pool_recycle_s,
+        )
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         _tune_sqlite(engine)
@@ -50,6 +55,14 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for single reads: autocommit on PostgreSQL, so a lookup is one round trip, not
+    BEGIN, SELECT and ROLLBACK. (SQLite keeps the normal sessions: its BEGIN is local.)"""
+    if engine.dialect.name == "postgresql":
+        return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+    return make_sessionmaker(engine)
 
 
 @asynccontextmanager

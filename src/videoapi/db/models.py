@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from videoapi.assets.models import Asset
 from videoapi.auth.models import ApiKey
+from videoapi.billing.models import Quota, Reservation, UsageRecord
 from videoapi.db.base import Base
+from videoapi.gateway.models import DisabledEndpoint, IdempotencyRecord, WebhookAttempt, WebhookDelivery
 from videoapi.tasks.models import Task
 
 metadata = Base.metadata
 
-__all__ = ["ApiKey", "Asset", "Task", "metadata"]
+__all__ = [
+    "ApiKey",
+    "Asset",
+    "DisabledEndpoint",
+    "IdempotencyRecord",
+    "Quota",
+    "Reservation",
+    "Task",
+    "UsageRecord",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "metadata",
+]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import msgspec
 
@@ -11,9 +10,8 @@ from videoapi.editing.kinds import KINDS, Source
 from videoapi.editing.service import QUEUE
 from videoapi.errors import ProcessingError
 from videoapi.media.ffmpeg import run_ffmpeg
-from videoapi.moderation.frames import ScanReport, raise_if_blocked, scan_output
+from videoapi.moderation.frames import scan_configured
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
-from videoapi.settings import Settings
 
 _BEFORE_TIMEOUT_S = 600.0
 
@@ -36,7 +34,8 @@ async def run_edit(ctx: JobContext) -> JobOutput:
     for argv in plan.before:
         await _run_before(argv)
     await run_ffmpeg(plan.args, duration_s=plan.duration_s, on_progress=ctx.report_progress, timeout_s=ctx.time_limit_s)
-    scans = [await scan(services.settings, path) for path in [plan.output, *(p for p, _ in plan.extra_outputs)]]
+    outputs_to_scan = [plan.output, *(p for p, _ in plan.extra_outputs)]
+    scans = [await scan_configured(services.settings, path) for path in outputs_to_scan]
     owner, task_id, attempt = ctx.task.owner_id, ctx.task.id, ctx.task.attempts
     asset, result = await services.assets.store_output(
         owner, task_id, attempt, plan.output, plan.poster, plan.content_type
@@ -68,23 +67,6 @@ async def _run_before(argv: list[str]) -> None:
     if proc.returncode != 0:
         tail = err.decode(errors="replace").strip()[-500:]
         raise ProcessingError(f"{argv[0]} failed: {tail}", code="processing_failed")
-
-
-async def scan(settings: Settings, path: Path) -> ScanReport | None:
-    """Scan an output before it is stored; a blocked one fails the task (not stored, not charged)."""
-    mod = settings.moderation
-    if not mod.scan_outputs:
-        return None
-    report = await asyncio.to_thread(
-        scan_output,
-        path,
-        threshold=mod.output_threshold,
-        blocked_classes=mod.output_blocked_classes,
-        every_s=mod.output_every_s,
-        max_frames=mod.output_max_frames,
-    )
-    raise_if_blocked(report)
-    return report
 
 
 JOBS = [JobSpec(kind, QUEUE, run_edit) for kind in KINDS]

@@ -12,8 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.plan import Plan, check_range, plan_transcode, plan_trim
+from videoapi.editing.audio import AudioRequest, audio_inputs, check_audio, plan_audio
+from videoapi.editing.background import BackgroundRequest, background_inputs, check_background, plan_background
+from videoapi.editing.compile import check_composite, composite_inputs, plan_composite
+from videoapi.editing.plan import Plan, plan_transcode, plan_trim, trim_ranges
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
+from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, plan_subtitles
+from videoapi.editing.thumbnails import ThumbnailsRequest, check_thumbnails, plan_thumbnails
+from videoapi.editing.timeline import CompositeRequest
 from videoapi.media.probe import MediaInfo
 from videoapi.settings import Settings
 
@@ -50,7 +56,7 @@ def _single(req: Any) -> list[InputRef]:
 
 
 def _trim(req: TrimRequest, sources: Sequence[Source], out_dir: Path, settings: Settings) -> Plan:
-    return plan_trim(req, sources[0].media, sources[0].path, out_dir)
+    return plan_trim(req, sources[0].media, sources[0].path, out_dir, max_segments=settings.editing.max_inputs)
 
 
 def _transcode(req: TranscodeRequest, sources: Sequence[Source], out_dir: Path, settings: Settings) -> Plan:
@@ -58,13 +64,49 @@ def _transcode(req: TranscodeRequest, sources: Sequence[Source], out_dir: Path, 
 
 
 def _trim_check(req: TrimRequest, settings: Settings) -> None:
-    check_range(req.start_s, req.end_s, None)
+    trim_ranges(req, None, max_segments=settings.editing.max_inputs)
 
 
 def all_kinds() -> list[EditKind]:
     # Later kinds live in their own modules; each adds one line here.
     return [
-        EditKind("edit.trim", "trim", TrimRequest, "Cut a range out of a video", _single, _trim, _trim_check),
+        EditKind(
+            "edit.audio",
+            "audio",
+            AudioRequest,
+            "Add music, ducking, text-to-speech narration, loudness normalisation",
+            audio_inputs,
+            plan_audio,
+            check_audio,
+        ),
+        EditKind("edit.trim", "trim", TrimRequest, "Cut ranges out of a video", _single, _trim, _trim_check),
+        EditKind(
+            "edit.subtitles",
+            "subtitles",
+            SubtitlesRequest,
+            "Burn in subtitles (SRT, WebVTT or segments) or add them as a soft track",
+            _single,
+            plan_subtitles,
+            check_subtitles,
+        ),
+        EditKind(
+            "edit.thumbnails",
+            "thumbnails",
+            ThumbnailsRequest,
+            "Poster frame, contact sheet, or frames at given times",
+            _single,
+            plan_thumbnails,
+            check_thumbnails,
+        ),
+        EditKind(
+            "edit.composite",
+            "composite",
+            CompositeRequest,
+            "Compose clips, images, colours, text and audio on tracks, with transitions",
+            composite_inputs,
+            plan_composite,
+            check_composite,
+        ),
         EditKind(
             "edit.transcode",
             "transcode",
@@ -72,6 +114,15 @@ def all_kinds() -> list[EditKind]:
             "Resize, change fps, re-encode to MP4 or WebM",
             _single,
             _transcode,
+        ),
+        EditKind(
+            "edit.background",
+            "background",
+            BackgroundRequest,
+            "Replace a chroma-key backdrop by a colour, image or video",
+            background_inputs,
+            plan_background,
+            check_background,
         ),
     ]
 

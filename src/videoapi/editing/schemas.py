@@ -24,13 +24,24 @@ class CommonOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     webhook_url: WebhookUrl | None = None
 
 
-class TrimRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
-    input: InputRef
+class Segment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One range of the input to keep: [start_s, end_s)."""
+
     start_s: Seconds
     end_s: Seconds
+
+
+class TrimRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
+    """Keep one range (`start_s`, `end_s`) or several (`segments`, joined in order) of a video."""
+
+    input: InputRef
+    start_s: Seconds | None = None
+    end_s: Seconds | None = None
+    segments: Annotated[list[Segment], Meta(min_length=1)] | None = None
+    """Ranges to keep, in order and not overlapping, joined into one output; instead of start_s/end_s."""
     mode: Literal["accurate", "fast"] = "accurate"
     """`accurate` re-encodes and cuts on the exact frame; `fast` copies streams from the keyframe at or
-    before `start_s` (no quality loss, may start slightly early)."""
+    before `start_s` (no quality loss, may start slightly early; one range only)."""
     format: Format = "mp4"
     """Container of an accurate trim; a fast trim keeps the input's codecs (MP4 or WebM input)."""
     quality: Quality = "medium"

@@ -9,16 +9,25 @@ import msgspec
 
 from videoapi.auth.deps import Principal
 from videoapi.editing.kinds import KINDS, Source
+from videoapi.editing.plan import RESOLUTION_SHORT_SIDE
 from videoapi.errors import InvalidRequest
+from videoapi.media.probe import MediaInfo
 from videoapi.services import Services
-from videoapi.tasks.models import Task
+from videoapi.tasks.eta import queue_eta
 from videoapi.tasks.states import PRIORITIES
 
 QUEUE = "cpu"
 
 
 async def prepare_edit(services: Services, principal: Principal, kind: str, req: Any) -> dict[str, Any]:
-    """Validate `req` and return the keyword arguments of `TaskService.create` for it.
+    """Validate `req` and return the keyword arguments of `TaskService.create` for it."""
+    return (await _prepare(services, principal, kind, req))[0]
+
+
+async def _prepare(
+    services: Services, principal: Principal, kind: str, req: Any
+) -> tuple[dict[str, Any], float | None]:
+    """`prepare_edit`, plus the planned output duration (None while a URL input is not probed).
 
     The planner runs here on the inputs' probes so that a request that cannot work is a 422 now,
     not a failed task later; it runs again in the worker on the real files. Inputs given as URLs
@@ -26,6 +35,7 @@ async def prepare_edit(services: Services, principal: Principal, kind: str, req:
     """
     spec = KINDS[kind]
     settings = services.settings
+    services.moderation.screen(req)
     refs = spec.inputs(req)
     if len(refs) > settings.editing.max_inputs:
         raise InvalidRequest(
@@ -35,16 +45,24 @@ async def prepare_edit(services: Services, principal: Principal, kind: str, req:
         )
     medias = [await services.assets.check_input(principal.owner_id, ref) for ref in refs]
     time_limit = None
-    if all(m is not None for m in medias):
-        sources = [Source(Path(f"input{i}"), m) for i, m in enumerate(medias) if m is not None]
-        plan = spec.plan(req, sources, Path("output"), settings)
-        time_limit = settings.time_limit_for(kind) + settings.editing.time_limit_per_output_s * plan.duration_s
-    elif spec.check is not None:
-        spec.check(req, settings)
     params = msgspec.to_builtins(req)
     params.pop("webhook_url", None)
     params.pop("priority", None)
-    return {
+    known = [m for m in medias if m is not None]
+    width, height = _size_bound(params, known)
+    if len(known) == len(medias):
+        sources = [Source(Path(f"input{i}"), m) for i, m in enumerate(known)]
+        plan = spec.plan(req, sources, Path("output"), settings)
+        time_limit = settings.time_limit_for(kind) + settings.editing.time_limit_per_output_s * plan.duration_s
+        seconds: float | None = plan.duration_s
+    else:
+        if spec.check is not None:
+            spec.check(req, settings)
+        # URL inputs are probed by the worker: reserve for the longest output they may give.
+        seconds = None
+    reserve_s = settings.billing.unprobed_reserve_s if seconds is None else seconds
+    estimate = services.billing.estimate(kind, reserve_s, width, height).credits
+    kwargs = {
         "owner_id": principal.owner_id,
         "kind": kind,
         "queue": QUEUE,
@@ -52,8 +70,55 @@ async def prepare_edit(services: Services, principal: Principal, kind: str, req:
         "priority": PRIORITIES[req.priority],
         "webhook_url": req.webhook_url,
         "time_limit_s": time_limit,
+        "estimate_credits": estimate,
     }
+    return kwargs, seconds
 
 
-async def submit_edit(services: Services, principal: Principal, kind: str, req: Any) -> Task:
-    return await services.tasks.create(**await prepare_edit(services, principal, kind, req))
+def _size_bound(params: dict[str, Any], medias: list[MediaInfo]) -> tuple[int | None, int | None]:
+    """The largest frame the output may have: the biggest input or the size the request asks for.
+
+    The reservation is an upper bound, since a task is charged its actual cost capped at it.
+    """
+    sizes = [(m.video.width, m.video.height) for m in medias if m.video is not None]
+    for where in (params, params.get("output") or {}):
+        if isinstance(where, dict):
+            preset = where.get("resolution")
+            if isinstance(preset, str) and preset in RESOLUTION_SHORT_SIDE:
+                side = RESOLUTION_SHORT_SIDE[preset]
+                sizes.append((side, side))
+            if isinstance(where.get("width"), int) or isinstance(where.get("height"), int):
+                w, h = where.get("width") or where.get("height"), where.get("height") or where.get("width")
+                sizes.append((int(w), int(h)))
+    if not sizes:
+        return None, None
+    return max(sizes, key=lambda wh: min(wh))
+
+
+class EstimateOut(msgspec.Struct):
+    kind: str
+    valid: bool
+    """Always true: an invalid request is a 422 problem, as on the create route."""
+    output_seconds: float | None
+    """Planned output duration; None while an input is a URL not probed yet."""
+    estimate_credits: float
+    """Credits reserved at submission; the charge is the actual cost, at most this."""
+    queue: str
+    tasks_ahead: int
+    eta_s: float
+    """Rough seconds until the result, from the queue and recent run times."""
+
+
+async def estimate_edit(services: Services, principal: Principal, kind: str, req: Any) -> EstimateOut:
+    """What submitting `req` would do, without creating anything (same validation as a create)."""
+    prepared, seconds = await _prepare(services, principal, kind, req)
+    eta = await queue_eta(services.sessions, prepared["queue"], kind, prepared["priority"])
+    return EstimateOut(
+        kind=kind,
+        valid=True,
+        output_seconds=seconds,
+        estimate_credits=prepared["estimate_credits"],
+        queue=prepared["queue"],
+        tasks_ahead=eta.ahead,
+        eta_s=eta.eta_s,
+    )

@@ -61,6 +61,18 @@ async def fetch_url(url: str, dest: Path, *, limits: LimitSettings) -> FetchResu
         raise
 
 
+async def check_target(url: str, allow_cidrs: Sequence[str] = ()) -> tuple[httpx.URL, IPAddress]:
+    """Apply the same checks to a URL the server calls itself (webhooks): the URL and the address to connect to.
+
+    Raises FetchError `url_forbidden` (scheme, credentials, a refused address) or `fetch_failed`
+    (the name does not resolve). Connect to the returned address, not the name, so that a second
+    DNS answer cannot point the request elsewhere.
+    """
+    allow = [ipaddress.ip_network(cidr, strict=False) for cidr in allow_cidrs]
+    parsed = _parse_url(url)
+    return parsed, await _resolve_checked(parsed, allow)
+
+
 def _discard(dest: Path) -> None:
     # Synchronous on purpose: one local unlink is quick, and an await here could be cut short
     # by a second cancellation, leaving the partial file behind.

@@ -8,6 +8,7 @@ and it is not charged. Scores of every scan are kept in the task's result or err
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 from videoapi.errors import AppError
+from videoapi.settings import Settings
 
 # Detector: BGR frames -> per frame, a list of {"class", "score", "box"}.
 Detector = Callable[[Sequence[np.ndarray]], list[list[dict[str, Any]]]]
@@ -115,6 +117,24 @@ def _shrink(bgr: np.ndarray, longest: int = 640) -> np.ndarray:
     h, w = bgr.shape[:2]
     scale = longest / max(h, w)
     return cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else bgr
+
+
+async def scan_configured(settings: Settings, path: Path) -> ScanReport | None:
+    """Scan an output as configured, before it is stored; raises `ModerationBlocked` for a blocked one
+    (the task fails: the output is never stored and the task is not charged). None: scanning is off."""
+    mod = settings.moderation
+    if not mod.scan_outputs:
+        return None
+    report = await asyncio.to_thread(
+        scan_output,
+        path,
+        threshold=mod.output_threshold,
+        blocked_classes=mod.output_blocked_classes,
+        every_s=mod.output_every_s,
+        max_frames=mod.output_max_frames,
+    )
+    raise_if_blocked(report)
+    return report
 
 
 def raise_if_blocked(report: ScanReport) -> None:

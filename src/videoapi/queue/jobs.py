@@ -21,6 +21,9 @@ class JobContext:
     time_limit_s: float
     progress: float = 0.0
     """Set by the handler; saved by the heartbeat, so reporting progress costs no extra write."""
+    stop_reason: str | None = None
+    """Set by the runtime when this task leaves a running batch (canceled, timeout, lease_lost):
+    the batch handler stops working for it and the other members carry on."""
 
     def report_progress(self, fraction: float) -> None:
         self.progress = max(self.progress, min(fraction, 1.0))
@@ -36,6 +39,8 @@ class JobOutput:
 
 
 Handler = Callable[[JobContext], Awaitable[JobOutput]]
+# Runs compatible tasks together (one batched model call): task id -> its output or its error.
+BatchHandler = Callable[[list[JobContext]], Awaitable[dict[str, "JobOutput | BaseException"]]]
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,13 @@ class JobSpec:
     kind: str
     queue: str
     run: Handler
+    run_batch: BatchHandler | None = None
+    """Used for tasks claimed with a batch key (generation); `run` serves the others."""
 
 
 def job_table() -> dict[str, JobSpec]:
     """Every job kind of every feature module."""
     from videoapi.editing.jobs import JOBS as EDITING
+    from videoapi.generation.jobs import JOBS as GENERATION
 
-    return {spec.kind: spec for spec in EDITING}
+    return {spec.kind: spec for spec in [*EDITING, *GENERATION]}

@@ -26,7 +26,7 @@ from dramatiq.logging import get_logger as dramatiq_logger
 from videoapi.errors import AppError, TaskTimeout
 from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import TASK_QUEUE_WAIT_SECONDS, TASK_RUN_SECONDS, TASKS_FINISHED
-from videoapi.queue.jobs import JobContext, JobOutput, JobSpec, job_table
+from videoapi.queue.jobs import BatchHandler, JobContext, JobOutput, JobSpec, job_table
 from videoapi.settings import Settings
 from videoapi.tasks.models import Task
 from videoapi.tasks.states import Status
@@ -35,11 +35,18 @@ log = get_logger(__name__)
 
 _runtime: Runtime | None = None
 
+BATCHED_QUEUES = frozenset({"gpu"})
+"""Queues whose tasks are claimed in batches (generation), one batch at a time per process: one
+model call owns the device while it runs."""
+
 
 async def current_runtime() -> Runtime:
     if _runtime is None:
         raise RuntimeError("the task runtime is not started in this process")
     return _runtime
+
+
+_LEFT_STATUS = {"canceled": Status.CANCELED, "timeout": Status.FAILED, "lease_lost": Status.QUEUED}
 
 
 class _Stop(Exception):
@@ -57,15 +64,25 @@ class Runtime:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.jobs: dict[str, JobSpec] = job_table()
         self._reconciler: asyncio.Task[None] | None = None
+        self._draining: set[str] = set()
+        self._more_work: set[str] = set()
+        self._dispatcher: Any = None
         self.stopping = False
 
     # ---- lifecycle ------------------------------------------------------------------------
 
     def start_reconciler(self) -> None:
+        from videoapi.gateway.webhooks import Dispatcher
+
         self._reconciler = asyncio.create_task(self._reconcile_forever())
+        # Webhook deliveries (and the idempotency sweep) run wherever workers run.
+        self._dispatcher = Dispatcher(self.services)
+        self._dispatcher.start()
 
     async def stop(self) -> None:
         self.stopping = True
+        if self._dispatcher is not None:
+            await self._dispatcher.stop()
         if self._reconciler:
             self._reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -92,11 +109,150 @@ class Runtime:
 
     async def drain(self, queue: str) -> None:
         """Run ready tasks of `queue` until none is left; one message may serve many tasks."""
+        if queue in BATCHED_QUEUES:
+            await self._drain_batches(queue)
+            return
         while not self.stopping:
             task = await self.services.tasks.claim(queue, self.worker_id)
             if task is None:
                 return
             await self.run(task)
+
+    async def _drain_batches(self, queue: str) -> None:
+        # A drain that finds another one running leaves a note instead of waiting (it would hold a
+        # worker thread); the running one claims again before it ends, so no task waits for the
+        # reconciler.
+        if queue in self._draining:
+            self._more_work.add(queue)
+            return
+        self._draining.add(queue)
+        try:
+            while not self.stopping:
+                self._more_work.discard(queue)
+                batch = await self._claim_batch(queue)
+                if batch:
+                    await self.run_batch(batch)
+                elif queue not in self._more_work:
+                    return
+        finally:
+            self._draining.discard(queue)
+
+    async def _claim_batch(self, queue: str) -> list[Task]:
+        tasks, gen = self.services.tasks, self.settings.generation
+        batch = await tasks.claim_batch(queue, self.worker_id, limit=gen.max_batch)
+        key = batch[0].batch_key if batch else None
+        if key is not None and len(batch) < gen.max_batch and gen.batch_wait_ms > 0:
+            # Give compatible requests a moment to arrive: a fuller batch uses the GPU better.
+            await asyncio.sleep(gen.batch_wait_ms / 1000)
+            batch += await tasks.claim_batch(queue, self.worker_id, key, gen.max_batch - len(batch))
+        return batch
+
+    async def run_batch(self, batch: list[Task]) -> None:
+        """Run claimed tasks; those with a batch key and a batch handler as one batch."""
+        spec = self.jobs.get(batch[0].kind)
+        if spec is None or spec.run_batch is None or batch[0].batch_key is None:
+            for task in batch:
+                await self.run(task)
+            return
+        structlog.contextvars.bind_contextvars(kind=batch[0].kind, batch_size=len(batch))
+        try:
+            await self._run_batch(spec, batch)
+        finally:
+            structlog.contextvars.unbind_contextvars("kind", "batch_size")
+
+    async def _run_batch(self, spec: JobSpec, batch: list[Task]) -> None:
+        assert spec.run_batch is not None
+        ctxs = []
+        for task in batch:
+            if task.attempts == 1 and task.started_at is not None:
+                wait_s = (task.started_at - task.created_at).total_seconds()
+                TASK_QUEUE_WAIT_SECONDS.labels(task.kind).observe(wait_s)
+            work_dir = self.settings.work_dir / f"{task.id}-{task.attempts}"
+            work_dir.mkdir(parents=True, exist_ok=True)
+            limit_s = task.time_limit_s or self.settings.time_limit_for(task.kind)
+            ctxs.append(JobContext(self.services, task, work_dir, limit_s))
+        started = time.monotonic()
+        log.info("batch_started", task_ids=[t.id for t in batch], batch_key=batch[0].batch_key)
+        statuses = dict.fromkeys((t.id for t in batch), Status.FAILED)
+        try:
+            outcomes = await self._supervise_batch(ctxs, spec.run_batch)
+            for ctx in ctxs:
+                outcome = outcomes.get(ctx.task.id)
+                if ctx.stop_reason is not None:
+                    statuses[ctx.task.id] = _LEFT_STATUS[ctx.stop_reason]
+                    if isinstance(outcome, JobOutput):
+                        await self._discard(outcome)
+                    continue
+                if outcome is None:
+                    outcome = AppError("the batch handler returned nothing for this task", code="internal")
+                statuses[ctx.task.id] = await self._conclude(ctx.task, outcome)
+        finally:
+            elapsed = time.monotonic() - started
+            for ctx in ctxs:
+                shutil.rmtree(ctx.work_dir, ignore_errors=True)
+                status = statuses[ctx.task.id]
+                TASK_RUN_SECONDS.labels(ctx.task.kind, str(status)).observe(elapsed)
+                TASKS_FINISHED.labels(ctx.task.kind, str(status)).inc()
+            log.info("batch_ended", statuses={k: str(v) for k, v in statuses.items()}, run_s=round(elapsed, 3))
+
+    async def _supervise_batch(
+        self, ctxs: list[JobContext], handler: BatchHandler
+    ) -> dict[str, JobOutput | BaseException]:
+        """Heartbeat every member; a member canceled, timed out or without a lease leaves the batch
+        (its `stop_reason` is set and its task finished at once) while the others go on."""
+        job = asyncio.create_task(handler(ctxs))
+        deadlines = {ctx.task.id: time.monotonic() + ctx.time_limit_s for ctx in ctxs}
+        while not job.done():
+            await asyncio.wait({job}, timeout=self.settings.tasks.heartbeat_s)
+            if job.done():
+                break
+            for ctx in ctxs:
+                if ctx.stop_reason is None:
+                    await self._beat_member(ctx, deadlines[ctx.task.id])
+        try:
+            return job.result()
+        except Exception as exc:  # the whole batch failed (e.g. the model could not be loaded)
+            return {ctx.task.id: exc for ctx in ctxs}
+
+    async def _beat_member(self, ctx: JobContext, deadline: float) -> None:
+        task = ctx.task
+        if time.monotonic() >= deadline:
+            ctx.stop_reason = "timeout"
+            error = ("timeout", f"the task exceeded its time limit of {ctx.time_limit_s:g} s")
+            await self._finish(task, Status.FAILED, error=error)
+            return
+        try:
+            beat = await self.services.tasks.heartbeat(task.id, self.worker_id, ctx.progress)
+        except Exception:
+            log.exception("heartbeat_failed", task_id=task.id)
+            return
+        if beat is None:
+            log.warning("lease_lost", task_id=task.id)
+            ctx.stop_reason = "lease_lost"
+        elif beat:
+            log.info("batch_member_canceled", task_id=task.id)
+            ctx.stop_reason = "canceled"
+            await self._finish(task, Status.CANCELED)
+
+    async def _conclude(self, task: Task, outcome: JobOutput | BaseException) -> Status:
+        """Finish one task of a batch from its outcome, as `_run` does for a task run alone."""
+        if isinstance(outcome, JobOutput):
+            if await self._finish(task, Status.SUCCEEDED, output=outcome):
+                return Status.SUCCEEDED
+            await self._discard(outcome)
+            return Status.QUEUED
+        if isinstance(outcome, AppError):
+            error = (outcome.code, outcome.detail)
+            if outcome.transient and task.attempts < task.max_attempts:
+                log.warning("task_retry", task_id=task.id, code=outcome.code, detail=outcome.detail)
+                await self.services.tasks.retry_later(task, self.worker_id, error)
+                return Status.QUEUED
+            log.info("task_failed", task_id=task.id, code=outcome.code, detail=outcome.detail)
+            await self._finish(task, Status.FAILED, error=error)
+            return Status.FAILED
+        log.error("task_crashed", task_id=task.id, exc_info=outcome)
+        await self._finish(task, Status.FAILED, error=("internal", "internal error while processing the task"))
+        return Status.FAILED
 
     async def run(self, task: Task) -> None:
         structlog.contextvars.bind_contextvars(task_id=task.id, kind=task.kind, owner=task.owner_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from videoapi.db.base import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -43,6 +43,9 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    webhook_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the terminal state's webhook delivery was queued; None on a finished task with a
+    webhook_url: the gateway's dispatcher has yet to queue it (an outbox read by one partial index)."""
 
     __table_args__ = (
         # The claim: best queued task of a queue (priority, then age).
@@ -50,4 +53,11 @@ class Task(Base):
         Index("ix_tasks_owner_created", "owner_id", "created_at", "id"),
         Index("ix_tasks_status_lease", "status", "lease_expires_at"),
         Index("ix_tasks_batch", "queue", "status", "batch_key"),
+        Index("ix_tasks_owner_status", "owner_id", "status"),
+        Index(
+            "ix_tasks_webhook_due",
+            "finished_at",
+            postgresql_where=text("webhook_url IS NOT NULL AND webhook_notified_at IS NULL"),
+            sqlite_where=text("webhook_url IS NOT NULL AND webhook_notified_at IS NULL"),
+        ),
     )

@@ -34,7 +34,8 @@ class TaskOut(msgspec.Struct):
     params: dict[str, Any]
     result: dict[str, Any] | None
     error: TaskError | None
-    usage: dict[str, Any] | None
+    cost: float | None
+    """Credits charged (see GET /v1/video/usage); set when the task succeeds, never for a failure."""
     webhook_url: str | None
     cancel_requested: bool
 
@@ -48,11 +49,10 @@ async def present_task(task: Task, sign: Any) -> TaskOut:
     """`sign(key)` returns a fresh signed URL for a storage key."""
     result = None
     if task.result is not None:
-        result = {k: v for k, v in task.result.items() if k not in PRIVATE_RESULT_KEYS}
-        if key := task.result.get("storage_key"):
-            result["url"] = await sign(key)
-        if key := task.result.get("poster_key"):
-            result["poster_url"] = await sign(key)
+        result = await _present_output(task.result, sign)
+        if isinstance(outputs := task.result.get("outputs"), list):
+            # Tasks with several outputs (e.g. thumbnails) list each one, signed the same way.
+            result["outputs"] = [await _present_output(o, sign) for o in outputs if isinstance(o, dict)]
     error = TaskError(task.error_code, task.error_message or "") if task.error_code else None
     return TaskOut(
         id=task.id,
@@ -67,7 +67,16 @@ async def present_task(task: Task, sign: Any) -> TaskOut:
         params=task.params,
         result=result,
         error=error,
-        usage=None,
+        cost=task.cost,
         webhook_url=task.webhook_url,
         cancel_requested=task.cancel_requested,
     )
+
+
+async def _present_output(output: dict[str, Any], sign: Any) -> dict[str, Any]:
+    presented = {k: v for k, v in output.items() if k not in PRIVATE_RESULT_KEYS}
+    if key := output.get("storage_key"):
+        presented["url"] = await sign(key)
+    if key := output.get("poster_key"):
+        presented["poster_url"] = await sign(key)
+    return presented

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +25,9 @@ from videoapi.settings import Settings
 from videoapi.tasks.models import Task
 from videoapi.tasks.states import Status
 
+if TYPE_CHECKING:
+    from videoapi.billing.service import BillingService
+
 log = get_logger(__name__)
 
 # publish(queue, task_id, delay_ms): tell the queue's workers that work is waiting.
@@ -33,10 +36,20 @@ Publisher = Callable[[str, str, int], None] | None
 
 
 class TaskService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, publish: Publisher) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        publish: Publisher,
+        billing: BillingService | None = None,
+    ) -> None:
         self.sessions = sessions
         self.settings = settings
         self._publish = publish
+        self.billing = billing
+        """Charges succeeded tasks and reserves quota at creation; None in code paths that need neither."""
+        self.read_sessions = sessions
+        """Sessions for plain reads (autocommit on PostgreSQL); set by `build_services`."""
 
     # ---- API side -------------------------------------------------------------------------
 
@@ -51,28 +64,73 @@ class TaskService:
         webhook_url: str | None = None,
         time_limit_s: float | None = None,
         batch_key: str | None = None,
+        estimate_credits: float | None = None,
     ) -> Task:
+        return (
+            await self.create_many(
+                [
+                    {
+                        "owner_id": owner_id,
+                        "kind": kind,
+                        "queue": queue,
+                        "params": params,
+                        "priority": priority,
+                        "webhook_url": webhook_url,
+                        "time_limit_s": time_limit_s,
+                        "batch_key": batch_key,
+                        "estimate_credits": estimate_credits,
+                    }
+                ]
+            )
+        )[0]
+
+    async def create_many(
+        self,
+        items: Sequence[dict[str, Any]],
+        *,
+        in_transaction: Callable[[AsyncSession, list[Task]], Awaitable[None]] | None = None,
+    ) -> list[Task]:
+        """Create tasks (each item holds `create`'s keyword arguments) in one transaction, then publish.
+
+        An item's `estimate_credits` is reserved against its owner's quota in that transaction
+        (402 when the quota cannot cover it).
+
+        `in_transaction(session, tasks)` runs inside that transaction after the rows are flushed;
+        whatever it writes commits with the tasks, and an exception it raises creates nothing.
+        """
         now = utcnow()
-        task = Task(
-            time_limit_s=time_limit_s,
-            batch_key=batch_key,
-            kind=kind,
-            queue=queue,
-            owner_id=owner_id,
-            status=Status.QUEUED,
-            priority=priority,
-            params=params,
-            max_attempts=self.settings.tasks.max_attempts,
-            webhook_url=webhook_url,
-            created_at=now,
-            updated_at=now,
-            not_before=now,
-            published_at=now,
-        )
+        tasks = [
+            Task(
+                time_limit_s=item.get("time_limit_s"),
+                batch_key=item.get("batch_key"),
+                kind=item["kind"],
+                queue=item["queue"],
+                owner_id=item["owner_id"],
+                status=Status.QUEUED,
+                priority=item.get("priority", 1),
+                params=item["params"],
+                max_attempts=self.settings.tasks.max_attempts,
+                webhook_url=item.get("webhook_url"),
+                created_at=now,
+                updated_at=now,
+                not_before=now,
+                published_at=now,
+            )
+            for item in items
+        ]
         async with transaction(self.sessions) as session:
-            session.add(task)
-        await self.publish(task.queue, task.id)
-        return task
+            session.add_all(tasks)
+            await session.flush()
+            if self.billing is not None:
+                # The quota check and the reservation commit with the tasks, or nothing is created.
+                for task, item in zip(tasks, items, strict=True):
+                    if item.get("estimate_credits") is not None:
+                        await self.billing.reserve(session, task.owner_id, task.id, item["estimate_credits"], now)
+            if in_transaction is not None:
+                await in_transaction(session, tasks)
+        for task in tasks:
+            await self.publish(task.queue, task.id)
+        return tasks
 
     async def publish(self, queue: str, task_id: str, delay_ms: int = 0) -> None:
         # The row is committed first; a message lost here is re-published by the reconciler.
@@ -84,7 +142,7 @@ class TaskService:
             log.exception("publish_failed", queue=queue, task_id=task_id)
 
     async def get(self, task_id: str, owner_id: str | None) -> Task:
-        async with self.sessions() as session:
+        async with self.read_sessions() as session:
             task = await session.get(Task, task_id)
         if task is None or (owner_id is not None and task.owner_id != owner_id):
             raise NotFound(f"task {task_id} not found", code="task_not_found")
@@ -157,6 +215,7 @@ class TaskService:
                     error_message=None,
                     cancel_requested=False,
                     finished_at=None,
+                    webhook_notified_at=None,  # the new run's end is announced too
                     not_before=now,
                     published_at=None,  # the reconciler publishes it too if this process cannot
                     updated_at=now,
@@ -205,6 +264,67 @@ class TaskService:
             )
             return row.scalar_one_or_none()
 
+    async def claim_batch(self, queue: str, worker_id: str, batch_key: str | None = None, limit: int = 1) -> list[Task]:
+        """Claim up to `limit` ready tasks that can run as one batch, in one transaction.
+
+        Without `batch_key`: the best ready task (as `claim`), then, when it has a batch key, the
+        best ready tasks with the same key. With `batch_key`: only tasks with that key (a worker
+        topping up a batch it already holds). Rows are locked with SKIP LOCKED on PostgreSQL; on
+        SQLite the transaction is BEGIN IMMEDIATE, so claims are serialised.
+        """
+        now = utcnow()
+        lease = {
+            "status": Status.RUNNING,
+            "lease_owner": worker_id,
+            "lease_expires_at": now + timedelta(seconds=self.settings.tasks.lease_s),
+            "attempts": Task.attempts + 1,
+            "started_at": func.coalesce(Task.started_at, now),
+            "updated_at": now,
+        }
+        ready = (Task.queue == queue, Task.status == Status.QUEUED, Task.not_before <= now)
+        order = (Task.priority.desc(), Task.created_at, Task.id)
+        claimed: list[Task] = []
+        async with transaction(self.sessions) as session:
+            key = batch_key
+            if key is None:
+                best = select(Task.id).where(*ready).order_by(*order).limit(1).with_for_update(skip_locked=True)
+                row = await session.execute(
+                    update(Task)
+                    .where(Task.id == best.scalar_subquery(), Task.status == Status.QUEUED)
+                    .values(**lease)
+                    .returning(Task)
+                    .execution_options(synchronize_session=False)
+                )
+                lead = row.scalar_one_or_none()
+                if lead is None:
+                    return []
+                claimed.append(lead)
+                key = lead.batch_key
+            room = limit - len(claimed)
+            if key is not None and room > 0:
+                # Ids first, then the UPDATE: PostgreSQL may run a LIMIT subquery inside
+                # `UPDATE ... WHERE id IN (...)` more than once and lease more rows than asked for.
+                siblings = (
+                    await session.scalars(
+                        select(Task.id)
+                        .where(*ready, Task.batch_key == key)
+                        .order_by(*order)
+                        .limit(room)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+                if not siblings:
+                    return claimed
+                rows = await session.execute(
+                    update(Task)
+                    .where(Task.id.in_(list(siblings)), Task.status == Status.QUEUED)
+                    .values(**lease)
+                    .returning(Task)
+                    .execution_options(synchronize_session=False)
+                )
+                claimed += sorted(rows.scalars().all(), key=lambda t: (-t.priority, t.created_at, t.id))
+        return claimed
+
     async def heartbeat(self, task_id: str, worker_id: str, progress: float) -> bool | None:
         """Renew the lease and save progress. None: the lease is lost; True: cancel was requested."""
         now = utcnow()
@@ -242,6 +362,11 @@ class TaskService:
         }
         if status == Status.SUCCEEDED:
             values.update(result=result, progress=1.0, error_code=None, error_message=None)
+            if self.billing is not None and result is not None:
+                # Charged in the same transaction that marks it succeeded: exactly once.
+                task = await session.get(Task, task_id)
+                if task is not None and task.lease_owner == worker_id and task.status == Status.RUNNING:
+                    values["cost"] = await self.billing.settle(session, task, result, now)
         if error is not None:
             values.update(error_code=error[0], error_message=error[1])
         done = await session.execute(

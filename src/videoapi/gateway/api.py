@@ -1,0 +1,76 @@
+"""Routes: batches of creates, and each task's webhook delivery log with redelivery."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Body, FromPath
+
+from videoapi.auth.deps import CurrentPrincipal
+from videoapi.gateway.batch import BatchRequest, prepare_batch
+from videoapi.gateway.service import BatchOut, submit
+from videoapi.gateway.webhooks import DeliveryOut, WebhookService
+
+BatchJson = Annotated[BatchRequest, Body(media_type="application/json")]
+
+
+class WebhookLog(msgspec.Struct):
+    items: list[DeliveryOut]
+    """Deliveries of the task's events, oldest first, each with every attempt."""
+
+
+@post(
+    "/v1/video/batch/edit",
+    status_code=202,
+    summary="Many edit requests in one call: all validated first, created together, ids in order",
+    tags=["batch"],
+    opt={"scope": "edit"},
+)
+async def batch_edit(
+    data: BatchJson, principal: CurrentPrincipal, state: State, request: Request
+) -> Response[BatchOut]:
+    async def prepare() -> Any:
+        return await prepare_batch(state.services, principal, "edit", data)
+
+    return await submit(request, principal, state.services, prepare, batch=True)
+
+
+@post(
+    "/v1/video/batch/generate",
+    status_code=202,
+    summary="Many generation requests in one call: all validated first, created together, ids in order",
+    tags=["batch"],
+    opt={"scope": "generate"},
+)
+async def batch_generate(
+    data: BatchJson, principal: CurrentPrincipal, state: State, request: Request
+) -> Response[BatchOut]:
+    async def prepare() -> Any:
+        return await prepare_batch(state.services, principal, "generate", data)
+
+    return await submit(request, principal, state.services, prepare, batch=True)
+
+
+@get(
+    "/v1/video/tasks/{task_id:str}/webhooks",
+    summary="The task's webhook deliveries: every attempt with time, status code, latency and error",
+    tags=["tasks"],
+)
+async def task_webhooks(task_id: FromPath[str], principal: CurrentPrincipal, state: State) -> WebhookLog:
+    return WebhookLog(await WebhookService(state.services).list_for_task(task_id, principal.owner_id))
+
+
+@post(
+    "/v1/video/tasks/{task_id:str}/webhooks/redeliver",
+    status_code=202,
+    summary="Send the finished task's webhook again (same webhook-id); re-enables an endpoint that answered 410",
+    tags=["tasks"],
+)
+async def redeliver_webhook(task_id: FromPath[str], principal: CurrentPrincipal, state: State) -> DeliveryOut:
+    return await WebhookService(state.services).redeliver(task_id, principal.owner_id)
+
+
+ROUTES = [batch_edit, batch_generate, task_webhooks, redeliver_webhook]

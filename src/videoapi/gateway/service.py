@@ -1,0 +1,249 @@
+"""The gateway of one API process, and `submit`: the one path every create request takes.
+
+`submit` turns validated requests into tasks with the promises of the API: idempotency keys,
+per-key priority caps and task caps, load shedding, webhook target checks, one transaction for
+all the tasks of a batch, and `Prefer: wait=N`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Request, Response
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from videoapi.auth.jwt import JwtVerifier
+from videoapi.errors import FetchError, Forbidden, InvalidRequest, ServiceUnavailable, TooManyRequests
+from videoapi.gateway.clientip import parse_networks
+from videoapi.gateway.idempotency import HEADER, IdempotencyStore, Replay, check_key, fingerprint
+from videoapi.gateway.keycache import KeyCache
+from videoapi.gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from videoapi.media.fetch import check_target
+from videoapi.settings import Settings
+from videoapi.tasks.models import Task
+from videoapi.tasks.schemas import TaskOut, present_task
+from videoapi.tasks.states import PRIORITIES, PRIORITY_NAMES, TERMINAL, Status
+
+if TYPE_CHECKING:
+    from videoapi.auth.deps import Principal
+    from videoapi.services import Services
+
+_QUEUE_DEPTH_CACHE_S = 1.0
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
+
+
+class Gateway:
+    """Per-process state of the gateway: JWT keys, trusted proxies, rate limiter, queue depth cache."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings: Settings = services.settings
+        self.jwt = JwtVerifier(self.settings.auth)
+        self.trusted_proxies = parse_networks(self.settings.server.trusted_proxies)
+        self.limiter: RateLimiter = (
+            RedisRateLimiter(self.settings.rate_limit_redis_url, self.settings.queue.namespace)
+            if self.settings.gateway.rate_limit_backend == "redis"
+            else MemoryRateLimiter()
+        )
+        self.idempotency = IdempotencyStore(services.sessions, self.settings.gateway)
+        # Keys are cached only where revokes are announced (the Redis limiter reads the epoch for free).
+        self.key_cache = KeyCache() if services.keys.revocations is not None else None
+        self._depths: dict[str, tuple[float, int]] = {}
+
+    async def close(self) -> None:
+        await self.limiter.close()
+
+    async def queue_depth(self, queue: str) -> int:
+        """Queued tasks of a queue, read at most once a second per process (shedding needs no precision)."""
+        now = time.monotonic()
+        cached = self._depths.get(queue)
+        if cached and now - cached[0] < _QUEUE_DEPTH_CACHE_S:
+            return cached[1]
+        async with self.services.sessions() as session:
+            depth = await session.scalar(
+                select(func.count()).select_from(Task).where(Task.queue == queue, Task.status == Status.QUEUED)
+            )
+        self._depths[queue] = (now, depth or 0)
+        return depth or 0
+
+
+@dataclass(frozen=True)
+class Item:
+    """One task to create: `TaskService.create` keyword arguments and where its fields sit in the request."""
+
+    kwargs: dict[str, Any]
+    field_prefix: str = ""
+
+
+class BatchOut(msgspec.Struct):
+    task_ids: list[str]
+    """In the order of the request's items."""
+    tasks: list[TaskOut]
+
+
+def prefer_wait_s(header: str | None, cap_s: float) -> float | None:
+    """The N of `Prefer: wait=N`, capped; None when absent."""
+    if not header:
+        return None
+    match = _PREFER_WAIT.search(header)
+    return min(float(match.group(1)), cap_s) if match else None
+
+
+async def submit(
+    request: Request,
+    principal: Principal,
+    services: Services,
+    prepare: Callable[[], Awaitable[Sequence[Item]]],
+    *,
+    batch: bool = False,
+) -> Response[Any]:
+    """Create the tasks `prepare` validates, honouring Idempotency-Key and Prefer: wait; answer 202 (or 200)."""
+    gateway: Gateway = request.app.state.gateway
+    settings = services.settings.gateway
+    wait_s = prefer_wait_s(request.headers.get("prefer"), settings.max_wait_s)
+    key = request.headers.get(HEADER.lower())
+    record_id: str | None = None
+    if key is not None:
+        check_key(key)
+        begun = await gateway.idempotency.begin(
+            principal.owner_id,
+            key,
+            fingerprint(request.method, request.url.path, await request.body()),
+            batch=batch,
+        )
+        if isinstance(begun, Replay):
+            tasks = [await services.tasks.get(task_id, principal.owner_id) for task_id in begun.task_ids]
+            return await _respond(services, tasks, begun.status_code, batch, wait_s, replayed=True)
+        record_id = begun
+    try:
+        items = list(await prepare())
+        _check_priorities(principal, items)
+        await _check_webhooks(principal, items, services.settings)
+        await _shed(gateway, items)
+
+        async def in_transaction(session: AsyncSession, tasks: list[Task]) -> None:
+            await _check_active_tasks(session, principal, len(tasks), settings.default_max_active_tasks)
+            if record_id is not None:
+                await gateway.idempotency.complete(session, record_id, 202, [t.id for t in tasks])
+
+        tasks = await services.tasks.create_many([i.kwargs for i in items], in_transaction=in_transaction)
+    except BaseException:
+        if record_id is not None:
+            await gateway.idempotency.release(record_id)
+        raise
+    return await _respond(services, tasks, 202, batch, wait_s, replayed=False)
+
+
+def _check_priorities(principal: Principal, items: Sequence[Item]) -> None:
+    cap = PRIORITIES[principal.max_priority]
+    for item in items:
+        asked = item.kwargs.get("priority", PRIORITIES["normal"])
+        if asked > cap:
+            field = f"{item.field_prefix}priority"
+            raise Forbidden(
+                f"{field}: this key may ask for priority {principal.max_priority} at most, not {PRIORITY_NAMES[asked]}",
+                code="priority_not_allowed",
+                errors=[{"field": field, "message": f"at most {principal.max_priority}"}],
+            )
+
+
+async def _check_webhooks(principal: Principal, items: Sequence[Item], settings: Settings) -> None:
+    """Refuse webhook targets the delivery would refuse; they are checked again on every delivery."""
+    for item in items:
+        url = item.kwargs.get("webhook_url")
+        if not url:
+            continue
+        field = f"{item.field_prefix}webhook_url"
+        if principal.key_id is None and not settings.gateway.webhook_secret:
+            raise InvalidRequest(
+                f"{field}: this server has no webhook signing secret for token-authenticated callers",
+                code="webhooks_unavailable",
+                errors=[{"field": field, "message": "set gateway.webhook_secret to enable webhooks for JWT callers"}],
+            )
+        try:
+            await check_target(url, settings.gateway.webhook_allow_cidrs)
+        except FetchError as exc:
+            if exc.code == "url_forbidden":
+                raise InvalidRequest(
+                    f"{field}: {exc.detail}", code=exc.code, errors=[{"field": field, "message": exc.detail}]
+                ) from None
+            # A name that does not resolve now may resolve later: deliveries retry.
+
+
+async def _shed(gateway: Gateway, items: Sequence[Item]) -> None:
+    limit = gateway.settings.gateway.max_queue_depth
+    if limit <= 0:
+        return
+    for queue in {i.kwargs["queue"] for i in items}:
+        depth = await gateway.queue_depth(queue)
+        if depth >= limit:
+            retry_s = gateway.settings.gateway.shed_retry_after_s
+            raise ServiceUnavailable(
+                f"the {queue} queue is full ({depth} tasks waiting); retry in {retry_s} s",
+                code="overloaded",
+                headers={"Retry-After": str(retry_s)},
+            )
+
+
+async def _check_active_tasks(session: AsyncSession, principal: Principal, adding: int, default: int) -> None:
+    cap = principal.max_active_tasks or default
+    if cap <= 0:
+        return
+    if session.bind.dialect.name == "postgresql":
+        # Serialise the owner's creates so that two concurrent requests cannot both pass the check.
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": principal.owner_id})
+    active = await session.scalar(
+        select(func.count())
+        .select_from(Task)
+        .where(Task.owner_id == principal.owner_id, Task.status.in_([Status.QUEUED, Status.RUNNING]))
+    )
+    if (active or 0) > cap:  # the new rows are flushed, so they are counted
+        raise TooManyRequests(
+            f"this key may have {cap} queued or running tasks at once; it has {(active or 0) - adding} "
+            f"and asked for {adding} more",
+            code="too_many_tasks",
+            headers={"Retry-After": "5"},
+        )
+
+
+async def _respond(
+    services: Services, tasks: list[Task], status_code: int, batch: bool, wait_s: float | None, *, replayed: bool
+) -> Response[Any]:
+    headers: dict[str, str] = {}
+    if wait_s is not None:
+        tasks = await _wait(services, tasks, wait_s)
+        headers["Preference-Applied"] = f"wait={wait_s:g}"
+        if all(t.status in TERMINAL for t in tasks):
+            status_code = 200
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    presented = [await present_task(t, services.assets.sign) for t in tasks]
+    if batch:
+        return Response(BatchOut([t.id for t in tasks], presented), status_code=status_code, headers=headers)
+    headers["Location"] = f"/v1/video/tasks/{tasks[0].id}"
+    return Response(presented[0], status_code=status_code, headers=headers)
+
+
+async def _wait(services: Services, tasks: list[Task], wait_s: float) -> list[Task]:
+    """Poll until every task is finished or `wait_s` passed; the poll interval grows to 250 ms."""
+    deadline = time.monotonic() + wait_s
+    delay_s = 0.02
+    current = list(tasks)
+    while True:
+        pending = [i for i, t in enumerate(current) if t.status not in TERMINAL]
+        if not pending:
+            return current
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return current
+        await asyncio.sleep(min(delay_s, remaining))
+        delay_s = min(delay_s * 2, 0.25)
+        for i in pending:
+            current[i] = await services.tasks.get(current[i].id, None)

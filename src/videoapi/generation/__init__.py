@@ -1,0 +1,1 @@
+"""Generation: the model registry, diffusers pipelines, the batching GPU worker and classical styles."""

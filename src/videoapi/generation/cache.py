@@ -1,0 +1,191 @@
+"""Loaded pipelines, kept warm in an LRU cache bounded by a count and, on CUDA, by GPU memory.
+
+Loading happens in a worker thread (it reads gigabytes); a process runs one pipeline call at a
+time (see Runtime), so the cache needs no more than a lock against concurrent loads.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from videoapi.errors import ProcessingError
+from videoapi.generation.registry import ModelSpec, component_source, resolve_source, weights_dir
+from videoapi.observability.logging import get_logger
+from videoapi.settings import Settings
+
+log = get_logger(__name__)
+
+_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+@dataclass
+class LoadedPipeline:
+    spec: ModelSpec
+    pipe: Any
+    device: str
+    """Where the generators live and the call runs: "cuda" or "cpu"."""
+
+
+class ModelNotInstalled(ProcessingError):
+    code = "model_not_installed"
+    title = "Model not installed"
+
+
+def resolve_device(settings: Settings, spec: ModelSpec) -> str:
+    import torch
+
+    wanted = spec.device or settings.generation.device
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ProcessingError(f"model {spec.name} is configured for CUDA but torch sees no GPU", code="no_gpu")
+    return wanted
+
+
+def install_hint(spec: ModelSpec, settings: Settings) -> str:
+    if spec.is_local:
+        return f"put its diffusers folder (with model_index.json) at {spec.source}"
+    return f"run `videoapi models download {spec.name}` (into {weights_dir(settings, spec)})"
+
+
+class PipelineCache:
+    def __init__(self) -> None:
+        self._loaded: OrderedDict[tuple[str, ...], LoadedPipeline] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, settings: Settings, spec: ModelSpec) -> LoadedPipeline:
+        """The loaded pipeline of `spec`, loading it (and evicting others) when it is not warm."""
+        device = resolve_device(settings, spec)
+        source = resolve_source(settings, spec)
+        if source is None:
+            if not (settings.generation.allow_downloads and not spec.is_local):
+                raise ModelNotInstalled(f"model {spec.name} is not installed: {install_hint(spec, settings)}")
+            source = spec.source
+        key = (spec.name, source, device, spec.dtype, spec.pipeline)
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+            self._evict(settings, room_for_one=True)
+            loaded = self._load(settings, spec, source, device)
+            self._loaded[key] = loaded
+            self._evict(settings, room_for_one=False)
+            return loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._loaded.clear()
+            _release_memory()
+
+    def loaded_names(self) -> list[str]:
+        return [key[0] for key in self._loaded]
+
+    def _evict(self, settings: Settings, *, room_for_one: bool) -> None:
+        limit = settings.generation.max_loaded_models - (1 if room_for_one else 0)
+        while len(self._loaded) > max(limit, 0) or (len(self._loaded) > 1 and _gpu_too_full(settings)):
+            key, old = self._loaded.popitem(last=False)
+            log.info("pipeline_evicted", model=key[0])
+            del old
+            _release_memory()
+
+    def _load(self, settings: Settings, spec: ModelSpec, source: str, device: str) -> LoadedPipeline:
+        import torch
+
+        cls = pipeline_class(spec.pipeline)
+        dtype = getattr(torch, _DTYPES[spec.dtype]) if device == "cuda" else torch.float32
+        torch_dtype: Any = dtype
+        if device == "cuda" and spec.component_dtypes:
+            torch_dtype = {"default": dtype, **{k: getattr(torch, v) for k, v in spec.component_dtypes.items()}}
+        offline = not settings.generation.allow_downloads
+        kwargs: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": offline}
+        if spec.variant and device == "cuda":
+            kwargs["variant"] = spec.variant
+        if spec.revision and source == spec.source:
+            kwargs["revision"] = spec.revision
+        for name, comp in spec.components.items():
+            comp_source = component_source(settings, spec, name) or (comp.source if not offline else None)
+            if comp_source is None:
+                raise ModelNotInstalled(
+                    f"model {spec.name}: component {name} is not installed: {install_hint(spec, settings)}"
+                )
+            comp_cls = pipeline_class(comp.cls)
+            comp_kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": offline}
+            if comp.subfolder:
+                comp_kwargs["subfolder"] = comp.subfolder
+            kwargs[name] = comp_cls.from_pretrained(comp_source, **comp_kwargs)
+        log.info("pipeline_loading", model=spec.name, source=source, device=device)
+        _quiet_progress_bars()
+        try:
+            pipe = cls.from_pretrained(source, **kwargs)
+        except (OSError, FileNotFoundError) as exc:
+            raise ModelNotInstalled(
+                f"model {spec.name} could not be loaded from {source}: {str(exc)[:300]}; {install_hint(spec, settings)}"
+            ) from exc
+        if device == "cuda" and spec.sequential_cpu_offload:
+            pipe.enable_sequential_cpu_offload()
+        elif device == "cuda" and spec.model_cpu_offload:
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.to(device)
+        vae = getattr(pipe, "vae", None)
+        if spec.vae_tiling and hasattr(vae, "enable_tiling"):
+            vae.enable_tiling()
+        if spec.vae_slicing and hasattr(vae, "enable_slicing"):
+            vae.enable_slicing()
+        if spec.compile and device == "cuda":
+            for attr in ("transformer", "unet"):
+                if getattr(pipe, attr, None) is not None:
+                    setattr(pipe, attr, torch.compile(getattr(pipe, attr)))
+                    break
+        if settings.generation.cpu_threads and device == "cpu":
+            torch.set_num_threads(settings.generation.cpu_threads)
+        pipe.set_progress_bar_config(disable=True)
+        return LoadedPipeline(spec, pipe, device)
+
+
+def pipeline_class(name: str) -> Any:
+    """A diffusers class by name, or `module:Class` for a custom one named in the registry."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    import diffusers
+
+    try:
+        return getattr(diffusers, name)
+    except AttributeError:
+        raise ProcessingError(f"diffusers has no class {name}", code="model_misconfigured") from None
+
+
+def _quiet_progress_bars() -> None:
+    # Loading bars on stderr are noise in a worker's structured logs.
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
+def _gpu_too_full(settings: Settings) -> bool:
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    free, total = torch.cuda.mem_get_info()
+    return (total - free) / total > settings.generation.cache_memory_fraction
+
+
+def _release_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+CACHE = PipelineCache()
+"""The process's cache: GPU workers and embedded workers share it."""

@@ -1,0 +1,248 @@
+"""The model registry (`config/models.toml`): which models exist, how to load them, what they accept.
+
+Read once per process and cached per file; the operator edits the TOML and restarts. A model's
+weights are looked up offline: `<generation.models_dir>/<name>` (what `videoapi models download`
+writes), a local `source` path, or the Hugging Face cache; the Hub itself is only asked when
+`generation.allow_downloads` is on.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from videoapi.settings import Settings, SettingsError
+
+Kind = Literal["text-to-video", "image-to-video", "style-transfer"]
+KINDS: tuple[Kind, ...] = ("text-to-video", "image-to-video", "style-transfer")
+Dtype = Literal["float32", "float16", "bfloat16"]
+_FRAMES_RULE = re.compile(r"^(?:any|(\d+)k\+(\d+))$")
+
+
+class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Constraints(_Base, kw_only=True):
+    """What one model accepts; requests are mapped onto it (frames rounded up, sizes to the multiple)."""
+
+    frames_rule: str = "any"
+    """`8k+1`, `4k+1`, ... (legal frame counts) or `any`."""
+    min_frames: int = 1
+    max_frames: int
+    default_frames: int
+    size_multiple: int = 8
+    """Width and height must be multiples of this (the VAE's and the patchifier's stride)."""
+    default_width: int
+    default_height: int
+    max_width: int
+    max_height: int
+    max_pixels: int = 0
+    """Largest width x height; 0: max_width x max_height."""
+    default_fps: float
+    max_fps: float = 60.0
+    default_steps: int
+    max_steps: int
+    default_guidance: float
+    max_guidance: float = 20.0
+    default_strength: float = 0.6
+    """Style transfer: how far the result may move away from the input video (0..1)."""
+
+
+class StyleTemplate(_Base, kw_only=True):
+    prompt: str = "{prompt}"
+    """`{prompt}` is replaced by the request's prompt (plain text substitution, never format())."""
+    negative: str = ""
+
+
+class Component(_Base, kw_only=True, rename={"cls": "class"}):
+    """A component loaded from its own source and handed to the pipeline (e.g. AnimateDiff's motion adapter)."""
+
+    cls: str
+    """diffusers class name, e.g. MotionAdapter."""
+    source: str
+    subfolder: str | None = None
+
+
+class ModelSpec(_Base, kw_only=True):
+    pipeline: str
+    """diffusers pipeline class (e.g. LTXPipeline) or `module:Class` for a custom one."""
+    calls_like: str | None = None
+    """For a custom pipeline: the diffusers pipeline whose call arguments it takes (e.g. LTXPipeline)."""
+    source: str
+    """Hub id (`org/name`) or a local directory (absolute, or relative to the registry file)."""
+    kinds: list[Kind]
+    name: str = ""
+    """Filled from the table key."""
+    description: str = ""
+    hardware: str = ""
+    """What the model needs to run (GPU memory), shown by `videoapi models list` and GET /v1/video/models."""
+    revision: str | None = None
+    variant: str | None = None
+    """Weight file variant, e.g. `fp16`."""
+    device: Literal["auto", "cuda", "cpu"] | None = None
+    """Where this model runs; None: `generation.device`."""
+    dtype: Dtype = "bfloat16"
+    """Weights dtype on CUDA; on the CPU everything runs in float32."""
+    component_dtypes: dict[str, Dtype] = msgspec.field(default_factory=dict)
+    """Per-component dtype overrides, e.g. {vae = "float32"} for Wan."""
+    model_cpu_offload: bool = False
+    """Keep only the active component on the GPU (accelerate); slower, far less VRAM."""
+    sequential_cpu_offload: bool = False
+    """Move weights layer by layer (lowest VRAM, much slower)."""
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    compile: bool = False
+    """torch.compile the denoiser (transformer or UNet) on first load; CUDA only."""
+    components: dict[str, Component] = msgspec.field(default_factory=dict)
+    call: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Extra keyword arguments of every pipeline call (e.g. max_sequence_length, decode_chunk_size)."""
+    constraints: Constraints
+    styles: dict[str, StyleTemplate] = msgspec.field(default_factory=dict)
+    """Prompt templates of this model; merged over the registry's shared `[styles]`."""
+
+    @property
+    def call_style(self) -> str:
+        """The diffusers pipeline class name whose call convention this model follows."""
+        return self.calls_like or self.pipeline
+
+    @property
+    def is_local(self) -> bool:
+        return self.source.startswith(("/", "./", "../", "~"))
+
+
+class RegistryFile(_Base, kw_only=True):
+    defaults: dict[Kind, str] = msgspec.field(default_factory=dict)
+    """Model used when a request names none, per kind."""
+    styles: dict[str, StyleTemplate] = msgspec.field(default_factory=dict)
+    models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registry:
+    path: Path
+    defaults: dict[str, str]
+    styles: dict[str, StyleTemplate]
+    models: dict[str, ModelSpec]
+
+    def styles_for(self, model: ModelSpec) -> dict[str, StyleTemplate]:
+        return {**self.styles, **model.styles}
+
+
+def load_registry(settings: Settings) -> Registry:
+    path = settings.models_file
+    return _load(path, path.stat().st_mtime_ns if path.exists() else 0)
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, _mtime_ns: int) -> Registry:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SettingsError(f"model registry {path} does not exist (generation.models_file)") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"model registry {path} is not valid TOML: {exc}") from exc
+    for name, table in raw.get("models", {}).items():
+        if isinstance(table, dict):
+            table["name"] = name
+    try:
+        parsed = msgspec.convert(raw, RegistryFile)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"model registry {path}: {exc}") from exc
+    models = {}
+    for name, spec in parsed.models.items():
+        _check_model(path, spec)
+        if spec.is_local:
+            source = Path(spec.source).expanduser()
+            spec = msgspec.structs.replace(spec, source=str(source if source.is_absolute() else path.parent / source))
+        models[name] = spec
+    for kind, name in parsed.defaults.items():
+        if name not in models or kind not in models[name].kinds:
+            raise SettingsError(f"model registry {path}: default {kind} model {name!r} is not a model serving {kind}")
+    return Registry(path, dict(parsed.defaults), parsed.styles, models)
+
+
+def _check_model(path: Path, spec: ModelSpec) -> None:
+    c = spec.constraints
+    problems = []
+    if not _FRAMES_RULE.match(c.frames_rule):
+        problems.append(f"frames_rule {c.frames_rule!r} is neither `any` nor `<a>k+<b>`")
+    if not (c.min_frames <= c.default_frames <= c.max_frames):
+        problems.append("default_frames must lie between min_frames and max_frames")
+    if c.default_width % c.size_multiple or c.default_height % c.size_multiple:
+        problems.append(f"the default size must be a multiple of {c.size_multiple}")
+    if not spec.kinds:
+        problems.append("kinds is empty")
+    from videoapi.generation.pipelines import SUPPORTED
+
+    if spec.call_style.rsplit(":", 1)[-1] not in SUPPORTED and ":" not in spec.call_style:
+        problems.append(f"pipeline {spec.call_style} is not supported; supported: {', '.join(sorted(SUPPORTED))}")
+    if ":" in spec.pipeline and not spec.calls_like:
+        problems.append("a custom pipeline (module:Class) needs `calls_like`, the diffusers pipeline it resembles")
+    if problems:
+        raise SettingsError(f"model registry {path}, model {spec.name!r}: " + "; ".join(problems))
+
+
+def legal_frames(rule: str, frames: int) -> int:
+    """The smallest frame count the rule allows that is at least `frames` (`8k+1`: 96 -> 97)."""
+    match = _FRAMES_RULE.match(rule)
+    if match is None or match.group(1) is None:
+        return frames
+    step, offset = int(match.group(1)), int(match.group(2))
+    if frames <= offset:
+        return offset + step if offset == 0 else offset
+    return offset + -(-(frames - offset) // step) * step
+
+
+def weights_dir(settings: Settings, spec: ModelSpec) -> Path:
+    """Where `videoapi models download` puts this model's weights."""
+    return settings.models_dir / spec.name
+
+
+def resolve_source(settings: Settings, spec: ModelSpec) -> str | None:
+    """The path or hub id to load the model from, or None when its weights are not installed."""
+    if spec.is_local:
+        return spec.source if (Path(spec.source) / "model_index.json").exists() else None
+    local = weights_dir(settings, spec)
+    if (local / "model_index.json").exists():
+        return str(local)
+    if _in_hub_cache(spec.source, spec.revision):
+        return spec.source
+    return None
+
+
+def component_source(settings: Settings, spec: ModelSpec, name: str) -> str | None:
+    comp = spec.components[name]
+    if comp.source.startswith(("/", "./", "../", "~")):
+        path = Path(comp.source).expanduser()
+        return str(path) if path.exists() else None
+    local = weights_dir(settings, spec) / "_components" / name
+    if local.exists():
+        return str(local)
+    return comp.source if _in_hub_cache(comp.source, None) else None
+
+
+def availability(settings: Settings, spec: ModelSpec) -> Literal["installed", "downloadable", "missing"]:
+    installed = resolve_source(settings, spec) is not None and all(
+        component_source(settings, spec, name) is not None for name in spec.components
+    )
+    if installed:
+        return "installed"
+    return "downloadable" if settings.generation.allow_downloads and not spec.is_local else "missing"
+
+
+def _in_hub_cache(repo_id: str, revision: str | None) -> bool:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        snapshot_download(repo_id, revision=revision, local_files_only=True)
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return False
+    return True

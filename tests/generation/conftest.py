@@ -1,0 +1,155 @@
+"""Generation fixtures: tiny pipelines saved once per session, a registry naming them, and the app."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from tests.conftest import Api, running_app, toml_value
+from tests.generation import tiny
+from videoapi.settings import Settings, load_settings
+
+# Tiny-model constraints: 32x32 default, LTX-like 8k+1 frames, Wan-like 4k+1.
+_LTX_LIMITS = (
+    "{ frames_rule = '8k+1', min_frames = 9, max_frames = 25, default_frames = 9, size_multiple = 32, "
+    "default_width = 32, default_height = 32, max_width = 64, max_height = 64, default_fps = 16, max_fps = 30, "
+    "default_steps = 2, max_steps = 300, default_guidance = 3.0, max_guidance = 10.0 }"
+)
+_WAN_LIMITS = _LTX_LIMITS.replace("'8k+1'", "'4k+1'").replace("size_multiple = 32", "size_multiple = 16")
+_SVD_LIMITS = (
+    _LTX_LIMITS.replace("'8k+1'", "'any'")
+    .replace("min_frames = 9", "min_frames = 2")
+    .replace("default_frames = 9", "default_frames = 6")
+)
+_V2V_LIMITS = _SVD_LIMITS.replace("max_frames = 25", "max_frames = 8").replace("default_fps = 16", "default_fps = 8")
+
+
+def _model(name: str, pipeline: str, source: Path | str, kinds: list[str], limits: str, **extra: Any) -> str:
+    lines = [
+        f'[models."{name}"]',
+        f"pipeline = {json.dumps(pipeline)}",
+        f"source = {json.dumps(str(source))}",
+        f"kinds = {json.dumps(kinds)}",
+        f"constraints = {limits}",
+        'hardware = "CPU: seconds (a test model)"',
+    ]
+    lines += [f"{k} = {toml_value(v)}" for k, v in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {
+        "ltx": tiny.build_ltx(root / "ltx"),
+        "ltx-i2v": tiny.build_ltx_i2v(root / "ltx-i2v"),
+        "wan": tiny.build_wan(root / "wan"),
+        "svd": tiny.build_svd(root / "svd"),
+        "animatediff": tiny.build_animatediff(root / "animatediff"),
+    }
+
+
+@pytest.fixture(scope="session")
+def registry_file(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path]) -> Path:
+    m = tiny_models
+    call = {"max_sequence_length": 16}
+    text = "\n".join(
+        [
+            "[defaults]",
+            'text-to-video = "tiny-ltx"',
+            'image-to-video = "tiny-ltx-i2v"',
+            'style-transfer = "tiny-animatediff"',
+            "[styles.anime]",
+            'prompt = "anime style scene of {prompt}, vibrant colors"',
+            'negative = "photo"',
+            _model("tiny-ltx", "LTXPipeline", m["ltx"], ["text-to-video"], _LTX_LIMITS, call=call),
+            _model("tiny-wan", "WanPipeline", m["wan"], ["text-to-video"], _WAN_LIMITS, call=call),
+            _model("tiny-ltx-i2v", "LTXImageToVideoPipeline", m["ltx-i2v"], ["image-to-video"], _LTX_LIMITS, call=call),
+            _model("tiny-svd", "StableVideoDiffusionPipeline", m["svd"], ["image-to-video"], _SVD_LIMITS),
+            _model(
+                "tiny-animatediff", "AnimateDiffVideoToVideoPipeline", m["animatediff"], ["style-transfer"], _V2V_LIMITS
+            ),
+            _model(
+                "slow-ltx",
+                "tests.generation.tiny:SlowLTXPipeline",
+                m["ltx"],
+                ["text-to-video"],
+                _LTX_LIMITS,
+                calls_like="LTXPipeline",
+                call=call,
+            ),
+            _model(
+                "oom-ltx",
+                "tests.generation.tiny:OomAboveOneLTXPipeline",
+                m["ltx"],
+                ["text-to-video"],
+                _LTX_LIMITS,
+                calls_like="LTXPipeline",
+                call=call,
+            ),
+            _model(
+                "always-oom-ltx",
+                "tests.generation.tiny:AlwaysOomLTXPipeline",
+                m["ltx"],
+                ["text-to-video"],
+                _LTX_LIMITS,
+                calls_like="LTXPipeline",
+                call=call,
+            ),
+            _model("absent-model", "LTXPipeline", "acme/absent-video-model", ["text-to-video"], _LTX_LIMITS),
+        ]
+    )
+    path = tmp_path_factory.mktemp("registry") / "models.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def gen_settings(var_dir: Path, registry_file: Path, **overrides: Any) -> Settings:
+    env = {
+        "VIDEOAPI_SERVER__VAR_DIR": str(var_dir),
+        "VIDEOAPI_SERVER__ENVIRONMENT": "test",
+        "VIDEOAPI_SERVER__PUBLIC_URL": "http://testserver.local",
+        "VIDEOAPI_TASKS__RECONCILE_INTERVAL_S": "0.5",
+        "VIDEOAPI_TASKS__HEARTBEAT_S": "0.1",
+        "VIDEOAPI_GENERATION__MODELS_FILE": str(registry_file),
+        "VIDEOAPI_GENERATION__DEVICE": "cpu",
+        "VIDEOAPI_GENERATION__MAX_LOADED_MODELS": "3",
+        # The tests poll fast; the gateway's per-key rate limit is not what they are about.
+        "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "100000",
+        "VIDEOAPI_GATEWAY__DEFAULT_BURST": "100000",
+    }
+    for dotted, value in overrides.items():
+        env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = toml_value(value)
+    return load_settings(environ=env)
+
+
+@pytest.fixture(scope="module")
+def gen_api(tmp_path_factory: pytest.TempPathFactory, registry_file: Path) -> Iterator[Api]:
+    """The embedded shape with the tiny registry; compatible requests wait 0.7 s to be batched."""
+    settings = gen_settings(
+        tmp_path_factory.mktemp("gen-var"),
+        registry_file,
+        **{"generation.batch_wait_ms": 700, "generation.max_batch": 4},
+    )
+    with running_app(settings) as api:
+        yield api
+
+
+def decode(path: Path) -> np.ndarray:
+    """All frames of a video as (frames, height, width, 3) uint8 RGB."""
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def video_info(path: Path) -> dict[str, Any]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        return {"frames": frames, "width": stream.width, "height": stream.height, "fps": float(stream.average_rate),
+                "codec": stream.codec_context.name}  # fmt: skip
