@@ -86,6 +86,7 @@ def ffmpeg_command(sources: list[Path], clip_s: float, fade_s: float, output: Pa
         command += ["-i", str(src)]
     command += ["-filter_complex", ";".join(parts), "-map", "[vout]", "-map", "[aout]"]
     command += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-profile:v", "high"]
+    command += ["-force_key_frames", "expr:gte(t,n_forced*2)"]  # as the API does (a keyframe every 2 s)
     command += ["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(output)]
     return command
 

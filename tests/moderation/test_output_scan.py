@@ -90,3 +90,24 @@ def test_a_blocked_output_fails_the_task_unstored_and_unbilled(
         assert ok["status"] == "succeeded" and ok["cost"] > 0
         assert ok["result"]["moderation"]["blocked"] is False
         assert ok["result"]["moderation"]["frames_scanned"] >= 1
+
+
+def test_outputs_with_a_keyframe_every_2_s_are_sampled_from_keyframes_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videoapi.editing.plan import KEYFRAMES
+
+    video = tmp_path / "k.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=6", "-c:v", "libx264", "-preset", "ultrafast",
+           *KEYFRAMES, str(video))  # fmt: skip
+    passes: list[bool] = []
+    decode = frames._decode
+
+    def spy(path: Path, *, keyframes_only: bool) -> Any:
+        passes.append(keyframes_only)
+        return decode(path, keyframes_only=keyframes_only)
+
+    monkeypatch.setattr(frames, "_decode", spy)
+    times = [t for t, _ in sample_frames(video, every_s=2.0, max_frames=16)]
+    assert times == pytest.approx([0.0, 2.0, 4.0], abs=0.05)
+    assert passes == [True]  # no full decode was needed

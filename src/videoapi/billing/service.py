@@ -92,15 +92,16 @@ class BillingService:
         """Set `credits` aside for a new task, or raise 402 when the owner's quota cannot cover them."""
         now = now or datetime.now(UTC)
         quota = await session.scalar(select(Quota).where(Quota.owner_id == owner_id).with_for_update())
-        if quota is not None:
-            used = await self.committed(session, owner_id, now)
-            if used + credits > quota.monthly_credits + 1e-9:
-                remaining = max(quota.monthly_credits - used, 0.0)
-                raise PaymentRequired(
-                    f"this request needs about {credits:g} credits and {remaining:g} of the monthly "
-                    f"{quota.monthly_credits:g} are left",
-                    errors=[{"field": "quota", "message": f"{remaining:g} credits left this month"}],
-                )
+        if quota is None:
+            return  # nothing to hold credits against; the task is charged its actual cost
+        used = await self.committed(session, owner_id, now)
+        if used + credits > quota.monthly_credits + 1e-9:
+            remaining = max(quota.monthly_credits - used, 0.0)
+            raise PaymentRequired(
+                f"this request needs about {credits:g} credits and {remaining:g} of the monthly "
+                f"{quota.monthly_credits:g} are left",
+                errors=[{"field": "quota", "message": f"{remaining:g} credits left this month"}],
+            )
         session.add(Reservation(task_id=task_id, owner_id=owner_id, credits=credits, created_at=now))
 
     async def settle(

@@ -15,6 +15,9 @@ X264 = {"low": ("veryfast", "28"), "medium": ("veryfast", "23"), "high": ("mediu
 VP9 = {"low": ("5", "38"), "medium": ("4", "33"), "high": ("2", "26")}
 AUDIO_BITRATE = {"low": "96k", "medium": "128k", "high": "192k"}
 POSTER_MAX_HEIGHT = 720
+# A keyframe every 2 s whatever the frame rate: players seek fast, and output moderation samples
+# frames by decoding keyframes only.
+KEYFRAMES = ["-force_key_frames", "expr:gte(t,n_forced*2)"]
 CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
 Range = tuple[float, float]
 """(start_s, end_s) of the input."""
@@ -212,12 +215,12 @@ def _encode_args(container: Format, quality: Quality) -> list[str]:
         cpu_used, crf = VP9[quality]
         return [
             "-c:v", "libvpx-vp9", "-b:v", "0", "-crf", crf, "-deadline", "good", "-cpu-used", cpu_used,
-            "-row-mt", "1", "-pix_fmt", "yuv420p",
+            "-row-mt", "1", "-pix_fmt", "yuv420p", *KEYFRAMES,
             "-c:a", "libopus", "-b:a", AUDIO_BITRATE[quality],
         ]  # fmt: skip
     preset, crf = X264[quality]
     return [
-        "-c:v", "libx264", "-preset", preset, "-crf", crf, "-pix_fmt", "yuv420p", "-profile:v", "high",
+        "-c:v", "libx264", "-preset", preset, "-crf", crf, "-pix_fmt", "yuv420p", "-profile:v", "high", *KEYFRAMES,
         "-c:a", "aac", "-b:a", AUDIO_BITRATE[quality],
     ]  # fmt: skip
 

@@ -12,6 +12,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from videoapi.editing.plan import KEYFRAMES
 from videoapi.errors import MediaError, ProcessingError
 from videoapi.media.ffmpeg import FFMPEG
 from videoapi.media.safety import container_options
@@ -59,7 +60,8 @@ def encode_video(
     args = [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{rate.numerator}/{rate.denominator}",
-        "-i", "pipe:0", *codec, "-pix_fmt", "yuv420p", "-map_metadata", "-1", *tags, "-f", container, str(path),
+        "-i", "pipe:0", *codec, *KEYFRAMES, "-pix_fmt", "yuv420p",
+        "-map_metadata", "-1", *tags, "-f", container, str(path),
     ]  # fmt: skip
     proc = subprocess.run(
         args, input=np.ascontiguousarray(frames).tobytes(), capture_output=True, timeout=60 + count, check=False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,26 +63,47 @@ class ScanReport:
 
 
 def sample_frames(path: Path, every_s: float, max_frames: int) -> list[tuple[float, np.ndarray]]:
-    """BGR frames at 0, every_s, 2*every_s ... (at most `max_frames`, spread over the whole video)."""
-    out: list[tuple[float, np.ndarray]] = []
+    """BGR frames at 0, every_s, 2*every_s ... (at most `max_frames`, spread over the whole video).
+
+    Decoding only keyframes is several times cheaper, and our encodes put one every 2 s; when the
+    keyframes are too sparse for the sampling (other encoders), every frame is decoded instead.
+    """
     with av.open(str(path)) as container:
         if not container.streams.video:
-            return out
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame-threaded decoding: most of a scan's time is decoding
+            return []
         duration = float(container.duration / av.time_base) if container.duration else 0.0
-        step = max(every_s, duration / max_frames) if duration > 0 else every_s
-        targets = [i * step for i in range(max_frames) if i * step < max(duration, 1e-6)] or [0.0]
-        wanted = iter(targets)
-        target = next(wanted)
-        # One pass over the decoded stream; cheap next to the encode that made the file.
+    step = max(every_s, duration / max_frames) if duration > 0 else every_s
+    targets = [i * step for i in range(max_frames) if i * step < max(duration, 1e-6)] or [0.0]
+    keyframes = _pick(_decode(path, keyframes_only=True), targets, tolerance=step / 2)
+    if len(keyframes) >= len(targets):
+        return keyframes
+    return _pick(_decode(path, keyframes_only=False), targets, tolerance=float("inf"))
+
+
+def _decode(path: Path, *, keyframes_only: bool) -> Iterator[tuple[float, av.VideoFrame]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
         for frame in container.decode(stream):
-            t = float(frame.time or 0.0)
-            if t + 1e-6 >= target:
+            yield float(frame.time or 0.0), frame
+
+
+def _pick(
+    frames: Iterator[tuple[float, av.VideoFrame]], targets: list[float], tolerance: float
+) -> list[tuple[float, np.ndarray]]:
+    """For each target time, the first frame at or after it (within `tolerance`), in one pass."""
+    out: list[tuple[float, np.ndarray]] = []
+    pending = iter(targets)
+    target = next(pending, None)
+    for t, frame in frames:
+        while target is not None and t + 1e-6 >= target:
+            if t - target <= tolerance and (not out or out[-1][0] != t):
                 out.append((t, frame.to_ndarray(format="bgr24")))
-                target = next(wanted, None)  # type: ignore[arg-type]
-                if target is None:
-                    break
+            target = next(pending, None)
+        if target is None:
+            break
     return out
 
 
