@@ -74,7 +74,7 @@ def sample_frames(path: Path, every_s: float, max_frames: int) -> list[tuple[flo
         duration = float(container.duration / av.time_base) if container.duration else 0.0
     step = max(every_s, duration / max_frames) if duration > 0 else every_s
     targets = [i * step for i in range(max_frames) if i * step < max(duration, 1e-6)] or [0.0]
-    keyframes = _pick(_decode(path, keyframes_only=True), targets, tolerance=step / 2)
+    keyframes = _pick_nearest(_decode(path, keyframes_only=True), targets, tolerance=step / 2)
     if len(keyframes) >= len(targets):
         return keyframes
     return _pick(_decode(path, keyframes_only=False), targets, tolerance=float("inf"))
@@ -88,6 +88,37 @@ def _decode(path: Path, *, keyframes_only: bool) -> Iterator[tuple[float, av.Vid
             stream.codec_context.skip_frame = "NONKEY"
         for frame in container.decode(stream):
             yield float(frame.time or 0.0), frame
+
+
+def _pick_nearest(
+    frames: Iterator[tuple[float, av.VideoFrame]], targets: list[float], tolerance: float
+) -> list[tuple[float, np.ndarray]]:
+    """For each target time, the nearest frame (before or after it) within `tolerance`, in one pass.
+
+    Only the previous frame is held, so memory does not grow with the video.
+    """
+    out: list[tuple[float, np.ndarray]] = []
+    pending = iter(targets)
+    target = next(pending, None)
+    previous: tuple[float, av.VideoFrame] | None = None
+
+    def take(t: float, frame: av.VideoFrame) -> None:
+        if not out or out[-1][0] != t:
+            out.append((t, frame.to_ndarray(format="bgr24")))
+
+    for t, frame in frames:
+        while target is not None and t + 1e-6 >= target:
+            before = previous if previous is not None and target - previous[0] <= t - target else None
+            chosen = before or (t, frame)
+            if abs(chosen[0] - target) <= tolerance:
+                take(*chosen)
+            target = next(pending, None)
+        if target is None:
+            break
+        previous = (t, frame)
+    if target is not None and previous is not None and abs(previous[0] - target) <= tolerance:
+        take(*previous)  # the last target, past the last frame
+    return out
 
 
 def _pick(
