@@ -20,6 +20,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -213,6 +214,7 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
         drop_database(db_name)
+        shutil.rmtree(var, ignore_errors=True)
     report = {
         "machine": f"{os.cpu_count()} CPUs",
         "server_workers": args.workers,
