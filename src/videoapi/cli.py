@@ -364,6 +364,83 @@ def keys_quota(key_id: str, monthly: float | None, unlimited: bool) -> None:
     click.echo(f"{owner}: {'no quota' if unlimited else f'{monthly:g} credits per month'}")
 
 
+@keys.command("policy")
+@click.argument("key_id")
+@click.option("--trial/--no-trial", default=None, help="Trial keys get the trial watermark on every output.")
+@click.option("--watermark-text", default=None, help="Default visible watermark text (when a request gives none).")
+@click.option(
+    "--watermark-position",
+    default="bottom-right",
+    show_default=True,
+    type=click.Choice(
+        ["top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom", "bottom-right"]
+    ),
+)
+@click.option("--watermark-opacity", default=0.6, show_default=True, type=click.FloatRange(0.05, 1.0))
+@click.option("--no-watermark", is_flag=True, help="Remove the default watermark.")
+@click.option(
+    "--rules", "rules_file", type=click.Path(exists=True, dir_okay=False), help="Extra moderation rules (TOML)."
+)
+@click.option("--no-rules", is_flag=True, help="Remove the key's extra rules.")
+@click.option("--output-threshold", type=click.FloatRange(0.0, 1.0), default=None, help="Output-scan threshold.")
+@click.option("--default-threshold", is_flag=True, help="Use `moderation.output_threshold` again.")
+def keys_policy(
+    key_id: str,
+    trial: bool | None,
+    watermark_text: str | None,
+    watermark_position: str,
+    watermark_opacity: float,
+    no_watermark: bool,
+    rules_file: str | None,
+    no_rules: bool,
+    output_threshold: float | None,
+    default_threshold: bool,
+) -> None:
+    """Show or change a key's policy: trial, default watermark, extra text rules, output threshold."""
+    import tomllib
+
+    import msgspec
+
+    from videoapi.editing.watermark import VisibleWatermark, check_watermark
+    from videoapi.errors import AppError
+    from videoapi.moderation.text import rules_from_dict
+
+    changes: dict[str, Any] = {}
+    if trial is not None:
+        changes["trial"] = trial
+    try:
+        if watermark_text is not None:
+            wm = VisibleWatermark(text=watermark_text, position=watermark_position, opacity=watermark_opacity)  # type: ignore[arg-type]
+            check_watermark(wm)
+            changes["watermark"] = msgspec.to_builtins(wm)
+        if rules_file is not None:
+            with open(rules_file, "rb") as fh:
+                rules = tomllib.load(fh)
+            rules_from_dict(rules, source=rules_file)  # refuse a broken file now, not at the next request
+            changes["moderation_rules"] = rules
+    except (AppError, tomllib.TOMLDecodeError) as exc:
+        raise click.ClickException(getattr(exc, "detail", str(exc))) from exc
+    if no_watermark:
+        changes["watermark"] = None
+    if no_rules:
+        changes["moderation_rules"] = None
+    if output_threshold is not None:
+        changes["output_threshold"] = output_threshold
+    if default_threshold:
+        changes["output_threshold"] = None
+
+    async def run(services: Any) -> Any:
+        owner = await _key_id(services, key_id)
+        return await (services.policies.update(owner, **changes) if changes else services.policies.get(owner))
+
+    policy = _with_services(run)
+    click.echo(f"trial: {'yes' if policy.trial else 'no'}")
+    click.echo(f"default watermark: {policy.watermark or 'none'}")
+    click.echo(f"extra rules: {', '.join((policy.moderation_rules or {}).get('categories', {})) or 'none'}")
+    threshold = "default" if policy.output_threshold is None else f"{policy.output_threshold:g}"
+    click.echo(f"output threshold: {threshold}")
+
+
 @main.group()
 def usage() -> None:
     """Usage and charges."""

@@ -12,6 +12,7 @@ from videoapi.assets.service import AssetService
 from videoapi.auth.service import KeyService
 from videoapi.billing.service import BillingService
 from videoapi.db.engine import make_engine, make_read_sessionmaker, make_sessionmaker
+from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.queue.broker import make_publisher
 from videoapi.settings import Settings
@@ -34,6 +35,7 @@ class Services:
     assets: AssetService
     moderation: Moderation
     billing: BillingService
+    policies: PolicyService
 
     async def close(self) -> None:
         await self.keys.close()
@@ -60,6 +62,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         assets=AssetService(sessions, store, settings),
         moderation=Moderation(settings),
         billing=billing,
+        policies=PolicyService(sessions),
     )
 
 

@@ -288,6 +288,10 @@ class ProvenanceSettings(Base):
 
 
 class WatermarkSettings(Base):
+    trial_text: str = "videoapi trial"
+    """Visible watermark forced on every output of trial owners (`videoapi keys policy KEY --trial`)."""
+    trial_position: str = "bottom-right"
+    trial_opacity: float = 0.7
     embed_generated: bool = True
     """Embed the invisible watermark (the task id) in every generated video."""
     secret: str = ""

@@ -231,3 +231,17 @@ def test_blocked_prompts_are_refused_and_estimates_create_nothing(gen_api: Api) 
     assert body["estimate_credits"] > 0 and body["output_seconds"] == 0.5
     assert len(gen_api.get("/v1/video/tasks", params={"limit": 100}).json()["items"]) == before
     assert_problem(gen_api.post(f"{T2V}/estimate", json={"prompt": "a cat", "model": "absent-model"}), 503)
+
+
+def test_a_visible_watermark_is_drawn_on_generated_frames(gen_api: Api, tmp_path: Path) -> None:
+    body = {"prompt": "a quiet lake", "model": "tiny-ltx", "seed": 11}
+    plain = gen_api.wait(submit(gen_api, T2V, body)["id"])
+    marked = gen_api.wait(
+        submit(gen_api, T2V, {**body, "watermark": {"text": "X", "position": "center", "size": 0.4, "opacity": 1}})[
+            "id"
+        ]
+    )
+    a, b = decode(fetch(gen_api, plain, tmp_path / "a.mp4")), decode(fetch(gen_api, marked, tmp_path / "b.mp4"))
+    assert a.shape == b.shape
+    centre = (slice(None), slice(8, 24), slice(8, 24))
+    assert np.abs(a[centre].astype(int) - b[centre].astype(int)).max() > 60

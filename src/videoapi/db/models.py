@@ -7,6 +7,7 @@ from videoapi.auth.models import ApiKey
 from videoapi.billing.models import Quota, Reservation, UsageRecord
 from videoapi.db.base import Base
 from videoapi.gateway.models import DisabledEndpoint, IdempotencyRecord, WebhookAttempt, WebhookDelivery
+from videoapi.moderation.policy import OwnerPolicy
 from videoapi.tasks.models import Task
 
 metadata = Base.metadata
@@ -16,6 +17,7 @@ __all__ = [
     "Asset",
     "DisabledEndpoint",
     "IdempotencyRecord",
+    "OwnerPolicy",
     "Quota",
     "Reservation",
     "Task",

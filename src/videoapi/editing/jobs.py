@@ -8,6 +8,7 @@ import msgspec
 
 from videoapi.editing.kinds import KINDS, Source
 from videoapi.editing.service import QUEUE
+from videoapi.editing.watermark import replace_plan
 from videoapi.errors import ProcessingError
 from videoapi.media.ffmpeg import run_ffmpeg
 from videoapi.moderation.frames import scan_configured
@@ -29,13 +30,22 @@ async def run_edit(ctx: JobContext) -> JobOutput:
     out_dir = ctx.work_dir / "out"
     out_dir.mkdir()
     plan = spec.plan(req, sources, out_dir, services.settings)
+    if req.watermark is not None:
+        logo = None
+        if req.watermark.image is not None:
+            (ctx.work_dir / "wm").mkdir()
+            logo = (
+                await services.assets.resolve_input(ctx.task.owner_id, req.watermark.image, ctx.work_dir / "wm")
+            ).path
+        plan = replace_plan(plan, req.watermark, logo, services.settings.editing.fonts_dir)
+    policy = await services.policies.get(ctx.task.owner_id)
     for path, content in plan.files.items():
         path.write_text(content, encoding="utf-8")
     for argv in plan.before:
         await _run_before(argv)
     await run_ffmpeg(plan.args, duration_s=plan.duration_s, on_progress=ctx.report_progress, timeout_s=ctx.time_limit_s)
     outputs_to_scan = [plan.output, *(p for p, _ in plan.extra_outputs)]
-    scans = [await scan_configured(services.settings, path) for path in outputs_to_scan]
+    scans = [await scan_configured(services.settings, p, policy.output_threshold) for p in outputs_to_scan]
     owner, task_id, attempt = ctx.task.owner_id, ctx.task.id, ctx.task.attempts
     asset, result = await services.assets.store_output(
         owner, task_id, attempt, plan.output, plan.poster, plan.content_type

@@ -8,6 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
+from videoapi.editing.watermark import VisibleWatermark
 from videoapi.tasks.schemas import Priority
 
 Seconds = Annotated[float, Meta(ge=0, le=24 * 3600, description="seconds from the start of the input")]
@@ -22,6 +23,8 @@ WebhookUrl = Annotated[str, Meta(max_length=2048, pattern=r"^https?://")]
 class CommonOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     priority: Priority = "normal"
     webhook_url: WebhookUrl | None = None
+    watermark: VisibleWatermark | None = None
+    """A visible text or logo on the output; a key may have a default one, and trial keys always get one."""
 
 
 class Segment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -10,8 +10,10 @@ import msgspec
 from videoapi.auth.deps import Principal
 from videoapi.editing.kinds import KINDS, Source
 from videoapi.editing.plan import RESOLUTION_SHORT_SIDE
+from videoapi.editing.watermark import VisibleWatermark, check_watermark, effective_watermark, replace_plan
 from videoapi.errors import InvalidRequest
 from videoapi.media.probe import MediaInfo
+from videoapi.moderation.policy import Policy
 from videoapi.services import Services
 from videoapi.tasks.eta import queue_eta
 from videoapi.tasks.states import PRIORITIES
@@ -35,7 +37,10 @@ async def _prepare(
     """
     spec = KINDS[kind]
     settings = services.settings
-    services.moderation.screen(req)
+    policy = await services.policies.get(principal.owner_id)
+    services.moderation.screen(req, policy.moderation_rules)
+    wm = await resolve_watermark(services, principal.owner_id, req.watermark, policy)
+    req = msgspec.structs.replace(req, watermark=wm)
     refs = spec.inputs(req)
     if len(refs) > settings.editing.max_inputs:
         raise InvalidRequest(
@@ -53,6 +58,8 @@ async def _prepare(
     if len(known) == len(medias):
         sources = [Source(Path(f"input{i}"), m) for i, m in enumerate(known)]
         plan = spec.plan(req, sources, Path("output"), settings)
+        if wm is not None:
+            replace_plan(plan, wm, Path("watermark-logo") if wm.image else None, settings.editing.fonts_dir)
         time_limit = settings.time_limit_for(kind) + settings.editing.time_limit_per_output_s * plan.duration_s
         seconds: float | None = plan.duration_s
     else:
@@ -73,6 +80,28 @@ async def _prepare(
         "estimate_credits": estimate,
     }
     return kwargs, seconds
+
+
+async def resolve_watermark(
+    services: Services, owner_id: str, requested: VisibleWatermark | None, policy: Policy
+) -> VisibleWatermark | None:
+    """The visible watermark an output gets (see `effective_watermark`), checked: a 422 names what is wrong."""
+    cfg = services.settings.watermark
+    wm = effective_watermark(
+        requested, policy.trial, policy.watermark, cfg.trial_text, cfg.trial_position, cfg.trial_opacity
+    )
+    if wm is None:
+        return None
+    check_watermark(wm, fonts_dir=services.settings.editing.fonts_dir)
+    if wm.image is not None:
+        media = await services.assets.check_input(owner_id, wm.image)
+        if media is not None and media.video is None:
+            raise InvalidRequest(
+                "the watermark image has no picture",
+                code="input_not_image",
+                errors=[{"field": "watermark.image", "message": "not an image or video"}],
+            )
+    return wm
 
 
 def _size_bound(params: dict[str, Any], medias: list[MediaInfo]) -> tuple[int | None, int | None]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from videoapi.editing.watermark import VisibleWatermark, vf_for_frames
 from videoapi.errors import AppError, ProcessingError
 from videoapi.generation import pipelines
 from videoapi.generation.cache import CACHE, LoadedPipeline
@@ -258,9 +259,19 @@ async def _store(member: Member, frames: NDArray[np.uint8]) -> JobOutput:
         frames = await asyncio.to_thread(embed_frames, frames, key, token)
         member.timings["watermark_s"] = round(time.monotonic() - started, 4)
         provenance.update(watermark=True, watermark_token=token.hex())
+    vf = None
+    if wm_params := ctx.task.params.get("watermark"):
+        wm = msgspec.convert(wm_params, VisibleWatermark)
+        logo = None
+        if wm.image is not None:
+            (ctx.work_dir / "wm").mkdir(exist_ok=True)
+            logo = (await ctx.services.assets.resolve_input(ctx.task.owner_id, wm.image, ctx.work_dir / "wm")).path
+        vf, files = vf_for_frames(wm, logo, out_dir, settings.editing.fonts_dir)
+        for path, text in files.items():
+            path.write_text(text, encoding="utf-8")
     started = time.monotonic()
     tags = ai_metadata(plan.model, ctx.task.id)
-    await asyncio.to_thread(encode_video, frames, plan.fps, output, req_format, quality, tags)
+    await asyncio.to_thread(encode_video, frames, plan.fps, output, req_format, quality, tags, vf)
     await asyncio.to_thread(write_poster, frames[0], poster)
     member.timings["encode_s"] = round(time.monotonic() - started, 4)
     started = time.monotonic()

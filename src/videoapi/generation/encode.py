@@ -40,6 +40,7 @@ def encode_video(
     container: str = "mp4",
     quality: str = "medium",
     metadata: dict[str, str] | None = None,
+    vf: str | None = None,
 ) -> None:
     """Encode RGB frames to H.264 MP4 (faststart) or VP9 WebM at `fps`, through ffmpeg's stdin.
 
@@ -60,7 +61,7 @@ def encode_video(
     args = [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{rate.numerator}/{rate.denominator}",
-        "-i", "pipe:0", *codec, *KEYFRAMES, "-pix_fmt", "yuv420p",
+        "-i", "pipe:0", *(["-vf", vf] if vf else []), *codec, *KEYFRAMES, "-pix_fmt", "yuv420p",
         "-map_metadata", "-1", *tags, "-f", container, str(path),
     ]  # fmt: skip
     proc = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
+from videoapi.editing.watermark import replace_plan
 from videoapi.generation.batch import run_generation_batch, run_generation_single
 from videoapi.generation.schemas import StyleTransferRequest
 from videoapi.generation.service import GPU_QUEUE
@@ -24,6 +25,16 @@ async def run_style_transfer(ctx: JobContext) -> JobOutput:
     out_dir = ctx.work_dir / "out"
     out_dir.mkdir()
     plan = plan_classical(req, local.media, local.path, out_dir)
+    if req.watermark is not None:
+        logo = None
+        if req.watermark.image is not None:
+            (ctx.work_dir / "wm").mkdir()
+            logo = (
+                await services.assets.resolve_input(ctx.task.owner_id, req.watermark.image, ctx.work_dir / "wm")
+            ).path
+        plan = replace_plan(plan, req.watermark, logo, services.settings.editing.fonts_dir)
+        for path, text in plan.files.items():
+            path.write_text(text, encoding="utf-8")
     await run_ffmpeg(plan.args, duration_s=plan.duration_s, on_progress=ctx.report_progress, timeout_s=ctx.time_limit_s)
     asset, result = await services.assets.store_output(
         ctx.task.owner_id, ctx.task.id, ctx.task.attempts, plan.output, plan.poster, plan.content_type

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from videoapi.auth.deps import Principal
+from videoapi.editing.service import resolve_watermark
 from videoapi.errors import InvalidRequest, ServiceUnavailable
 from videoapi.generation.plan import pick_model, plan_generation
 from videoapi.generation.registry import Kind, Registry, availability, load_registry
@@ -57,7 +58,12 @@ async def prepare_generation(services: Services, principal: Principal, kind: str
     if gen_kind not in TASK_KINDS:
         raise InvalidRequest(f"unknown generation kind {kind!r}", code="unknown_kind")
     settings = services.settings
-    services.moderation.screen(req)  # the prompt and any text; negative prompts are not screened
+    policy = await services.policies.get(principal.owner_id)
+    # The prompt and any text; negative prompts are not screened.
+    services.moderation.screen(req, policy.moderation_rules)
+    req = msgspec.structs.replace(
+        req, watermark=await resolve_watermark(services, principal.owner_id, req.watermark, policy)
+    )
     owner = principal.owner_id
     params = msgspec.to_builtins(req)
     params.pop("webhook_url", None)

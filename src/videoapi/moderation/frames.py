@@ -171,7 +171,7 @@ def _shrink(bgr: np.ndarray, longest: int = 640) -> np.ndarray:
     return cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else bgr
 
 
-async def scan_configured(settings: Settings, path: Path) -> ScanReport | None:
+async def scan_configured(settings: Settings, path: Path, threshold: float | None = None) -> ScanReport | None:
     """Scan an output as configured, before it is stored; raises `ModerationBlocked` for a blocked one
     (the task fails: the output is never stored and the task is not charged). None: scanning is off."""
     mod = settings.moderation
@@ -180,7 +180,7 @@ async def scan_configured(settings: Settings, path: Path) -> ScanReport | None:
     report = await asyncio.to_thread(
         scan_output,
         path,
-        threshold=mod.output_threshold,
+        threshold=mod.output_threshold if threshold is None else threshold,
         blocked_classes=mod.output_blocked_classes,
         every_s=mod.output_every_s,
         max_frames=mod.output_max_frames,

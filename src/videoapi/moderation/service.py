@@ -8,12 +8,13 @@ from typing import Any
 import msgspec
 
 from videoapi.errors import InvalidRequest
-from videoapi.moderation.text import Rules, ensure_allowed, load_rules
+from videoapi.moderation.text import Rules, ensure_allowed, load_rules, rules_from_dict
 from videoapi.settings import Settings
 
 # Request fields whose text ends up in an output or drives a model. `negative_prompt` is not
 # screened: it lists what the user wants kept out.
 SCREENED_FIELDS = frozenset({"prompt", "text", "srt", "vtt", "title", "caption"})
+# (A visible watermark's `text` is screened like any other text.)
 
 
 def screened_texts(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -45,10 +46,13 @@ class Moderation:
                 raise RuntimeError(f"cannot load moderation rules from {path}: {exc}") from exc
         return self._rules
 
-    def screen(self, request: Any) -> None:
-        """Raise the 422 `moderation_blocked` problem when any screened text of `request` is blocked."""
+    def screen(self, request: Any, owner_rules: dict[str, Any] | None = None) -> None:
+        """Raise the 422 `moderation_blocked` problem when any screened text of `request` is blocked.
+
+        `owner_rules` (the owner's policy, in the rules-file layout) add to the shipped rules."""
         if not self.settings.moderation.enabled:
             return
+        rules = self.rules.merged(rules_from_dict(owner_rules, source="owner policy")) if owner_rules else self.rules
         data = request if isinstance(request, dict | list) else msgspec.to_builtins(request)
         for field, text in screened_texts(data):
-            ensure_allowed(self.rules, text, field)
+            ensure_allowed(rules, text, field)

@@ -102,8 +102,18 @@ def payload_bits(token: bytes) -> np.ndarray:
 
 
 def _luma_grid(rgb: np.ndarray) -> np.ndarray:
-    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return cv2.resize(luma, (GRID, GRID), interpolation=cv2.INTER_AREA)
+    # Area-averaging then converting equals converting then averaging (both are linear), and works on
+    # 128x128 pixels instead of the whole frame.
+    small = cv2.resize(rgb, (GRID, GRID), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def _add_luma(base: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """`base` + `delta` (per pixel, the same on R, G and B) with saturation, in OpenCV's SIMD code."""
+    rounded = np.rint(delta)
+    up = np.clip(rounded, 0, 255).astype(np.uint8)
+    down = np.clip(-rounded, 0, 255).astype(np.uint8)
+    return cv2.subtract(cv2.add(base, cv2.merge([up, up, up])), cv2.merge([down, down, down]))
 
 
 def embed_frame(rgb: np.ndarray, key: WatermarkKey, token: bytes) -> np.ndarray:
@@ -114,7 +124,6 @@ def embed_frame(rgb: np.ndarray, key: WatermarkKey, token: bytes) -> np.ndarray:
     """
     height, width = rgb.shape[:2]
     bits = payload_bits(token)
-    base = rgb.astype(np.int16)
     total = np.zeros((GRID, GRID), np.float32)
     out = rgb
     for _ in range(PASSES):
@@ -122,8 +131,7 @@ def embed_frame(rgb: np.ndarray, key: WatermarkKey, token: bytes) -> np.ndarray:
         if np.all(bits * key.bit_sums(grid) >= MARGIN * 0.9):
             break
         total = np.clip(total + key.correction(grid, bits), -2 * MAX_AMPLITUDE, 2 * MAX_AMPLITUDE)
-        full = cv2.resize(total, (width, height), interpolation=UPSCALE)
-        out = np.clip(base + np.rint(full).astype(np.int16)[..., None], 0, 255).astype(np.uint8)
+        out = _add_luma(rgb, cv2.resize(total, (width, height), interpolation=UPSCALE))
     return out
 
 

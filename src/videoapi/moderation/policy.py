@@ -1,0 +1,61 @@
+"""Per-owner policies set by the operator: trial status, a default visible watermark, custom text
+rules and an output threshold. An owner is an API key (its id) or a JWT subject."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Boolean, Float, String
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from videoapi.db.base import Base, JSONType, UTCDateTime, utcnow
+from videoapi.db.engine import transaction
+
+
+class OwnerPolicy(Base):
+    __tablename__ = "owner_policies"
+
+    owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trial: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Trial owners get the operator's trial watermark on every output, whatever they ask."""
+    watermark: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """Default visible watermark (the request's `watermark` fields) when a request gives none."""
+    moderation_rules: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """Extra text rules, in the layout of config/moderation.toml, added to the shipped ones."""
+    output_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """Output-scan threshold for this owner; None: `moderation.output_threshold`."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Policy(msgspec.Struct, frozen=True):
+    trial: bool = False
+    watermark: dict[str, Any] | None = None
+    moderation_rules: dict[str, Any] | None = None
+    output_threshold: float | None = None
+
+
+class PolicyService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def get(self, owner_id: str) -> Policy:
+        async with self.sessions() as session:
+            row = await session.get(OwnerPolicy, owner_id)
+        if row is None:
+            return Policy()
+        return Policy(row.trial, row.watermark, row.moderation_rules, row.output_threshold)
+
+    async def update(self, owner_id: str, **changes: Any) -> Policy:
+        """Set the given fields (None clears a field; `trial` takes a bool)."""
+        async with transaction(self.sessions) as session:
+            row = await session.get(OwnerPolicy, owner_id)
+            if row is None:
+                row = OwnerPolicy(owner_id=owner_id, trial=False)
+                session.add(row)
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+        return await self.get(owner_id)
