@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from videoapi.editing.filters import anchored, escape_value, fit, num, rate, yuv
+from videoapi.editing.filters import ANCHORS, anchored, escape_value, fit, num, rate, yuv
 from videoapi.editing.plan import CONTENT_TYPES, POSTER_MAX_HEIGHT, Plan, _container_flags, _encode_args
 from videoapi.editing.timeline import (
-    ANCHORS,
     DIPS,
     XFADE,
     AudioClip,

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import Literal
 
 _GRAPH_SPECIAL = re.compile(r"([\\'\[\],;])")
+
+Anchor = Literal["top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom", "bottom-right"]
+ANCHORS: dict[str, tuple[float, float]] = {
+    "top-left": (0, 0), "top": (0.5, 0), "top-right": (1, 0),
+    "left": (0, 0.5), "center": (0.5, 0.5), "right": (1, 0.5),
+    "bottom-left": (0, 1), "bottom": (0.5, 1), "bottom-right": (1, 1),
+}  # fmt: skip
+"""Anchor -> where the item sits in the free space (0 = left/top edge, 1 = right/bottom edge)."""
 
 
 def num(value: float) -> str:

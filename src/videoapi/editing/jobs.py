@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import msgspec
 
 from videoapi.editing.kinds import KINDS, Source
 from videoapi.editing.service import QUEUE
-from videoapi.editing.watermark import replace_plan
+from videoapi.editing.watermark import VisibleWatermark, replace_plan
 from videoapi.errors import ProcessingError
 from videoapi.media.ffmpeg import run_ffmpeg
 from videoapi.moderation.frames import scan_configured
@@ -31,12 +32,7 @@ async def run_edit(ctx: JobContext) -> JobOutput:
     out_dir.mkdir()
     plan = spec.plan(req, sources, out_dir, services.settings)
     if req.watermark is not None:
-        logo = None
-        if req.watermark.image is not None:
-            (ctx.work_dir / "wm").mkdir()
-            logo = (
-                await services.assets.resolve_input(ctx.task.owner_id, req.watermark.image, ctx.work_dir / "wm")
-            ).path
+        logo = await watermark_logo(ctx, req.watermark)
         plan = replace_plan(plan, req.watermark, logo, services.settings.editing.fonts_dir)
     policy = await services.policies.get(ctx.task.owner_id)
     for path, content in plan.files.items():
@@ -62,6 +58,15 @@ async def run_edit(ctx: JobContext) -> JobOutput:
         result["outputs"] = outputs
     keys = [k for a in assets for k in (a.storage_key, a.poster_key) if k]
     return JobOutput(result=result, assets=assets, stored_keys=keys)
+
+
+async def watermark_logo(ctx: JobContext, wm: VisibleWatermark) -> Path | None:
+    """The local file of a watermark's logo (fetched or read in place), or None for a text mark."""
+    if wm.image is None:
+        return None
+    folder = ctx.work_dir / "wm"
+    folder.mkdir(exist_ok=True)
+    return (await ctx.services.assets.resolve_input(ctx.task.owner_id, wm.image, folder)).path
 
 
 async def _run_before(argv: list[str]) -> None:

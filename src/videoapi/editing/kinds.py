@@ -26,7 +26,7 @@ from videoapi.settings import Settings
 
 @dataclass(frozen=True)
 class Source:
-    """One resolved input of a plan: a local path (a placeholder at submission) and its probe."""
+    """One resolved input of a plan: a local path (a stand-in name at submission) and its probe."""
 
     path: Path
     media: MediaInfo

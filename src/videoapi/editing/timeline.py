@@ -23,6 +23,7 @@ import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
+from videoapi.editing.filters import Anchor
 from videoapi.editing.schemas import CommonOptions, Dimension, Format, Fps, Quality, Resolution
 from videoapi.errors import InvalidRequest
 from videoapi.media.colors import Color, parse_color
@@ -33,7 +34,6 @@ from videoapi.settings import Settings
 Time = Annotated[float, Meta(ge=0, le=24 * 3600, description="seconds")]
 Length = Annotated[float, Meta(gt=0, le=24 * 3600, description="seconds; more than zero")]
 Offset = Annotated[int, Meta(ge=-7680, le=7680, description="pixels from the anchor (right and down are positive)")]
-Anchor = Literal["top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom", "bottom-right"]
 Fit = Literal["contain", "cover", "stretch"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:5"]
 TransitionType = Literal[
@@ -57,12 +57,6 @@ transition and the incoming one from it over the second half, so the midpoint is
 """
 DIPS: dict[str, str] = {"fade_black": "black", "fade_white": "white"}
 
-ANCHORS: dict[str, tuple[float, float]] = {
-    "top-left": (0, 0), "top": (0.5, 0), "top-right": (1, 0),
-    "left": (0, 0.5), "center": (0.5, 0.5), "right": (1, 0.5),
-    "bottom-left": (0, 1), "bottom": (0.5, 1), "bottom-right": (1, 1),
-}  # fmt: skip
-"""Anchor -> where the item sits in the free space (0 = left/top edge, 1 = right/bottom edge)."""
 
 ASPECTS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:5": (4, 5)}
 DEFAULT_RESOLUTION = "1080p"

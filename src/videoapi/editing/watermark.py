@@ -12,26 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.filters import escape_value, num
+from videoapi.editing.filters import ANCHORS, Anchor, escape_value, num
 from videoapi.errors import InvalidRequest
 from videoapi.media.colors import parse_color
 from videoapi.media.fonts import resolve_font
-
-Anchor = Literal["top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom", "bottom-right"]
-_ANCHORS: dict[str, tuple[float, float]] = {
-    "top-left": (0, 0), "top": (0.5, 0), "top-right": (1, 0),
-    "left": (0, 0.5), "center": (0.5, 0.5), "right": (1, 0.5),
-    "bottom-left": (0, 1), "bottom": (0.5, 1), "bottom-right": (1, 1),
-}  # fmt: skip
-_COPY_VIDEO = {"mp4": ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"],
-               "webm": ["-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "33", "-deadline", "good", "-cpu-used", "4",
-                        "-row-mt", "1", "-pix_fmt", "yuv420p"]}  # fmt: skip
 
 
 class VisibleWatermark(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -97,7 +87,7 @@ def apply_watermark(
 
 
 def _fragment(wm: VisibleWatermark, logo: Path | None, work: Path, files: dict[Path, str], fonts_dir: str | None):  # type: ignore[no-untyped-def]
-    ax, ay = _ANCHORS[wm.position]
+    ax, ay = ANCHORS[wm.position]
     margin = f"min(W,H)*{num(wm.margin)}"
 
     def place(free_x: str, free_y: str) -> tuple[str, str]:
@@ -179,14 +169,18 @@ def _mapped_label(opts: list[str]) -> str | None:
 
 
 def _without_video_copy(opts: list[str], container: str) -> list[str]:
+    from videoapi.editing.plan import _encode_args  # plan imports the request types, which import this module
+
+    encode = _encode_args(container, "medium")  # type: ignore[arg-type]
+    video = encode[: encode.index("-c:a")]
     out = list(opts)
     for i, opt in enumerate(opts[:-1]):
         if opts[i + 1] != "copy":
             continue
         if opt in ("-c:v", "-vcodec", "-codec:v"):
-            return [*out[:i], *_COPY_VIDEO[container], *out[i + 2 :]]
+            return [*out[:i], *video, *out[i + 2 :]]
         if opt in ("-c", "-codec"):
-            return [*out[: i + 2], *_COPY_VIDEO[container], *out[i + 2 :]]
+            return [*out[: i + 2], *video, *out[i + 2 :]]
     return out
 
 

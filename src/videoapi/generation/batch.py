@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from videoapi.editing.jobs import watermark_logo
 from videoapi.editing.watermark import VisibleWatermark, vf_for_frames
 from videoapi.errors import AppError, ProcessingError
 from videoapi.generation import pipelines
@@ -262,10 +263,7 @@ async def _store(member: Member, frames: NDArray[np.uint8]) -> JobOutput:
     vf = None
     if wm_params := ctx.task.params.get("watermark"):
         wm = msgspec.convert(wm_params, VisibleWatermark)
-        logo = None
-        if wm.image is not None:
-            (ctx.work_dir / "wm").mkdir(exist_ok=True)
-            logo = (await ctx.services.assets.resolve_input(ctx.task.owner_id, wm.image, ctx.work_dir / "wm")).path
+        logo = await watermark_logo(ctx, wm)
         vf, files = vf_for_frames(wm, logo, out_dir, settings.editing.fonts_dir)
         for path, text in files.items():
             path.write_text(text, encoding="utf-8")

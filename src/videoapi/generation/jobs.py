@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
+from videoapi.editing.jobs import watermark_logo
 from videoapi.editing.watermark import replace_plan
 from videoapi.generation.batch import run_generation_batch, run_generation_single
 from videoapi.generation.schemas import StyleTransferRequest
@@ -26,12 +27,7 @@ async def run_style_transfer(ctx: JobContext) -> JobOutput:
     out_dir.mkdir()
     plan = plan_classical(req, local.media, local.path, out_dir)
     if req.watermark is not None:
-        logo = None
-        if req.watermark.image is not None:
-            (ctx.work_dir / "wm").mkdir()
-            logo = (
-                await services.assets.resolve_input(ctx.task.owner_id, req.watermark.image, ctx.work_dir / "wm")
-            ).path
+        logo = await watermark_logo(ctx, req.watermark)
         plan = replace_plan(plan, req.watermark, logo, services.settings.editing.fonts_dir)
         for path, text in plan.files.items():
             path.write_text(text, encoding="utf-8")
