@@ -187,6 +187,25 @@ def running_app(settings: Settings) -> Iterator[Api]:
 
 
 @pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Run `videoapi ...` on an isolated install under tmp_path; returns its output."""
+    from click.testing import CliRunner
+
+    from videoapi.cli import main
+
+    monkeypatch.setenv("VIDEOAPI_SERVER__VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("VIDEOAPI_SERVER__ENVIRONMENT", "test")
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True) -> str:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
+        return result.output
+
+    return run
+
+
+@pytest.fixture
 def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
     """The embedded shape: SQLite, local store, in-process broker and worker threads."""
     with running_app(make_settings()) as api:

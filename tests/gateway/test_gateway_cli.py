@@ -5,28 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 
 from tests.gateway.conftest import with_services
-from videoapi.cli import main
 from videoapi.db.migrate import upgrade
 from videoapi.settings import Settings
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
-    monkeypatch.setenv("VIDEOAPI_SERVER__VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("VIDEOAPI_SERVER__ENVIRONMENT", "test")
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result.output
-
-    return run
 
 
 def test_keys_create_with_scopes_and_limits(cli: Callable[..., str], make_settings: Callable[..., Settings]) -> None:
