@@ -118,6 +118,19 @@ def run_async(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
+def with_services(settings: Settings, fn: Callable[[Any], Any]) -> Any:
+    """Run `fn(services)` on freshly built services (no broker), then close them."""
+
+    async def run() -> Any:
+        services = await build_services(settings, None)
+        try:
+            return await fn(services)
+        finally:
+            await services.close()
+
+    return run_async(run())
+
+
 def create_key(settings: Settings, name: str = "test") -> str:
     async def make() -> str:
         services = await build_services(settings, None)

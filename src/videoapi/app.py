@@ -25,8 +25,9 @@ from videoapi.errors import ServiceUnavailable
 from videoapi.gateway.api import ROUTES as GATEWAY_ROUTES
 from videoapi.gateway.service import Gateway
 from videoapi.generation.api import ROUTES as GENERATION_ROUTES
+from videoapi.observability.collectors import install_collectors
 from videoapi.observability.logging import configure_logging, get_logger
-from videoapi.observability.metrics import REGISTRY, TASKS
+from videoapi.observability.metrics import REGISTRY, set_task_table_gauges
 from videoapi.provenance.api import ROUTES as PROVENANCE_ROUTES
 from videoapi.queue.broker import QUEUES, make_broker
 from videoapi.queue.runtime import WorkerLifecycle
@@ -35,6 +36,7 @@ from videoapi.settings import Settings, load_settings
 from videoapi.storage import load_signing_secret
 from videoapi.storage.api import download_file
 from videoapi.tasks.api import ROUTES as TASK_ROUTES
+from videoapi.tasks.stats import queue_snapshot
 from videoapi.web import EXCEPTION_HANDLERS, RequestContextMiddleware
 
 log = get_logger(__name__)
@@ -87,9 +89,9 @@ def _check_broker(broker: dramatiq.Broker | None, worker: dramatiq.Worker | None
 
 @get("/metrics", summary="Prometheus metrics", tags=["ops"], media_type=MediaType.TEXT)
 async def metrics(state: State) -> Response[bytes]:
-    TASKS.clear()
-    for kind, status, count in await state.services.tasks.counts():
-        TASKS.labels(kind, status).set(count)
+    # Gauges read from the task table: only the API exports them (workers expose their own counters).
+    snapshot = await queue_snapshot(state.services.tasks.read_sessions, QUEUES)
+    set_task_table_gauges(snapshot)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        install_collectors(settings)
         worker = None
         if settings.server.embedded_workers:
             broker = make_broker(settings, extra_middleware=[WorkerLifecycle(settings)])

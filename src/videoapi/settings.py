@@ -14,8 +14,23 @@ from typing import Any, Literal
 
 import msgspec
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 ENV_PREFIX = "VIDEOAPI_"
+# VIDEOAPI_* variables that are not settings: the extra config file, the install root, and the
+# container entrypoint's switches (deploy/docker/entrypoint.sh), which `docker exec` shells inherit.
+NOT_SETTINGS = frozenset(
+    f"{ENV_PREFIX}{name}" for name in ("CONFIG", "HOME", "WAIT_FOR", "WAIT_TIMEOUT_S", "MIGRATE_ON_START")
+)
+
+
+def videoapi_home() -> Path:
+    """Root holding config/, migrations/ and alembic.ini: VIDEOAPI_HOME, else this source checkout.
+
+    A non-editable install (the container image) lives in site-packages, away from those files.
+    """
+    return Path(os.environ.get(f"{ENV_PREFIX}HOME") or Path(__file__).resolve().parents[2])
+
+
+CONFIG_DIR = videoapi_home() / "config"
 
 
 class SettingsError(Exception):
@@ -385,7 +400,7 @@ def _parse_env_value(raw: str) -> Any:
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         node = out

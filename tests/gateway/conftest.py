@@ -34,17 +34,6 @@ def make_key(settings: Settings, name: str = "gw", **options: Any) -> str:
     return run_async(make())
 
 
-def with_services(settings: Settings, fn: Callable[[Any], Any]) -> Any:
-    async def run() -> Any:
-        services = await build_services(settings, None)
-        try:
-            return await fn(services)
-        finally:
-            await services.close()
-
-    return run_async(run())
-
-
 @pytest.fixture
 def queued_api(
     make_settings: Callable[..., Settings], pg_url: str, redis_url: str

@@ -8,8 +8,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 
-from tests.conftest import Api, assert_problem
-from tests.gateway.conftest import with_services
+from tests.conftest import Api, assert_problem, with_services
 from videoapi.gateway.idempotency import IdempotencyStore, fingerprint
 
 TRIM = {"input": {"url": "https://example.invalid/a.mp4"}, "start_s": 0, "end_s": 1}

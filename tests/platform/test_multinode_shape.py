@@ -149,7 +149,8 @@ def test_killed_worker_loses_no_task(cluster_factory: Callable[[str, str], Clust
         assert task["status"] == "succeeded", (task, cluster.logs())
         assert task["attempts"] == 2
         metrics = api.client.get("/metrics").text
-        assert 'videoapi_tasks{kind="edit.transcode",status="succeeded"} 1.0' in metrics
+        assert 'videoapi_tasks_running{queue="cpu"} 0.0' in metrics
+        assert 'videoapi_queue_depth{priority="1",queue="cpu"} 0.0' in metrics
 
 
 def test_two_worker_processes_finish_every_task_exactly_once(cluster_factory: Callable[[str, str], Cluster],

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from videoapi.assets.models import Asset
 from videoapi.db.engine import transaction
@@ -48,13 +48,25 @@ def asset_ids_in(params: Any) -> Iterator[str]:
             yield from asset_ids_in(item)
 
 
-async def purge_expired(services: Services, now: datetime, *, dry_run: bool = False) -> PurgeReport:
+def _expired_where(services: Services, now: datetime) -> list[Any]:
     settings = services.settings.retention
-    report = PurgeReport()
     conditions = [(Asset.origin.in_(INPUT_ORIGINS)) & (Asset.created_at < now - timedelta(seconds=settings.inputs_s))]
     if settings.outputs_s > 0:
         conditions.append((Asset.origin == "output") & (Asset.created_at < now - timedelta(seconds=settings.outputs_s)))
-    expired_where = [Asset.deleted_at.is_(None), or_(*conditions)]
+    return [Asset.deleted_at.is_(None), or_(*conditions)]
+
+
+async def count_expired(services: Services, now: datetime) -> int:
+    """Assets past their age (kept ones included): the length of `videoapi purge`'s progress bar."""
+    async with services.sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(Asset).where(*_expired_where(services, now)))
+    return int(count or 0)
+
+
+async def purge_expired(services: Services, now: datetime, *, dry_run: bool = False) -> PurgeReport:
+    settings = services.settings.retention
+    report = PurgeReport()
+    expired_where = _expired_where(services, now)
     async with services.sessions() as session:
         live = await session.scalars(select(Task.params).where(Task.status.in_((Status.QUEUED, Status.RUNNING))))
         protected = {asset_id for params in live for asset_id in asset_ids_in(params)}

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
-ROOT = Path(__file__).resolve().parents[3]
+from videoapi.settings import videoapi_home
+
+ROOT = videoapi_home()
+# Key of the PostgreSQL advisory lock that serialises `db upgrade` runs: any constant bigint; this one
+# is "videoapi" in ASCII.
+MIGRATION_LOCK_KEY = 0x766964656F617069
 
 
 def alembic_config(database_url: str) -> Config:
@@ -18,4 +28,36 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+    with migration_lock(database_url):
+        command.upgrade(alembic_config(database_url), revision)
+
+
+@contextmanager
+def migration_lock(database_url: str) -> Iterator[None]:
+    """On PostgreSQL, hold a session advisory lock for the block; elsewhere do nothing.
+
+    Several replicas that migrate at start (Kubernetes init containers) then run one after another:
+    the first applies the migrations, the others wait and find the schema at head.
+    """
+    if make_url(database_url).get_backend_name() != "postgresql":
+        yield
+        return
+    # The lock lives on its own connection and event loop, kept open while Alembic runs its own
+    # loop (asyncio.run in migrations/env.py) in this thread.
+    engine = create_async_engine(database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    loop = asyncio.new_event_loop()
+    try:
+        conn = loop.run_until_complete(engine.connect())
+        try:
+            loop.run_until_complete(conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}))
+            try:
+                yield
+            finally:
+                loop.run_until_complete(
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                )
+        finally:
+            loop.run_until_complete(conn.close())
+    finally:
+        loop.run_until_complete(engine.dispose())
+        loop.close()

@@ -37,6 +37,7 @@ from videoapi.gateway.idempotency import IdempotencyStore
 from videoapi.gateway.models import DisabledEndpoint, WebhookAttempt, WebhookDelivery
 from videoapi.media.fetch import check_target
 from videoapi.observability.logging import get_logger
+from videoapi.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
 from videoapi.tasks.models import Task
 from videoapi.tasks.schemas import present_task
 from videoapi.tasks.states import TERMINAL
@@ -51,6 +52,8 @@ _CLAIM_BATCH = 20
 _OUTBOX_BATCH = 100
 _PURGE_EVERY_S = 60.0
 _ERROR_CHARS = 500
+# A delivery's new status -> the outcome of the attempt on /metrics.
+_OUTCOMES = {"succeeded": "delivered", "pending": "failed", "failed": "exhausted", "disabled": "disabled"}
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -278,12 +281,14 @@ class WebhookService:
         }
         # Connect to the checked address, not the name, so a second DNS answer cannot redirect us.
         extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
-        response = await client.post(
-            target.copy_with(host=str(ip), fragment=None),
-            content=body,
-            headers=headers,
-            extensions=extensions,
-        )
+        # Timed alone: the attempt's HTTP round trip, not the task read, signing or DNS check before it.
+        with WEBHOOK_DELIVERY_SECONDS.time():
+            response = await client.post(
+                target.copy_with(host=str(ip), fragment=None),
+                content=body,
+                headers=headers,
+                extensions=extensions,
+            )
         return response.status_code
 
     async def _secrets(self, owner_id: str) -> list[str]:
@@ -320,6 +325,7 @@ class WebhookService:
             await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values))
             if outcome == "disabled" and status_code == 410:
                 await session.execute(_disable(session.bind.dialect.name, delivery, now))
+        WEBHOOK_DELIVERIES.labels(_OUTCOMES[values["status"]]).inc()
         log.info(
             "webhook_attempt",
             task_id=delivery.task_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import importlib
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from videoapi.errors import ProcessingError
 from videoapi.generation.registry import ModelSpec, component_source, resolve_source, weights_dir
 from videoapi.observability.logging import get_logger
+from videoapi.observability.metrics import MODEL_CACHE_LOADED, MODEL_CACHE_REQUESTS, MODEL_LOAD_SECONDS
 from videoapi.settings import Settings
 
 log = get_logger(__name__)
@@ -69,16 +71,23 @@ class PipelineCache:
         key = (spec.name, source, device, spec.dtype, spec.pipeline)
         with self._lock:
             if key in self._loaded:
+                MODEL_CACHE_REQUESTS.labels(spec.name, "hit").inc()
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
+            MODEL_CACHE_REQUESTS.labels(spec.name, "miss").inc()
             self._evict(settings, room_for_one=True)
+            started = time.monotonic()
             loaded = self._load(settings, spec, source, device)
+            MODEL_LOAD_SECONDS.labels(spec.name).observe(time.monotonic() - started)
             self._loaded[key] = loaded
+            MODEL_CACHE_LOADED.labels(spec.name).set(1)
             self._evict(settings, room_for_one=False)
             return loaded
 
     def clear(self) -> None:
         with self._lock:
+            for name in self.loaded_names():
+                MODEL_CACHE_LOADED.labels(name).set(0)
             self._loaded.clear()
             _release_memory()
 
@@ -90,6 +99,8 @@ class PipelineCache:
         while len(self._loaded) > max(limit, 0) or (len(self._loaded) > 1 and _gpu_too_full(settings)):
             key, old = self._loaded.popitem(last=False)
             log.info("pipeline_evicted", model=key[0])
+            if key[0] not in self.loaded_names():  # the same model may stay loaded for another device
+                MODEL_CACHE_LOADED.labels(key[0]).set(0)
             del old
             _release_memory()
 

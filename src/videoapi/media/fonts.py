@@ -83,7 +83,7 @@ def resolve_font(family: str | None, text: str = "", *, field: str = "font", ext
     if font is None and not cjk:
         font = next(iter(fonts.values()), None)
     if font is None:
-        what = "a font with CJK glyphs (install fonts-noto-cjk)" if cjk else "any font (install fonts-dejavu-core)"
+        what = "font with CJK glyphs (install fonts-noto-cjk)" if cjk else "font at all (install fonts-dejavu-core)"
         raise InvalidRequest(f"this server has no {what}", code="font_unavailable")
     return font
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from videoapi.errors import AppError
+from videoapi.observability.metrics import MODERATION_BLOCKS
 from videoapi.settings import Settings
 
 # Detector: BGR frames -> per frame, a list of {"class", "score", "box"}.
@@ -191,6 +192,7 @@ async def scan_configured(settings: Settings, path: Path, threshold: float | Non
 
 def raise_if_blocked(report: ScanReport) -> None:
     if report.blocked:
+        MODERATION_BLOCKS.labels("output", report.flagged_class or "unknown").inc()
         score = report.max_scores.get(report.flagged_class or "", 0.0)
         raise ModerationBlocked(
             f"the output was blocked by content moderation: {report.flagged_class} scored {score:.2f} "

@@ -9,6 +9,7 @@ import msgspec
 
 from videoapi.errors import InvalidRequest
 from videoapi.moderation.text import Rules, ensure_allowed, load_rules, rules_from_dict
+from videoapi.observability.metrics import MODERATION_BLOCKS
 from videoapi.settings import Settings
 
 # Request fields whose text ends up in an output or drives a model. `negative_prompt` is not
@@ -55,4 +56,9 @@ class Moderation:
         rules = self.rules.merged(rules_from_dict(owner_rules, source="owner policy")) if owner_rules else self.rules
         data = request if isinstance(request, dict | list) else msgspec.to_builtins(request)
         for field, text in screened_texts(data):
-            ensure_allowed(rules, text, field)
+            try:
+                ensure_allowed(rules, text, field)
+            except InvalidRequest as exc:
+                category = next((e["category"] for e in exc.errors if e.get("category")), "unknown")
+                MODERATION_BLOCKS.labels("prompt", category).inc()
+                raise

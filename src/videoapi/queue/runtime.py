@@ -24,8 +24,18 @@ from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.logging import get_logger as dramatiq_logger
 
 from videoapi.errors import AppError, TaskTimeout
+from videoapi.observability.collectors import install_collectors
 from videoapi.observability.logging import get_logger
-from videoapi.observability.metrics import TASK_QUEUE_WAIT_SECONDS, TASK_RUN_SECONDS, TASKS_FINISHED
+from videoapi.observability.metrics import (
+    TASK_LATENCY_SECONDS,
+    TASK_QUEUE_WAIT_SECONDS,
+    TASK_RUN_SECONDS,
+    TASKS_FINISHED,
+    WORKER_BUSY,
+    WORKER_BUSY_SECONDS,
+    WORKER_THREADS,
+)
+from videoapi.queue.broker import QUEUES
 from videoapi.queue.jobs import BatchHandler, JobContext, JobOutput, JobSpec, job_table
 from videoapi.settings import Settings
 from videoapi.tasks.models import Task
@@ -55,6 +65,27 @@ class _Stop(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _BusyClock:
+    """Adds a running task's (or batch's) wall time to the busy counter at every heartbeat, not only
+    at its end, so that a rate over a few minutes stays right while a long generation runs."""
+
+    def __init__(self, queue: str, tasks: int) -> None:
+        self._seconds = WORKER_BUSY_SECONDS.labels(queue)
+        self._running = WORKER_BUSY.labels(queue)
+        self._tasks = tasks
+        self._last = time.monotonic()
+        self._running.inc(tasks)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        self._seconds.inc(now - self._last)
+        self._last = now
+
+    def stop(self) -> None:
+        self.tick()
+        self._running.dec(self._tasks)
 
 
 class Runtime:
@@ -172,10 +203,11 @@ class Runtime:
             limit_s = task.time_limit_s or self.settings.time_limit_for(task.kind)
             ctxs.append(JobContext(self.services, task, work_dir, limit_s))
         started = time.monotonic()
+        busy = _BusyClock(batch[0].queue, len(batch))
         log.info("batch_started", task_ids=[t.id for t in batch], batch_key=batch[0].batch_key)
         statuses = dict.fromkeys((t.id for t in batch), Status.FAILED)
         try:
-            outcomes = await self._supervise_batch(ctxs, spec.run_batch)
+            outcomes = await self._supervise_batch(ctxs, spec.run_batch, busy)
             for ctx in ctxs:
                 outcome = outcomes.get(ctx.task.id)
                 if ctx.stop_reason is not None:
@@ -187,6 +219,7 @@ class Runtime:
                     outcome = AppError("the batch handler returned nothing for this task", code="internal")
                 statuses[ctx.task.id] = await self._conclude(ctx.task, outcome)
         finally:
+            busy.stop()
             elapsed = time.monotonic() - started
             for ctx in ctxs:
                 shutil.rmtree(ctx.work_dir, ignore_errors=True)
@@ -196,7 +229,7 @@ class Runtime:
             log.info("batch_ended", statuses={k: str(v) for k, v in statuses.items()}, run_s=round(elapsed, 3))
 
     async def _supervise_batch(
-        self, ctxs: list[JobContext], handler: BatchHandler
+        self, ctxs: list[JobContext], handler: BatchHandler, busy: _BusyClock
     ) -> dict[str, JobOutput | BaseException]:
         """Heartbeat every member; a member canceled, timed out or without a lease leaves the batch
         (its `stop_reason` is set and its task finished at once) while the others go on."""
@@ -206,6 +239,7 @@ class Runtime:
             await asyncio.wait({job}, timeout=self.settings.tasks.heartbeat_s)
             if job.done():
                 break
+            busy.tick()
             for ctx in ctxs:
                 if ctx.stop_reason is None:
                     await self._beat_member(ctx, deadlines[ctx.task.id])
@@ -273,10 +307,11 @@ class Runtime:
         work_dir.mkdir(parents=True, exist_ok=True)
         ctx = JobContext(self.services, task, work_dir, task.time_limit_s or self.settings.time_limit_for(task.kind))
         started = time.monotonic()
+        busy = _BusyClock(task.queue, 1)
         log.info("task_started", attempt=task.attempts)
         status = Status.FAILED
         try:
-            output = await self._supervise(ctx, spec)
+            output = await self._supervise(ctx, spec, busy)
             status = Status.SUCCEEDED
             if not await self._finish(task, Status.SUCCEEDED, output=output):
                 await self._discard(output)
@@ -300,13 +335,14 @@ class Runtime:
             log.exception("task_crashed")
             await self._finish(task, Status.FAILED, error=("internal", "internal error while processing the task"))
         finally:
+            busy.stop()
             shutil.rmtree(work_dir, ignore_errors=True)
             elapsed = time.monotonic() - started
             TASK_RUN_SECONDS.labels(task.kind, str(status)).observe(elapsed)
             TASKS_FINISHED.labels(task.kind, str(status)).inc()
             log.info("task_ended", status=str(status), run_s=round(elapsed, 3))
 
-    async def _supervise(self, ctx: JobContext, spec: JobSpec) -> JobOutput:
+    async def _supervise(self, ctx: JobContext, spec: JobSpec, busy: _BusyClock) -> JobOutput:
         """Run the handler while heart-beating; stop it on cancel, lost lease or time limit."""
         job = asyncio.create_task(spec.run(ctx))
         deadline = time.monotonic() + ctx.time_limit_s
@@ -319,6 +355,7 @@ class Runtime:
             await asyncio.wait({job}, timeout=min(self.settings.tasks.heartbeat_s, remaining))
             if job.done():
                 break
+            busy.tick()
             try:
                 beat = await self.services.tasks.heartbeat(ctx.task.id, self.worker_id, ctx.progress)
             except Exception:
@@ -356,6 +393,9 @@ class Runtime:
             )
             if done and output:
                 session.add_all(output.assets)
+        if done:
+            latency_s = (datetime.now(UTC) - task.created_at).total_seconds()
+            TASK_LATENCY_SECONDS.labels(task.kind, str(status)).observe(max(latency_s, 0.0))
         return done
 
     async def _discard(self, output: JobOutput) -> None:
@@ -376,8 +416,12 @@ class WorkerLifecycle(dramatiq.Middleware):
         self.reconcile = reconcile
         self.services: Any = None
         self.loop_thread: EventLoopThread | None = None
+        self._threads_label: str | None = None
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        install_collectors(self.settings)
+        self._threads_label = ",".join(self._logical_queues(worker))
+        WORKER_THREADS.labels(self._threads_label).set(worker.worker_threads)
         self.loop_thread = EventLoopThread(dramatiq_logger(__name__))
         self.loop_thread.start(timeout=5.0)
         set_event_loop_thread(self.loop_thread)
@@ -388,12 +432,23 @@ class WorkerLifecycle(dramatiq.Middleware):
             _runtime.stopping = True  # drain loops end after their current task
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self._threads_label is not None:
+            WORKER_THREADS.remove(self._threads_label)  # a stopped worker has no threads
+            self._threads_label = None
         if self.loop_thread is None:
             return
         self.loop_thread.run_coroutine(self._stop())
         self.loop_thread.stop()
         set_event_loop_thread(None)
         self.loop_thread = None
+
+    def _logical_queues(self, worker: dramatiq.Worker) -> list[str]:
+        """The queues a worker drains, by our names (RabbitMQ queue names carry the namespace)."""
+        wanted = worker.consumer_whitelist  # the `queues` it was given; empty: every declared queue
+        if not wanted:
+            return list(QUEUES)
+        prefix = f"{self.settings.queue.namespace}." if self.settings.queue.broker == "rabbitmq" else ""
+        return sorted(q.removeprefix(prefix) for q in wanted)
 
     async def _start(self, broker: dramatiq.Broker) -> None:
         global _runtime

@@ -229,11 +229,6 @@ class TaskService:
         await self.publish(queue, task_id)
         return await self.get(task_id, None)
 
-    async def counts(self) -> list[tuple[str, str, int]]:
-        async with self.sessions() as session:
-            rows = await session.execute(select(Task.kind, Task.status, func.count()).group_by(Task.kind, Task.status))
-        return [(k, s, n) for k, s, n in rows.all()]
-
     # ---- worker side ----------------------------------------------------------------------
 
     async def claim(self, queue: str, worker_id: str) -> Task | None:

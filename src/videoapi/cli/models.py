@@ -1,0 +1,49 @@
+"""`videoapi models`: the generation models of the registry, and fetching their weights."""
+
+from __future__ import annotations
+
+import click
+
+from videoapi.cli.common import settings
+
+
+@click.group()
+def models() -> None:
+    """Generation models: which are installed, and fetching their weights."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="The same listing as GET /v1/video/models.")
+def models_list(as_json: bool) -> None:
+    """Each model of the registry, the kinds it serves, and whether its weights are present here."""
+    import msgspec
+
+    from videoapi.generation.service import list_models
+
+    listing = list_models(settings())
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode(listing), indent=2).decode())
+        return
+    for m in listing.items:
+        default = f"  (default {', '.join(m.default_for)})" if m.default_for else ""
+        click.echo(f"{m.name:<24} {m.status:<12} {','.join(m.kinds):<28} {m.source}{default}")
+        if m.install_hint:
+            click.echo(f"{'':<24} install: {m.install_hint}")
+    click.echo(f"classical styles (CPU, no model): {', '.join(listing.classical_styles)}")
+
+
+@models.command("download")
+@click.argument("name")
+def models_download(name: str) -> None:
+    """Fetch NAME's weights from the Hugging Face Hub into generation.models_dir (needs a network).
+
+    The Hub client shows its own progress bars (bytes and files) on stderr; set
+    HF_HUB_DISABLE_PROGRESS_BARS=1 to hide them.
+    """
+    from videoapi.generation.weights import DownloadError, download_model
+
+    try:
+        path = download_model(settings(), name, echo=lambda line: click.echo(line, err=True))
+    except DownloadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(path))

@@ -1,0 +1,118 @@
+"""`videoapi serve`, `videoapi worker` and `videoapi db`: the long-running processes and the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from typing import Any
+
+import click
+
+from videoapi.cli.common import settings as load_cli_settings
+from videoapi.settings import Settings
+
+
+@click.command()
+@click.option("--host", default=None, help="Bind address (default: server.host).")
+@click.option("--port", type=int, default=None, help="Port (default: server.port).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the HTTP API (with embedded workers unless server.embedded_workers is false)."""
+    import uvicorn
+
+    from videoapi.app import create_app
+
+    settings = load_cli_settings()
+    _print_dev_key_once(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        # The gateway reads X-Forwarded-For itself, from server.trusted_proxies only; uvicorn would
+        # otherwise believe it from 127.0.0.1 and replace the socket address.
+        proxy_headers=False,
+    )
+
+
+def _print_dev_key_once(settings: Settings) -> None:
+    if settings.server.environment != "development":
+        return
+
+    async def ensure(services: Any) -> str | None:
+        if await services.keys.count_active():
+            return None
+        _, plaintext = await services.keys.create("development")
+        return plaintext
+
+    from videoapi.services import build_services
+
+    async def run() -> str | None:
+        services = await build_services(settings, None)
+        try:
+            return await ensure(services)
+        finally:
+            await services.close()
+
+    plaintext = asyncio.run(run())
+    if plaintext:
+        click.echo(
+            "\nCreated a development API key (shown once, stored hashed):\n\n"
+            f"    {plaintext}\n\n"
+            f"Try: curl -H 'Authorization: Bearer {plaintext}' {settings.server.public_url}/v1/video/tasks\n",
+            err=True,
+        )
+
+
+@click.command()
+@click.option("--queues", default="cpu", show_default=True, help="Comma-separated queues to drain: cpu, gpu.")
+@click.option("--threads", type=int, default=None, help="Worker threads (default: server.worker_threads).")
+@click.option("--metrics-port", type=int, default=None, help="Serve this worker's Prometheus metrics on this port.")
+def worker(queues: str, threads: int | None, metrics_port: int | None) -> None:
+    """Run a worker process that drains the given queues."""
+    import dramatiq
+    from prometheus_client import start_http_server
+
+    from videoapi.observability.logging import configure_logging
+    from videoapi.observability.metrics import REGISTRY
+    from videoapi.queue.broker import QUEUES, make_broker, queue_name
+    from videoapi.queue.runtime import WorkerLifecycle
+
+    settings = load_cli_settings()
+    if settings.queue.broker == "stub":
+        raise click.ClickException("queue.broker is 'stub' (in-process): set redis or rabbitmq to run separate workers")
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    if unknown := set(wanted) - set(QUEUES):
+        raise click.ClickException(f"unknown queue(s) {sorted(unknown)}; known: {list(QUEUES)}")
+    configure_logging(settings)
+    if metrics_port:
+        start_http_server(metrics_port, addr=settings.server.host, registry=REGISTRY)
+    broker = make_broker(settings, extra_middleware=[WorkerLifecycle(settings)])
+    names = {queue_name(settings, q) for q in wanted}
+    worker = dramatiq.Worker(broker, queues=names, worker_threads=threads or settings.server.worker_threads)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    click.echo(f"worker draining {', '.join(wanted)}", err=True)
+    stop.wait()
+    worker.stop()
+    broker.close()
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from videoapi.db.migrate import upgrade
+
+    settings = load_cli_settings()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at {revision}", err=True)

@@ -1,0 +1,1 @@
+"""Operator tooling behind the admin CLI: installation checks (`videoapi doctor`) and disk usage."""
