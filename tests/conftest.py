@@ -210,8 +210,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
     monkeypatch.setenv("VIDEOAPI_SERVER__ENVIRONMENT", "test")
     runner = CliRunner()
 
-    def run(*args: str, ok: bool = True) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
+    def run(*args: str, ok: bool = True, input: str | None = None) -> str:
+        result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
         assert (result.exit_code == 0) == ok, result.output
         return result.output
 

@@ -55,3 +55,18 @@ def test_invalid_configuration_is_a_clear_error(cli: Callable[..., str], monkeyp
     monkeypatch.setenv("VIDEOAPI_TASKS__LEASE_S", "soon")
     out = cli("db", "upgrade", ok=False)
     assert "tasks.lease_s" in out
+
+
+def test_db_downgrade_and_current_for_a_rollback(cli: Callable[..., str]) -> None:
+    cli("db", "upgrade")
+    assert "(head)" in cli("db", "current")
+
+    cli("db", "downgrade", "0004", "--yes")
+    now = cli("db", "current")
+    assert "0004" in now and "(head)" not in now
+
+    assert "Aborted" in cli("db", "downgrade", "0003", input="n\n", ok=False)
+    assert "0004" in cli("db", "current")
+    assert "Can't locate revision identified by 'nonsense'" in cli("db", "downgrade", "nonsense", "--yes", ok=False)
+    cli("db", "upgrade")
+    assert "(head)" in cli("db", "current")

@@ -5,6 +5,7 @@ package imported from elsewhere), against PostgreSQL; plus the migration lock re
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import socket
@@ -213,6 +214,47 @@ def test_videoapi_home_locates_config_and_migrations_of_an_installed_package(ima
         [sys.executable, "-c", code], env={"VIDEOAPI_HOME": str(image_home)}, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == [str(image_home / "config"), str(image_home / "alembic.ini"), str(image_home / "migrations")]
+
+
+def test_the_built_wheel_runs_from_its_own_site_packages_with_videoapi_home(image_home: Path, tmp_path: Path) -> None:
+    # The builder stage: a wheel of pyproject.toml + README.md + src/ (nothing else is copied), then a
+    # non-editable install. Every module must import from there, and the CLI must migrate and check an
+    # install whose config/ and migrations/ live only under VIDEOAPI_HOME.
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        (context / name).write_bytes((ROOT / name).read_bytes())
+    subprocess.run(["cp", "-r", str(ROOT / "src"), str(context / "src")], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path / "dist"), str(context)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    site = tmp_path / "site"
+    (wheel,) = (tmp_path / "dist").glob("videoapi-*.whl")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    var = tmp_path / "var"
+    env = image_env(image_home, var, PYTHONPATH=str(site))
+    imports = (
+        "import importlib, pkgutil, videoapi; "
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(videoapi.__path__, 'videoapi.') "
+        "if not m.name.endswith('__main__')]; "
+        "print(videoapi.__file__)"
+    )
+    found = subprocess.run([sys.executable, "-c", imports], env=env, capture_output=True, text=True, check=False)
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert found.stdout.strip() == str(site / "videoapi" / "__init__.py")
+
+    cli = [sys.executable, "-m", "videoapi.cli"]
+    upgraded = subprocess.run([*cli, "db", "upgrade"], env=env, capture_output=True, text=True, check=False)
+    assert upgraded.returncode == 0, upgraded.stderr[-2000:]
+    doctor = subprocess.run([*cli, "doctor", "--json"], env=env, capture_output=True, text=True, check=False)
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)}
+    assert checks["config"]["status"] == "ok" and checks["database"]["status"] == "ok", checks
+    assert "(head)" in checks["database"]["detail"]
 
 
 def test_entrypoint_migrates_from_videoapi_home_then_serves_and_the_healthcheck_passes(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -114,5 +116,46 @@ def db_upgrade(revision: str) -> None:
     from videoapi.db.migrate import upgrade
 
     settings = load_cli_settings()
-    upgrade(settings.database_url, revision)
+    with _alembic_errors():
+        upgrade(settings.database_url, revision)
     click.echo(f"database at {revision}", err=True)
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_downgrade(revision: str, yes: bool) -> None:
+    """Undo migrations down to REVISION (e.g. 0004), before deploying an older release.
+
+    Run it with the newer release's code: it holds the downgrade scripts. Data in dropped tables
+    or columns is lost: take a backup first.
+    """
+    from videoapi.db.migrate import downgrade
+
+    if not yes:
+        click.confirm(f"Downgrade the database schema to {revision}? Dropped data cannot be recovered", abort=True)
+    settings = load_cli_settings()
+    with _alembic_errors():
+        downgrade(settings.database_url, revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's schema revision, marked (head) when it is the latest."""
+    from videoapi.db.migrate import current
+
+    with _alembic_errors():
+        revision = current(load_cli_settings().database_url)
+    click.echo(revision or "no revision (an empty database: run `videoapi db upgrade`)")
+
+
+@contextmanager
+def _alembic_errors() -> Iterator[None]:
+    """An unknown revision (or another Alembic refusal) is one line, not a traceback."""
+    from alembic.util.exc import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from exc

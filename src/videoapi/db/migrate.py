@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from alembic import command
 from alembic.config import Config
@@ -20,8 +23,8 @@ ROOT = videoapi_home()
 MIGRATION_LOCK_KEY = 0x766964656F617069
 
 
-def alembic_config(database_url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
+def alembic_config(database_url: str, stdout: TextIO | None = None) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"), stdout=stdout or sys.stdout)
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return cfg
@@ -30,6 +33,19 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     with migration_lock(database_url):
         command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Undo migrations down to `revision` (a rollback to an older release), under the same lock."""
+    with migration_lock(database_url):
+        command.downgrade(alembic_config(database_url), revision)
+
+
+def current(database_url: str) -> str:
+    """The database's revision, marked `(head)` when it is the latest (Alembic's own wording)."""
+    out = io.StringIO()
+    command.current(alembic_config(database_url, stdout=out))
+    return out.getvalue().strip()
 
 
 @contextmanager
