@@ -12,14 +12,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-from tests.conftest import PG_ADMIN_DSN, free_port, require_port
+from tests.conftest import empty_pg_database, free_port
 from tests.platform.deploy_checks import (
     DOCKERFILE,
     ENTRYPOINT,
@@ -157,17 +156,8 @@ def image_home(tmp_path: Path) -> Path:
 @pytest.fixture
 def fresh_database() -> Iterator[str]:
     """An empty PostgreSQL database (not migrated), dropped afterwards."""
-    require_port("PostgreSQL", 5432)
-    name = f"videoapi_image_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_ADMIN_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    params = dict(p.split("=", 1) for p in PG_ADMIN_DSN.split())
-    yield f"postgresql+asyncpg://{params.get('user', 'postgres')}@{params['host']}:{params['port']}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with empty_pg_database("videoapi_image") as url:
+        yield url
 
 
 def sync_dsn(url: str) -> str:

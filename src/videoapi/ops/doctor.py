@@ -130,33 +130,25 @@ def check_config(settings: Settings) -> list[Check]:
     ]
     if env != "production":
         return checks
-    if db == "SQLite":
-        checks.append(
-            Check(
-                "config",
-                "warn",
-                "production on SQLite: one machine, one writer at a time",
-                fix="set database.url = postgresql+asyncpg://USER@HOST:5432/DB and run `videoapi db upgrade`",
-            )
-        )
-    if settings.queue.broker == "stub":
-        checks.append(
-            Check(
-                "config",
-                "warn",
-                "production on the in-process broker: work runs only inside the API process",
-                fix="set queue.broker = redis or rabbitmq with queue.url, and run `videoapi worker` processes",
-            )
-        )
-    if settings.storage.backend == "local":
-        checks.append(
-            Check(
-                "config",
-                "warn",
-                f"production on the local store ({settings.storage_dir}): files live on this machine only",
-                fix="set storage.backend = s3 with the s3_* settings (MinIO or any S3 endpoint)",
-            )
-        )
+    # Each works in production, on one machine only: a warning, with the way out.
+    single_node = [
+        (
+            db == "SQLite",
+            "production on SQLite: one machine, one writer at a time",
+            "set database.url = postgresql+asyncpg://USER@HOST:5432/DB and run `videoapi db upgrade`",
+        ),
+        (
+            settings.queue.broker == "stub",
+            "production on the in-process broker: work runs only inside the API process",
+            "set queue.broker = redis or rabbitmq with queue.url, and run `videoapi worker` processes",
+        ),
+        (
+            settings.storage.backend == "local",
+            f"production on the local store ({settings.storage_dir}): files live on this machine only",
+            "set storage.backend = s3 with the s3_* settings (MinIO or any S3 endpoint)",
+        ),
+    ]
+    checks += [Check("config", "warn", detail, fix=fix) for applies, detail, fix in single_node if applies]
     checks += [Check("config", "fail", problem, fix) for problem, fix in _secret_problems(settings)]
     return checks
 
