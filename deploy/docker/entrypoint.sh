@@ -2,8 +2,7 @@
 # Image entrypoint (runs under tini). `entrypoint.sh <videoapi args...>` execs `videoapi "$@"`;
 # before `serve`/`worker` it can wait for dependencies (VIDEOAPI_WAIT_FOR="host:port ...",
 # VIDEOAPI_WAIT_TIMEOUT_S, default 60) and, for `serve`, migrate first (VIDEOAPI_MIGRATE_ON_START=1).
-# A first word that is a program on PATH (sh, python, ...) is exec'd as is, so `docker run IMAGE sh`
-# works; any other word is a videoapi subcommand.
+# A first word that is not a videoapi subcommand is a program (sh, python, ...), exec'd as is.
 set -eu
 
 # Waits for one host:port to accept TCP connections. python, not nc: the slim image has no nc.
@@ -47,15 +46,12 @@ case "${1:-}" in
         fi
         exec videoapi "$@"
         ;;
-    -* | '')
+    # videoapi's other subcommands (tests/platform/test_docker.py keeps this list equal to the CLI's).
+    db | doctor | keys | models | purge | storage | tasks | usage | watermark | -* | '')
         exec videoapi "$@"
         ;;
     *)
-        # A program on PATH (sh, python, alembic) runs as is; anything else is a videoapi
-        # subcommand (db, keys, tasks, doctor, ...), so new subcommands need no edit here.
-        if command -v "$1" >/dev/null 2>&1; then
-            exec "$@"
-        fi
-        exec videoapi "$@"
+        # Any other program (sh, python, alembic) runs as is, so `docker run IMAGE sh` works.
+        exec "$@"
         ;;
 esac

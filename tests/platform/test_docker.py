@@ -340,14 +340,25 @@ def test_wait_for_passes_once_the_ports_answer_then_runs_videoapi(image_home: Pa
     assert "--metrics-port" in done.stdout
 
 
-def test_other_programs_pass_through_and_other_words_are_videoapi_subcommands(image_home: Path, tmp_path: Path) -> None:
+def test_videoapi_subcommands_run_videoapi_and_other_programs_pass_through(image_home: Path, tmp_path: Path) -> None:
     env = image_env(image_home, tmp_path / "var")
     assert run_entrypoint("sh", "-c", "echo hi", env=env).stdout == "hi\n"
     assert run_entrypoint("python", "-c", "print(6 * 7)", env=env).stdout == "42\n"
     db_help = run_entrypoint("db", "--help", env=env)
     assert db_help.returncode == 0 and "upgrade" in db_help.stdout
-    unknown = run_entrypoint("no-such-subcommand", env=env)
-    assert unknown.returncode != 0 and "No such command" in unknown.stderr
+    unknown = run_entrypoint("no-such-program", env=env)
+    assert unknown.returncode != 0 and "no-such-program" in unknown.stderr
+
+
+def test_the_entrypoint_knows_every_videoapi_subcommand() -> None:
+    # A word missing from its list would be run as a program of that name (or not found).
+    from videoapi.cli import main
+
+    script = ENTRYPOINT.read_text()
+    listed = re.search(r"^\s*(db \|[^)]*)\)", script, re.M)
+    assert listed is not None
+    words = {w.strip() for w in listed.group(1).split("|")} - {"-*", "''"}
+    assert words | {"serve", "worker"} == set(main.commands)
 
 
 def test_entrypoint_is_posix_sh_and_executable() -> None:
