@@ -29,9 +29,11 @@ run: migrate
 test: install
 	$(BIN)/pytest -q
 
+# Style, then the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts migrations
 	$(BIN)/ruff format --check src tests scripts migrations
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests scripts migrations

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from videoapi.db.engine import make_engine
-from videoapi.db.models import metadata
+from videoapi.tables import metadata
 from videoapi.settings import load_settings
 
 config = context.config

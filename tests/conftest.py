@@ -20,8 +20,8 @@ import pytest
 from litestar.testing import TestClient
 
 from videoapi.app import create_app
+from videoapi.composition import build_services
 from videoapi.db.migrate import upgrade
-from videoapi.services import build_services
 from videoapi.settings import Settings, load_settings
 
 PG_ADMIN_DSN = os.environ.get("VIDEOAPI_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")

@@ -10,7 +10,6 @@ from typing import Any
 import dramatiq
 from litestar import Litestar, MediaType, Response, get
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -18,25 +17,24 @@ from sqlalchemy import text
 
 from videoapi import __version__
 from videoapi.assets.api import ROUTES as ASSET_ROUTES
-from videoapi.auth.deps import add_rate_limit_headers, provide_principal
 from videoapi.billing.api import ROUTES as BILLING_ROUTES
+from videoapi.composition import DEPENDENCIES, Services, build_services, make_gateway, worker_lifecycle
 from videoapi.editing.api import ROUTES as EDIT_ROUTES
 from videoapi.errors import ServiceUnavailable
 from videoapi.gateway.api import ROUTES as GATEWAY_ROUTES
-from videoapi.gateway.service import Gateway
+from videoapi.gateway.deps import add_rate_limit_headers
 from videoapi.generation.api import ROUTES as GENERATION_ROUTES
 from videoapi.observability.collectors import install_collectors
 from videoapi.observability.logging import configure_logging, get_logger
-from videoapi.observability.metrics import REGISTRY, set_task_table_gauges
+from videoapi.observability.metrics import REGISTRY
 from videoapi.provenance.api import ROUTES as PROVENANCE_ROUTES
-from videoapi.queue.broker import QUEUES, make_broker
-from videoapi.queue.runtime import WorkerLifecycle
-from videoapi.services import Services, build_services
+from videoapi.queue.broker import make_broker
+from videoapi.queue.names import QUEUES
 from videoapi.settings import Settings, load_settings
 from videoapi.storage import load_signing_secret
 from videoapi.storage.api import download_file
 from videoapi.tasks.api import ROUTES as TASK_ROUTES
-from videoapi.tasks.stats import queue_snapshot
+from videoapi.tasks.stats import queue_snapshot, set_task_table_gauges
 from videoapi.web import EXCEPTION_HANDLERS, RequestContextMiddleware
 
 log = get_logger(__name__)
@@ -104,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         install_collectors(settings)
         worker = None
         if settings.server.embedded_workers:
-            broker = make_broker(settings, extra_middleware=[WorkerLifecycle(settings)])
+            broker = make_broker(settings, extra_middleware=[worker_lifecycle(settings)])
             worker = dramatiq.Worker(
                 broker, queues=set(QUEUES), worker_threads=settings.server.worker_threads, worker_timeout=100
             )
@@ -114,7 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         services = await build_services(settings, broker)
         services.moderation.rules  # noqa: B018 - load the rules now: a broken rules file stops start-up
         services.billing.prices  # noqa: B018 - and the price sheet
-        app.state.gateway = Gateway(services)
+        app.state.gateway = make_gateway(services)
         app.state.services = services
         app.state.store = services.store
         app.state.signing_secret = load_signing_secret(settings)
@@ -146,7 +144,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *BILLING_ROUTES,
             *GATEWAY_ROUTES,
         ],
-        dependencies={"principal": Provide(provide_principal)},
+        dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestContextMiddleware],
         before_send=[add_rate_limit_headers],

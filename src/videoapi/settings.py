@@ -33,6 +33,10 @@ def videoapi_home() -> Path:
 CONFIG_DIR = videoapi_home() / "config"
 
 
+Priority = Literal["low", "normal", "high"]
+"""Task priorities, lowest first: the scale of the task table, of key caps and of the JWT cap."""
+
+
 class SettingsError(Exception):
     """The configuration is invalid; the message names the field and the reason."""
 
@@ -194,7 +198,7 @@ class AuthSettings(Base):
     """Clock skew tolerated on `exp`, `nbf` and `iat`."""
     jwt_default_scopes: list[str] = msgspec.field(default_factory=list)
     """Scopes of a token that carries no `scope`/`scopes` claim."""
-    jwt_max_priority: Literal["low", "normal", "high"] = "normal"
+    jwt_max_priority: Priority = "normal"
     """Highest task priority a token may ask for."""
 
 

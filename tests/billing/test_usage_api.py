@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tests.conftest import assert_problem, running_app
 from videoapi.cli import main as cli
-from videoapi.services import build_services
+from videoapi.composition import build_services
 from videoapi.settings import Settings
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import Api, assert_problem, running_app
 from tests.mediagen import ffmpeg, make_image
-from videoapi.services import build_services
+from videoapi.composition import build_services
 from videoapi.settings import Settings
 
 GRAY = 128

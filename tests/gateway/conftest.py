@@ -16,8 +16,8 @@ import uvicorn
 
 from tests.conftest import Api, free_port, run_async, running_app
 from videoapi.app import create_app
+from videoapi.composition import build_services
 from videoapi.db.migrate import upgrade
-from videoapi.services import build_services
 from videoapi.settings import Settings
 
 

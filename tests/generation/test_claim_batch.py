@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import run_async
+from videoapi.composition import build_services
 from videoapi.db.migrate import upgrade
-from videoapi.services import build_services
 from videoapi.settings import Settings
 
 

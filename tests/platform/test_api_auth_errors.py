@@ -22,7 +22,7 @@ def test_revoked_key_stops_working_at_once(api: Api) -> None:
     key = create_key(api.settings, "short-lived")
     assert api.as_key(key).get("/v1/video/tasks").status_code == 200
     from tests.conftest import run_async
-    from videoapi.services import build_services
+    from videoapi.composition import build_services
 
     async def revoke() -> None:
         services = await build_services(api.settings, None)

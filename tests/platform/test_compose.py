@@ -21,7 +21,7 @@ from tests.platform.deploy_checks import (
     parse_videoapi_args,
     settings_from_env,
 )
-from videoapi.queue.broker import QUEUES
+from videoapi.queue.names import QUEUES
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Vendored from github.com/compose-spec/compose-spec, schema/compose-spec.json (commit 00655e2).

@@ -21,7 +21,7 @@ from tests.platform.deploy_checks import (
     parse_videoapi_args,
     settings_from_env,
 )
-from videoapi.queue.broker import QUEUES
+from videoapi.queue.names import QUEUES
 
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ["cpu-only", "gpu"]

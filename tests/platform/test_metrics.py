@@ -29,13 +29,13 @@ from videoapi.db.base import utcnow
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
 from videoapi.db.migrate import upgrade
 from videoapi.observability.collectors import DiskCollector, GpuCollector, install_collectors
-from videoapi.observability.metrics import REGISTRY, set_task_table_gauges
-from videoapi.queue.broker import QUEUES
+from videoapi.observability.metrics import REGISTRY
+from videoapi.queue.names import QUEUES
 from videoapi.settings import Settings
 from videoapi.tasks.models import Task
 from videoapi.tasks.service import TaskService
 from videoapi.tasks.states import Status
-from videoapi.tasks.stats import queue_snapshot
+from videoapi.tasks.stats import queue_snapshot, set_task_table_gauges
 
 # Loopback inputs are refused by the worker at once: these tasks fail within milliseconds.
 FAILING_TRIM = {"input": {"url": "http://127.0.0.1:9/a.mp4"}, "start_s": 0, "end_s": 1}

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from videoapi.db.migrate import upgrade
-from videoapi.db.models import metadata
+from videoapi.tables import metadata
 from videoapi.settings import Settings
 
 

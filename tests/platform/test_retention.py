@@ -12,9 +12,9 @@ from typing import Any
 from click.testing import CliRunner
 
 from tests.conftest import assert_problem, running_app
-from videoapi.assets.retention import PurgeReport, asset_ids_in, purge_expired
+from videoapi.assets.retention import PurgeReport, asset_ids_in
 from videoapi.cli import main as cli
-from videoapi.services import build_services
+from videoapi.composition import build_services
 from videoapi.settings import Settings
 
 HOUR = timedelta(hours=1)
@@ -26,7 +26,7 @@ def purge(settings: Settings, now: datetime, *, dry_run: bool = False, queued_pa
         try:
             if queued_params is not None:
                 await services.tasks.create(owner_id="someone", kind="edit.trim", queue="nowhere", params=queued_params)
-            return await purge_expired(services, now, dry_run=dry_run)
+            return await services.retention.purge_expired(now, dry_run=dry_run)
         finally:
             await services.close()
 

@@ -12,10 +12,10 @@ import psutil
 import pytest
 
 from tests.conftest import SLOW_TRANSCODE, Api, assert_problem, running_app
+from videoapi.composition import build_services
 from videoapi.errors import TransientError
 from videoapi.queue import runtime as runtime_mod
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
-from videoapi.services import build_services
 from videoapi.settings import Settings
 
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from tests.conftest import assert_problem, running_app
 from tests.mediagen import ffmpeg
 from videoapi.cli import main as cli
-from videoapi.provenance.service import watermark_key
+from videoapi.composition import watermark_key_for
 from videoapi.provenance.watermark import MAX_AMPLITUDE, WatermarkKey, detect_file, embed_frames, token_for
 from videoapi.settings import Settings
 
@@ -99,7 +99,7 @@ def test_the_api_and_cli_name_the_task_that_made_a_file(
         asset = api.upload(clip)
         task = api.post("/v1/video/edit/trim", json={"input": {"asset_id": asset["id"]}, "start_s": 0, "end_s": 1})
         task_id = task.json()["id"]
-        marked = encode(embed_frames(original[:4], watermark_key(settings), token_for(task_id)), tmp_path / "m.mp4")
+        marked = encode(embed_frames(original[:4], watermark_key_for(settings), token_for(task_id)), tmp_path / "m.mp4")
         uploaded = api.upload(marked)
 
         resp = api.post("/v1/video/watermark/detect", json={"input": {"asset_id": uploaded["id"]}})

@@ -14,10 +14,12 @@ from typing import Any
 
 import structlog
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.assets.models import Asset
 from videoapi.db.engine import transaction
-from videoapi.services import Services
+from videoapi.settings import RetentionSettings
+from videoapi.storage.base import ObjectStore
 from videoapi.tasks.models import Task
 from videoapi.tasks.states import Status
 
@@ -48,55 +50,67 @@ def asset_ids_in(params: Any) -> Iterator[str]:
             yield from asset_ids_in(item)
 
 
-def _expired_where(services: Services, now: datetime) -> list[Any]:
-    settings = services.settings.retention
-    conditions = [(Asset.origin.in_(INPUT_ORIGINS)) & (Asset.created_at < now - timedelta(seconds=settings.inputs_s))]
-    if settings.outputs_s > 0:
-        conditions.append((Asset.origin == "output") & (Asset.created_at < now - timedelta(seconds=settings.outputs_s)))
-    return [Asset.deleted_at.is_(None), or_(*conditions)]
+class Retention:
+    """Deletes inputs and outputs past their age, never one that a queued or running task still names."""
 
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], store: ObjectStore, settings: RetentionSettings
+    ) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.settings = settings
 
-async def count_expired(services: Services, now: datetime) -> int:
-    """Assets past their age (kept ones included): the length of `videoapi purge`'s progress bar."""
-    async with services.sessions() as session:
-        count = await session.scalar(select(func.count()).select_from(Asset).where(*_expired_where(services, now)))
-    return int(count or 0)
-
-
-async def purge_expired(services: Services, now: datetime, *, dry_run: bool = False) -> PurgeReport:
-    settings = services.settings.retention
-    report = PurgeReport()
-    expired_where = _expired_where(services, now)
-    async with services.sessions() as session:
-        live = await session.scalars(select(Task.params).where(Task.status.in_((Status.QUEUED, Status.RUNNING))))
-        protected = {asset_id for params in live for asset_id in asset_ids_in(params)}
-        if protected:
-            kept = await session.scalars(select(Asset.id).where(*expired_where, Asset.id.in_(protected)))
-            report.kept_for_tasks = list(kept)
-        doomed = (
-            await session.scalars(
-                select(Asset)
-                .where(*expired_where, Asset.id.not_in(protected) if protected else True)
-                .order_by(Asset.created_at)
-                .limit(settings.batch_size)
+    def _expired_where(self, now: datetime) -> list[Any]:
+        settings = self.settings
+        conditions = [
+            (Asset.origin.in_(INPUT_ORIGINS)) & (Asset.created_at < now - timedelta(seconds=settings.inputs_s))
+        ]
+        if settings.outputs_s > 0:
+            conditions.append(
+                (Asset.origin == "output") & (Asset.created_at < now - timedelta(seconds=settings.outputs_s))
             )
-        ).all()
-    report.deleted = [a.id for a in doomed]
-    report.bytes_freed = sum(a.size_bytes for a in doomed)
-    if dry_run or not doomed:
+        return [Asset.deleted_at.is_(None), or_(*conditions)]
+
+    async def count_expired(self, now: datetime) -> int:
+        """Assets past their age (kept ones included): the length of `videoapi purge`'s progress bar."""
+        async with self.sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(Asset).where(*self._expired_where(now)))
+        return int(count or 0)
+
+    async def purge_expired(self, now: datetime, *, dry_run: bool = False) -> PurgeReport:
+        settings = self.settings
+        report = PurgeReport()
+        expired_where = self._expired_where(now)
+        async with self.sessions() as session:
+            live = await session.scalars(select(Task.params).where(Task.status.in_((Status.QUEUED, Status.RUNNING))))
+            protected = {asset_id for params in live for asset_id in asset_ids_in(params)}
+            if protected:
+                kept = await session.scalars(select(Asset.id).where(*expired_where, Asset.id.in_(protected)))
+                report.kept_for_tasks = list(kept)
+            doomed = (
+                await session.scalars(
+                    select(Asset)
+                    .where(*expired_where, Asset.id.not_in(protected) if protected else True)
+                    .order_by(Asset.created_at)
+                    .limit(settings.batch_size)
+                )
+            ).all()
+        report.deleted = [a.id for a in doomed]
+        report.bytes_freed = sum(a.size_bytes for a in doomed)
+        if dry_run or not doomed:
+            return report
+        async with transaction(self.sessions) as session:
+            # Conditional: an asset deleted meanwhile by its owner is not counted twice.
+            await session.execute(
+                update(Asset).where(Asset.id.in_(report.deleted), Asset.deleted_at.is_(None)).values(deleted_at=now)
+            )
+        for asset in doomed:
+            for key in (asset.storage_key, asset.poster_key):
+                if key:
+                    try:
+                        await self.store.delete(key)
+                    except Exception:
+                        # The row already says deleted; a leftover object is logged for the operator.
+                        log.exception("purge_delete_failed", asset_id=asset.id, key=key)
+        log.info("purged", assets=len(doomed), bytes=report.bytes_freed, kept_for_tasks=len(report.kept_for_tasks))
         return report
-    async with transaction(services.sessions) as session:
-        # Conditional: an asset deleted meanwhile by its owner is not counted twice.
-        await session.execute(
-            update(Asset).where(Asset.id.in_(report.deleted), Asset.deleted_at.is_(None)).values(deleted_at=now)
-        )
-    for asset in doomed:
-        for key in (asset.storage_key, asset.poster_key):
-            if key:
-                try:
-                    await services.store.delete(key)
-                except Exception:
-                    # The row already says deleted; a leftover object is logged for the operator.
-                    log.exception("purge_delete_failed", asset_id=asset.id, key=key)
-    log.info("purged", assets=len(doomed), bytes=report.bytes_freed, kept_for_tasks=len(report.kept_for_tasks))
-    return report

@@ -9,7 +9,7 @@ import ipaddress
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +18,7 @@ from videoapi.auth.models import DEFAULT_SCOPES, SCOPES, ApiKey
 from videoapi.db.base import utcnow
 from videoapi.db.engine import transaction
 from videoapi.errors import InvalidRequest, NotFound, Unauthorized
-from videoapi.tasks.states import PRIORITIES
+from videoapi.settings import Priority
 
 KEY_PREFIX = "vk"
 LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -171,8 +171,8 @@ def _check_key_options(
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise InvalidRequest(f"{cidr!r} is not an IPv4 or IPv6 network (CIDR)", code="invalid_cidr") from None
-    if max_priority is not None and max_priority not in PRIORITIES:
-        raise InvalidRequest(f"max priority must be one of {list(PRIORITIES)}", code="invalid_priority")
+    if max_priority is not None and max_priority not in get_args(Priority):
+        raise InvalidRequest(f"max priority must be one of {list(get_args(Priority))}", code="invalid_priority")
     for label, value in (("rate", rate_per_s), ("burst", burst), ("max active tasks", max_active_tasks)):
         if value is not None and value <= 0:
             raise InvalidRequest(f"{label} must be positive", code="invalid_limit")

@@ -7,11 +7,11 @@ from typing import Any
 
 import msgspec
 from litestar import get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
-from videoapi.auth.deps import CurrentPrincipal
-from videoapi.billing.service import month_start
+from videoapi.auth.principal import CurrentPrincipal
+from videoapi.billing.service import BillingService, month_start
 from videoapi.errors import InvalidRequest
 
 
@@ -40,14 +40,16 @@ class UsageOut(msgspec.Struct):
 
 
 @get("/v1/video/usage", summary="Usage and charges by day and kind; remaining monthly quota", tags=["billing"])
-async def usage(principal: CurrentPrincipal, state: State, since: FromQuery[date | None] = None) -> UsageOut:
+async def usage(
+    principal: CurrentPrincipal, billing_service: NamedDependency[BillingService], since: FromQuery[date | None] = None
+) -> UsageOut:
     now = datetime.now(UTC)
     start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else month_start(now)
     if start > now:
         raise InvalidRequest(
             "`since` is in the future", errors=[{"field": "since", "message": "must not be in the future"}]
         )
-    report: dict[str, Any] = await state.services.billing.usage(principal.owner_id, start, now)
+    report: dict[str, Any] = await billing_service.usage(principal.owner_id, start, now)
     return msgspec.convert(report, UsageOut)
 
 

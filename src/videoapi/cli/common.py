@@ -37,9 +37,9 @@ def with_services(fn: Callable[[Any], Awaitable[T]]) -> T:
     """
     from sqlalchemy.exc import DBAPIError
 
+    from videoapi.composition import build_services
     from videoapi.errors import AppError
     from videoapi.queue.broker import make_broker
-    from videoapi.services import build_services
 
     config = settings()
     broker = make_broker(config) if config.queue.broker != "stub" else None

@@ -49,7 +49,7 @@ def _print_dev_key_once(settings: Settings) -> None:
         _, plaintext = await services.keys.create("development")
         return plaintext
 
-    from videoapi.services import build_services
+    from videoapi.composition import build_services
 
     async def run() -> str | None:
         services = await build_services(settings, None)
@@ -77,10 +77,11 @@ def worker(queues: str, threads: int | None, metrics_port: int | None) -> None:
     import dramatiq
     from prometheus_client import start_http_server
 
+    from videoapi.composition import worker_lifecycle
     from videoapi.observability.logging import configure_logging
     from videoapi.observability.metrics import REGISTRY
-    from videoapi.queue.broker import QUEUES, make_broker, queue_name
-    from videoapi.queue.runtime import WorkerLifecycle
+    from videoapi.queue.broker import make_broker
+    from videoapi.queue.names import QUEUES, queue_name
 
     settings = load_cli_settings()
     if settings.queue.broker == "stub":
@@ -91,7 +92,7 @@ def worker(queues: str, threads: int | None, metrics_port: int | None) -> None:
     configure_logging(settings)
     if metrics_port:
         start_http_server(metrics_port, addr=settings.server.host, registry=REGISTRY)
-    broker = make_broker(settings, extra_middleware=[WorkerLifecycle(settings)])
+    broker = make_broker(settings, extra_middleware=[worker_lifecycle(settings)])
     names = {queue_name(settings, q) for q in wanted}
     worker = dramatiq.Worker(broker, queues=names, worker_threads=threads or settings.server.worker_threads)
     stop = threading.Event()

@@ -86,17 +86,16 @@ def storage_usage(top: int, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 def storage_purge(dry_run: bool) -> None:
     """Delete inputs and outputs past their retention time (see `retention.*` settings)."""
-    from videoapi.assets.retention import count_expired, purge_expired
 
     async def run(services: Any) -> tuple[list[str], list[str], int, int]:
         now = datetime.now(UTC)
-        total = await count_expired(services, now)
+        total = await services.retention.count_expired(now)
         deleted: list[str] = []
         kept: list[str] = []
         freed = 0
         with progress(total, "examining assets" if dry_run else "purging assets") as bar:
             while True:
-                report = await purge_expired(services, now, dry_run=dry_run)
+                report = await services.retention.purge_expired(now, dry_run=dry_run)
                 deleted += report.deleted
                 kept = report.kept_for_tasks
                 freed += report.bytes_freed

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from videoapi.cli.common import Duration, Since, echo_json, human_bytes, progress, with_services
-from videoapi.queue.broker import QUEUES
+from videoapi.queue.names import QUEUES
 from videoapi.tasks.states import Status
 
 STATUSES = [s.value for s in Status]
@@ -39,7 +39,7 @@ def tasks_list(
     as_json: bool,
 ) -> None:
     """List tasks of every owner, newest first."""
-    from videoapi.tasks.admin import TaskFilter, list_tasks, task_record
+    from videoapi.ops.tasks import TaskFilter, list_tasks, task_record
 
     async def run(services: Any) -> list[Any]:
         owner_id = owner
@@ -62,7 +62,7 @@ def tasks_list(
 @click.argument("task_id")
 def tasks_show(task_id: str) -> None:
     """One task as JSON: params, result, error, attempts, lease, times, and the outputs it produced."""
-    from videoapi.tasks.admin import task_outputs, task_record
+    from videoapi.ops.tasks import task_outputs, task_record
 
     async def run(services: Any) -> dict[str, Any]:
         task = await services.tasks.get(task_id, None)
@@ -95,7 +95,7 @@ def tasks_show(task_id: str) -> None:
 )
 def tasks_requeue(task_id: str | None, failed: bool, since: datetime) -> None:
     """Run a failed or canceled task again (TASK_ID), or all failed ones (--failed)."""
-    from videoapi.tasks.admin import TaskFilter, count_tasks
+    from videoapi.ops.tasks import TaskFilter, count_tasks
 
     if bool(task_id) == failed:
         raise click.UsageError("give a TASK_ID or --failed")
@@ -145,7 +145,7 @@ def tasks_purge(older_than: timedelta, dry_run: bool) -> None:
     Usage records stay (they are the billing history). A task is kept while a queued or running
     task uses one of its outputs, or while its webhook is still being delivered.
     """
-    from videoapi.tasks.admin import count_purgeable, purge_finished_tasks
+    from videoapi.ops.tasks import count_purgeable, purge_finished_tasks
 
     cutoff = datetime.now(UTC) - older_than
 

@@ -7,15 +7,15 @@ with each kind's request type when the handler is defined.
 from typing import Any
 
 from litestar import Request, Response, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Body
 
-from videoapi.auth.deps import CurrentPrincipal
+from videoapi.auth.principal import CurrentPrincipal
 from videoapi.editing.kinds import KINDS, EditKind
-from videoapi.editing.service import EstimateOut, estimate_edit, prepare_edit
+from videoapi.editing.service import EditingService
 from videoapi.gateway.service import Item, submit
-from videoapi.tasks.schemas import TaskOut
+from videoapi.tasks.schemas import EstimateOut, TaskOut
 
 
 def _route(spec: EditKind) -> HTTPRouteHandler:
@@ -24,14 +24,14 @@ def _route(spec: EditKind) -> HTTPRouteHandler:
     async def handler(
         data: Annotated[spec.request_type, Body(media_type="application/json")],  # type: ignore[name-defined]
         principal: CurrentPrincipal,
-        state: State,
+        edits: NamedDependency[EditingService],
         request: Request,
     ) -> Response[TaskOut]:
         async def prepare() -> list[Item]:
-            return [Item(await prepare_edit(state.services, principal, spec.kind, data))]
+            return [Item(await edits.prepare(principal, spec.kind, data))]
 
         # Idempotency-Key, per-key caps, load shedding and Prefer: wait (see gateway.service).
-        return await submit(request, principal, state.services, prepare)
+        return await submit(request, principal, prepare)
 
     handler.__name__ = spec.kind.replace(".", "_")
     handler.__qualname__ = handler.__name__
@@ -51,9 +51,9 @@ def _estimate_route(spec: EditKind) -> HTTPRouteHandler:
     async def handler(
         data: Annotated[spec.request_type, Body(media_type="application/json")],  # type: ignore[name-defined]
         principal: CurrentPrincipal,
-        state: State,
+        edits: NamedDependency[EditingService],
     ) -> EstimateOut:
-        return await estimate_edit(state.services, principal, spec.kind, data)
+        return await edits.estimate(principal, spec.kind, data)
 
     handler.__name__ = spec.kind.replace(".", "_") + "_estimate"
     handler.__qualname__ = handler.__name__

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import Body, FromPath
 
-from videoapi.auth.deps import CurrentPrincipal
+from videoapi.auth.principal import CurrentPrincipal
 from videoapi.gateway.batch import BatchRequest, prepare_batch
-from videoapi.gateway.service import BatchOut, submit
+from videoapi.gateway.service import BatchOut, Gateway, submit
 from videoapi.gateway.webhooks import DeliveryOut, WebhookService
 
 BatchJson = Annotated[BatchRequest, Body(media_type="application/json")]
@@ -30,12 +30,13 @@ class WebhookLog(msgspec.Struct):
     opt={"scope": "edit"},
 )
 async def batch_edit(
-    data: BatchJson, principal: CurrentPrincipal, state: State, request: Request
+    data: BatchJson, principal: CurrentPrincipal, gateway: NamedDependency[Gateway], request: Request
 ) -> Response[BatchOut]:
     async def prepare() -> Any:
-        return await prepare_batch(state.services, principal, "edit", data)
+        table = gateway.batch_kinds["edit"]
+        return await prepare_batch(table, gateway.settings.gateway.max_batch_items, principal, data)
 
-    return await submit(request, principal, state.services, prepare, batch=True)
+    return await submit(request, principal, prepare, batch=True)
 
 
 @post(
@@ -46,12 +47,13 @@ async def batch_edit(
     opt={"scope": "generate"},
 )
 async def batch_generate(
-    data: BatchJson, principal: CurrentPrincipal, state: State, request: Request
+    data: BatchJson, principal: CurrentPrincipal, gateway: NamedDependency[Gateway], request: Request
 ) -> Response[BatchOut]:
     async def prepare() -> Any:
-        return await prepare_batch(state.services, principal, "generate", data)
+        table = gateway.batch_kinds["generate"]
+        return await prepare_batch(table, gateway.settings.gateway.max_batch_items, principal, data)
 
-    return await submit(request, principal, state.services, prepare, batch=True)
+    return await submit(request, principal, prepare, batch=True)
 
 
 @get(
@@ -59,8 +61,10 @@ async def batch_generate(
     summary="The task's webhook deliveries: every attempt with time, status code, latency and error",
     tags=["tasks"],
 )
-async def task_webhooks(task_id: FromPath[str], principal: CurrentPrincipal, state: State) -> WebhookLog:
-    return WebhookLog(await WebhookService(state.services).list_for_task(task_id, principal.owner_id))
+async def task_webhooks(
+    task_id: FromPath[str], principal: CurrentPrincipal, webhook_service: NamedDependency[WebhookService]
+) -> WebhookLog:
+    return WebhookLog(await webhook_service.list_for_task(task_id, principal.owner_id))
 
 
 @post(
@@ -69,8 +73,10 @@ async def task_webhooks(task_id: FromPath[str], principal: CurrentPrincipal, sta
     summary="Send the finished task's webhook again (same webhook-id); re-enables an endpoint that answered 410",
     tags=["tasks"],
 )
-async def redeliver_webhook(task_id: FromPath[str], principal: CurrentPrincipal, state: State) -> DeliveryOut:
-    return await WebhookService(state.services).redeliver(task_id, principal.owner_id)
+async def redeliver_webhook(
+    task_id: FromPath[str], principal: CurrentPrincipal, webhook_service: NamedDependency[WebhookService]
+) -> DeliveryOut:
+    return await webhook_service.redeliver(task_id, principal.owner_id)
 
 
 ROUTES = [batch_edit, batch_generate, task_webhooks, redeliver_webhook]

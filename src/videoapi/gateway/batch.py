@@ -1,7 +1,7 @@
 """Batches: many create requests in one call, all validated before any task exists, created in one transaction.
 
-Each family's kinds come from its feature module's tables (editing's KINDS, generation's REQUEST_TYPES)
-the first time a batch of that family arrives; `register` adds others.
+Each family's kinds come from its feature module's tables (editing's KINDS, generation's kinds),
+handed to the gateway by the composition root.
 """
 
 from __future__ import annotations
@@ -9,21 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
 
+from videoapi.auth.principal import Principal
 from videoapi.errors import AppError, InvalidRequest
 from videoapi.gateway.service import Item
 
-if TYPE_CHECKING:
-    from videoapi.auth.deps import Principal
-    from videoapi.services import Services
-
 Family = Literal["edit", "generate"]
-# (services, principal, kind, request) -> TaskService.create keyword arguments; raises AppError.
-Prepare = Callable[["Services", "Principal", str, Any], Awaitable[dict[str, Any]]]
+# (principal, kind, request) -> TaskService.create keyword arguments; raises AppError.
+Prepare = Callable[[Principal, str, Any], Awaitable[dict[str, Any]]]
 
 _HARD_MAX_ITEMS = 1000  # the schema's bound; gateway.max_batch_items is the operator's
 _AT = re.compile(r" - at `\$\.?([^`]*)`")
@@ -38,26 +35,9 @@ class BatchKind:
     prepare: Prepare
 
 
-_REGISTRY: dict[str, dict[str, BatchKind]] = {"edit": {}, "generate": {}}
-
-
-def register(family: Family, name: str, kind: str, request_type: type, prepare: Prepare) -> None:
-    _REGISTRY[family][name] = BatchKind(name, kind, request_type, prepare)
-
-
-def kinds(family: Family) -> dict[str, BatchKind]:
-    if family == "edit" and not _REGISTRY["edit"]:
-        from videoapi.editing.kinds import KINDS
-        from videoapi.editing.service import prepare_edit
-
-        for spec in KINDS.values():
-            register("edit", spec.path, spec.kind, spec.request_type, prepare_edit)
-    if family == "generate" and not _REGISTRY["generate"]:
-        from videoapi.generation.service import REQUEST_TYPES, TASK_KINDS, prepare_generation
-
-        for name, request_type in REQUEST_TYPES.items():
-            register("generate", name, TASK_KINDS[name], request_type, prepare_generation)
-    return _REGISTRY[family]
+def batch_kind_table(kinds: list[BatchKind]) -> dict[str, BatchKind]:
+    """A family's kinds by route name."""
+    return {k.name: k for k in kinds}
 
 
 class BatchItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -73,16 +53,16 @@ class BatchRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     items: Annotated[list[BatchItem], Meta(min_length=1, max_length=_HARD_MAX_ITEMS)]
 
 
-async def prepare_batch(services: Services, principal: Principal, family: Family, req: BatchRequest) -> list[Item]:
-    """Validate every item (errors name `items[i]...`), then return them all; raise if any is invalid."""
-    limit = services.settings.gateway.max_batch_items
+async def prepare_batch(table: dict[str, BatchKind], limit: int, principal: Principal, req: BatchRequest) -> list[Item]:
+    """Validate every item (errors name `items[i]...`), then return them all; raise if any is invalid.
+
+    `table` is the family's kinds; `limit` is gateway.max_batch_items."""
     if len(req.items) > limit:
         raise InvalidRequest(
             f"the batch has {len(req.items)} items; the limit is {limit} (gateway.max_batch_items)",
             code="limit_exceeded",
             errors=[{"field": "items", "message": f"at most {limit} items (gateway.max_batch_items)"}],
         )
-    table = kinds(family)
     by_kind = {k.kind: k for k in table.values()}
     items: list[Item] = []
     failures: list[tuple[int, AppError]] = []
@@ -105,7 +85,7 @@ async def prepare_batch(services: Services, principal: Principal, family: Family
                 raise InvalidRequest(
                     text, errors=[{"field": match.group(1) if match else None, "message": text}]
                 ) from None
-            kwargs = await spec.prepare(services, principal, spec.kind, typed)
+            kwargs = await spec.prepare(principal, spec.kind, typed)
             items.append(Item(kwargs, field_prefix=prefix))
         except AppError as exc:
             failures.append((index, exc))

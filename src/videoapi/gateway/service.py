@@ -12,14 +12,16 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from litestar import Request, Response
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.auth.jwt import JwtVerifier
+from videoapi.auth.principal import Principal
+from videoapi.auth.service import KeyService
 from videoapi.errors import FetchError, Forbidden, InvalidRequest, ServiceUnavailable, TooManyRequests
 from videoapi.gateway.clientip import parse_networks
 from videoapi.gateway.idempotency import HEADER, IdempotencyStore, Replay, check_key, fingerprint
@@ -29,22 +31,35 @@ from videoapi.media.fetch import check_target
 from videoapi.settings import Settings
 from videoapi.tasks.models import Task
 from videoapi.tasks.schemas import TaskOut, present_task
+from videoapi.tasks.service import TaskService
 from videoapi.tasks.states import PRIORITIES, PRIORITY_NAMES, TERMINAL, Status
-
-if TYPE_CHECKING:
-    from videoapi.auth.deps import Principal
-    from videoapi.services import Services
 
 _QUEUE_DEPTH_CACHE_S = 1.0
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 
 
 class Gateway:
-    """Per-process state of the gateway: JWT keys, trusted proxies, rate limiter, queue depth cache."""
+    """Per-process state of the gateway: JWT keys, trusted proxies, rate limiter, queue depth cache.
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.settings: Settings = services.settings
+    `sign(key)` gives a signed URL for a stored object (AssetService.sign); `batch_kinds` names,
+    per family, the kinds a batch may hold (built by the composition root from the features' tables).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        tasks: TaskService,
+        keys: KeyService,
+        sign: Callable[[str], Awaitable[str]],
+        batch_kinds: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.tasks = tasks
+        self.keys = keys
+        self.sign = sign
+        self.batch_kinds = batch_kinds or {}
         self.jwt = JwtVerifier(self.settings.auth)
         self.trusted_proxies = parse_networks(self.settings.server.trusted_proxies)
         self.limiter: RateLimiter = (
@@ -52,9 +67,9 @@ class Gateway:
             if self.settings.gateway.rate_limit_backend == "redis"
             else MemoryRateLimiter()
         )
-        self.idempotency = IdempotencyStore(services.sessions, self.settings.gateway)
+        self.idempotency = IdempotencyStore(sessions, self.settings.gateway)
         # Keys are cached only where revokes are announced (the Redis limiter reads the epoch for free).
-        self.key_cache = KeyCache() if services.keys.revocations is not None else None
+        self.key_cache = KeyCache() if keys.revocations is not None else None
         self._depths: dict[str, tuple[float, int]] = {}
 
     async def close(self) -> None:
@@ -66,7 +81,7 @@ class Gateway:
         cached = self._depths.get(queue)
         if cached and now - cached[0] < _QUEUE_DEPTH_CACHE_S:
             return cached[1]
-        async with self.services.sessions() as session:
+        async with self.sessions() as session:
             depth = await session.scalar(
                 select(func.count()).select_from(Task).where(Task.queue == queue, Task.status == Status.QUEUED)
             )
@@ -99,14 +114,13 @@ def prefer_wait_s(header: str | None, cap_s: float) -> float | None:
 async def submit(
     request: Request,
     principal: Principal,
-    services: Services,
     prepare: Callable[[], Awaitable[Sequence[Item]]],
     *,
     batch: bool = False,
 ) -> Response[Any]:
     """Create the tasks `prepare` validates, honouring Idempotency-Key and Prefer: wait; answer 202 (or 200)."""
     gateway: Gateway = request.app.state.gateway
-    settings = services.settings.gateway
+    settings = gateway.settings.gateway
     wait_s = prefer_wait_s(request.headers.get("prefer"), settings.max_wait_s)
     key = request.headers.get(HEADER.lower())
     record_id: str | None = None
@@ -119,13 +133,13 @@ async def submit(
             batch=batch,
         )
         if isinstance(begun, Replay):
-            tasks = [await services.tasks.get(task_id, principal.owner_id) for task_id in begun.task_ids]
-            return await _respond(services, tasks, begun.status_code, batch, wait_s, replayed=True)
+            tasks = [await gateway.tasks.get(task_id, principal.owner_id) for task_id in begun.task_ids]
+            return await _respond(gateway, tasks, begun.status_code, batch, wait_s, replayed=True)
         record_id = begun
     try:
         items = list(await prepare())
         _check_priorities(principal, items)
-        await _check_webhooks(principal, items, services.settings)
+        await _check_webhooks(principal, items, gateway.settings)
         await _shed(gateway, items)
 
         async def in_transaction(session: AsyncSession, tasks: list[Task]) -> None:
@@ -133,12 +147,12 @@ async def submit(
             if record_id is not None:
                 await gateway.idempotency.complete(session, record_id, 202, [t.id for t in tasks])
 
-        tasks = await services.tasks.create_many([i.kwargs for i in items], in_transaction=in_transaction)
+        tasks = await gateway.tasks.create_many([i.kwargs for i in items], in_transaction=in_transaction)
     except BaseException:
         if record_id is not None:
             await gateway.idempotency.release(record_id)
         raise
-    return await _respond(services, tasks, 202, batch, wait_s, replayed=False)
+    return await _respond(gateway, tasks, 202, batch, wait_s, replayed=False)
 
 
 def _check_priorities(principal: Principal, items: Sequence[Item]) -> None:
@@ -214,24 +228,24 @@ async def _check_active_tasks(session: AsyncSession, principal: Principal, addin
 
 
 async def _respond(
-    services: Services, tasks: list[Task], status_code: int, batch: bool, wait_s: float | None, *, replayed: bool
+    gateway: Gateway, tasks: list[Task], status_code: int, batch: bool, wait_s: float | None, *, replayed: bool
 ) -> Response[Any]:
     headers: dict[str, str] = {}
     if wait_s is not None:
-        tasks = await _wait(services, tasks, wait_s)
+        tasks = await _wait(gateway.tasks, tasks, wait_s)
         headers["Preference-Applied"] = f"wait={wait_s:g}"
         if all(t.status in TERMINAL for t in tasks):
             status_code = 200
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    presented = [await present_task(t, services.assets.sign) for t in tasks]
+    presented = [await present_task(t, gateway.sign) for t in tasks]
     if batch:
         return Response(BatchOut([t.id for t in tasks], presented), status_code=status_code, headers=headers)
     headers["Location"] = f"/v1/video/tasks/{tasks[0].id}"
     return Response(presented[0], status_code=status_code, headers=headers)
 
 
-async def _wait(services: Services, tasks: list[Task], wait_s: float) -> list[Task]:
+async def _wait(service: TaskService, tasks: list[Task], wait_s: float) -> list[Task]:
     """Poll until every task is finished or `wait_s` passed; the poll interval grows to 250 ms."""
     deadline = time.monotonic() + wait_s
     delay_s = 0.02
@@ -246,4 +260,4 @@ async def _wait(services: Services, tasks: list[Task], wait_s: float) -> list[Ta
         await asyncio.sleep(min(delay_s, remaining))
         delay_s = min(delay_s * 2, 0.25)
         for i in pending:
-            current[i] = await services.tasks.get(current[i].id, None)
+            current[i] = await service.get(current[i].id, None)

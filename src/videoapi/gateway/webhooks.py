@@ -20,16 +20,18 @@ import hmac
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import msgspec
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from videoapi.auth.service import KeyService
 from videoapi.db.base import utcnow
 from videoapi.db.engine import transaction
 from videoapi.errors import Conflict, FetchError, InvalidRequest
@@ -38,12 +40,11 @@ from videoapi.gateway.models import DisabledEndpoint, WebhookAttempt, WebhookDel
 from videoapi.media.fetch import check_target
 from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
+from videoapi.settings import GatewaySettings
 from videoapi.tasks.models import Task
 from videoapi.tasks.schemas import present_task
+from videoapi.tasks.service import TaskService
 from videoapi.tasks.states import TERMINAL
-
-if TYPE_CHECKING:
-    from videoapi.services import Services
 
 log = get_logger(__name__)
 
@@ -93,15 +94,28 @@ class DeliveryOut(msgspec.Struct):
 
 
 class WebhookService:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.settings = services.settings.gateway
-        self.sessions = services.sessions
+    """Delivery log and redelivery for the API; outbox, claim and delivery for the dispatcher.
+
+    `sign(key)` gives a signed URL for a stored object (AssetService.sign), for the payload."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        sessions: async_sessionmaker[AsyncSession],
+        tasks: TaskService,
+        keys: KeyService,
+        sign: Callable[[str], Awaitable[str]],
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.tasks = tasks
+        self.keys = keys
+        self.sign = sign
 
     # ---- API side -------------------------------------------------------------------------
 
     async def list_for_task(self, task_id: str, owner_id: str) -> list[DeliveryOut]:
-        await self.services.tasks.get(task_id, owner_id)  # 404 unless it is the caller's
+        await self.tasks.get(task_id, owner_id)  # 404 unless it is the caller's
         async with self.sessions() as session:
             deliveries = (
                 await session.scalars(
@@ -138,7 +152,7 @@ class WebhookService:
 
     async def redeliver(self, task_id: str, owner_id: str) -> DeliveryOut:
         """Send the task's terminal event again (same webhook-id); re-enables an endpoint that said 410."""
-        task = await self.services.tasks.get(task_id, owner_id)
+        task = await self.tasks.get(task_id, owner_id)
         if not task.webhook_url:
             raise InvalidRequest(f"task {task_id} has no webhook_url", code="no_webhook_url")
         if task.status not in TERMINAL:
@@ -258,7 +272,7 @@ class WebhookService:
         return found is not None
 
     async def _send(self, client: httpx.AsyncClient, delivery: WebhookDelivery) -> int:
-        task = await self.services.tasks.get(delivery.task_id, None)
+        task = await self.tasks.get(delivery.task_id, None)
         secrets = await self._secrets(delivery.owner_id)
         if not secrets:
             raise _Permanent("no webhook signing secret for this owner")
@@ -267,7 +281,7 @@ class WebhookService:
             {
                 "type": delivery.event_type,
                 "timestamp": utcnow().isoformat().replace("+00:00", "Z"),
-                "data": await present_task(task, self.services.assets.sign),
+                "data": await present_task(task, self.sign),
             }
         )
         target, ip = await check_target(delivery.url, self.settings.webhook_allow_cidrs)
@@ -292,7 +306,7 @@ class WebhookService:
         return response.status_code
 
     async def _secrets(self, owner_id: str) -> list[str]:
-        found = await self.services.keys.webhook_secrets(owner_id)
+        found = await self.keys.webhook_secrets(owner_id)
         if found:
             return found
         return [self.settings.webhook_secret] if self.settings.webhook_secret else []
@@ -371,10 +385,10 @@ def _disable(dialect: str, delivery: WebhookDelivery, now: Any) -> Any:
 class Dispatcher:
     """The background loop of a worker process: outbox, due deliveries, and the idempotency sweep."""
 
-    def __init__(self, services: Services) -> None:
-        self.webhooks = WebhookService(services)
-        self.idempotency = IdempotencyStore(services.sessions, services.settings.gateway)
-        self.settings = services.settings.gateway
+    def __init__(self, webhooks: WebhookService, idempotency: IdempotencyStore) -> None:
+        self.webhooks = webhooks
+        self.idempotency = idempotency
+        self.settings = webhooks.settings
         self._task: asyncio.Task[None] | None = None
         self._last_purge = 0.0
 

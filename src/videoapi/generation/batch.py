@@ -16,23 +16,23 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from videoapi.editing.jobs import watermark_logo
+from videoapi.assets.service import AssetService
 from videoapi.editing.watermark import VisibleWatermark, vf_for_frames
 from videoapi.errors import AppError, ProcessingError
 from videoapi.generation import pipelines
 from videoapi.generation.cache import CACHE, LoadedPipeline
 from videoapi.generation.encode import CONTENT_TYPES, encode_video, load_image, read_frames, to_uint8, write_poster
+from videoapi.generation.kinds import KIND_OF_TASK, REQUEST_TYPES
 from videoapi.generation.pipelines.common import CallItem, accepted
 from videoapi.generation.plan import GenPlan, pick_model, plan_generation
 from videoapi.generation.registry import ModelSpec, load_registry
 from videoapi.generation.schemas import ImageToVideoRequest, StyleTransferRequest
-from videoapi.generation.service import KIND_OF_TASK, REQUEST_TYPES
-from videoapi.moderation.frames import scan_configured
 from videoapi.observability.logging import get_logger
-from videoapi.provenance.credentials import ai_metadata, sign_ai_generated
-from videoapi.provenance.service import watermark_key
-from videoapi.provenance.watermark import GRID, embed_frames, token_for
+from videoapi.outputs.step import Generated, OutputStep, Rendered
+from videoapi.provenance.credentials import ai_metadata
+from videoapi.provenance.watermark import GRID, WatermarkKey, embed_frames, token_for
 from videoapi.queue.jobs import JobContext, JobOutput
+from videoapi.settings import Settings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,81 +77,6 @@ class Member:
 
 
 Outcome = JobOutput | BaseException
-
-
-async def run_generation_batch(ctxs: list[JobContext]) -> dict[str, Outcome]:
-    """The batch handler of every diffusion kind: task id -> output or the error of that task."""
-    outcomes: dict[str, Outcome] = {}
-    members: list[Member] = []
-    for ctx in ctxs:
-        try:
-            members.append(await _prepare(ctx))
-        except Exception as exc:  # this member fails alone; the others still run
-            outcomes[ctx.task.id] = exc
-    if not members:
-        return outcomes
-    settings = ctxs[0].services.settings
-    spec = members[0].spec
-    started = time.monotonic()
-    loaded = await asyncio.to_thread(CACHE.get, settings, spec)
-    load_s = time.monotonic() - started
-    frames = await _generate(loaded, members)
-    for member in members:
-        member.timings["load_s"] = round(load_s, 4)
-        member.device = loaded.device
-        result = frames.get(member.task_id)
-        if member.gone:
-            continue
-        if result is None:
-            outcomes[member.task_id] = ProcessingError("the generation call returned no frames", code="internal")
-        elif isinstance(result, BaseException):
-            outcomes[member.task_id] = result
-        else:
-            try:
-                outcomes[member.task_id] = await _store(member, result)
-            except Exception as exc:
-                outcomes[member.task_id] = exc
-    return outcomes
-
-
-async def run_generation_single(ctx: JobContext) -> JobOutput:
-    """A generation task claimed alone (no batch key): the same path as a batch of one."""
-    outcome = (await run_generation_batch([ctx])).get(ctx.task.id)
-    if isinstance(outcome, BaseException):
-        raise outcome
-    if outcome is None:
-        raise ProcessingError("the task left its batch", code="internal")
-    return outcome
-
-
-async def _prepare(ctx: JobContext) -> Member:
-    settings = ctx.services.settings
-    kind = KIND_OF_TASK[ctx.task.kind]
-    req = msgspec.convert(ctx.task.params, REQUEST_TYPES[kind])
-    registry = load_registry(settings)
-    spec = pick_model(registry, kind, req.model)
-    seed = ctx.task.params["seed"]
-    item_image = None
-    item_video = None
-    need = pipelines.needs(spec)
-    if need is None:
-        plan = plan_generation(registry, spec, kind, req, seed)
-    else:
-        ref = req.image if isinstance(req, ImageToVideoRequest) else req.video  # type: ignore[union-attr]
-        in_dir = ctx.work_dir / "in"
-        in_dir.mkdir(exist_ok=True)
-        local = await ctx.services.assets.resolve_input(ctx.task.owner_id, ref, in_dir)
-        duration = local.media.duration_s if isinstance(req, StyleTransferRequest) else None
-        plan = plan_generation(registry, spec, kind, req, seed, input_duration_s=duration)
-        if need == "image":
-            item_image = await asyncio.to_thread(load_image, local.path, plan.width, plan.height)
-        else:
-            item_video = await asyncio.to_thread(
-                read_frames, local.path, plan.frames, plan.fps, plan.width, plan.height
-            )
-    if plan.batch_key != ctx.task.batch_key:
-        log.warning("batch_key_changed", task_id=ctx.task.id, stored=ctx.task.batch_key, now=plan.batch_key)
-    return Member(ctx, spec, plan, CallItem(plan, item_image, item_video))
 
 
 async def _generate(loaded: LoadedPipeline, members: list[Member]) -> dict[str, Any]:
@@ -241,66 +166,138 @@ def _call(loaded: LoadedPipeline, members: list[Member]) -> list[NDArray[np.uint
     return [to_uint8(np.asarray(v)) for v in videos]
 
 
-async def _store(member: Member, frames: NDArray[np.uint8]) -> JobOutput:
-    ctx, plan = member.ctx, member.plan
-    req_format = ctx.task.params.get("format", "mp4")
-    quality = ctx.task.params.get("quality", "medium")
-    out_dir = ctx.work_dir / "out"
-    out_dir.mkdir(exist_ok=True)
-    output = out_dir / f"output.{req_format}"
-    poster = out_dir / "poster.jpg"
-    settings = ctx.services.settings
-    content_type = CONTENT_TYPES[req_format]
-    provenance: dict[str, Any] = {"watermark": False}
-    if settings.watermark.embed_generated and min(frames.shape[1:3]) < MIN_WATERMARK_SIDE:
-        provenance["watermark_skipped"] = f"frames smaller than {MIN_WATERMARK_SIDE} px carry no watermark"
-    elif settings.watermark.embed_generated:
+class GenerationRunner:
+    """Runs generation tasks in batches; every member's output goes through the shared output step."""
+
+    def __init__(self, settings: Settings, assets: AssetService, step: OutputStep, watermark: WatermarkKey) -> None:
+        self.settings = settings
+        self.assets = assets
+        self.step = step
+        self.watermark = watermark
+        """The invisible watermark's key (see `provenance.watermark.watermark_key`)."""
+
+    async def run_batch(self, ctxs: list[JobContext]) -> dict[str, Outcome]:
+        """The batch handler of every diffusion kind: task id -> output or the error of that task."""
+        outcomes: dict[str, Outcome] = {}
+        members: list[Member] = []
+        for ctx in ctxs:
+            try:
+                members.append(await self._prepare(ctx))
+            except Exception as exc:  # this member fails alone; the others still run
+                outcomes[ctx.task.id] = exc
+        if not members:
+            return outcomes
+        settings = self.settings
+        spec = members[0].spec
         started = time.monotonic()
-        key, token = watermark_key(settings), token_for(ctx.task.id)
-        frames = await asyncio.to_thread(embed_frames, frames, key, token)
-        member.timings["watermark_s"] = round(time.monotonic() - started, 4)
-        provenance.update(watermark=True, watermark_token=token.hex())
-    vf = None
-    if wm_params := ctx.task.params.get("watermark"):
-        wm = msgspec.convert(wm_params, VisibleWatermark)
-        logo = await watermark_logo(ctx, wm)
-        vf, files = vf_for_frames(wm, logo, out_dir, settings.editing.fonts_dir)
-        for path, text in files.items():
-            path.write_text(text, encoding="utf-8")
-    started = time.monotonic()
-    tags = ai_metadata(plan.model, ctx.task.id)
-    await asyncio.to_thread(encode_video, frames, plan.fps, output, req_format, quality, tags, vf)
-    await asyncio.to_thread(write_poster, frames[0], poster)
-    member.timings["encode_s"] = round(time.monotonic() - started, 4)
-    started = time.monotonic()
-    scan = await scan_configured(settings, output)  # a blocked output fails this member only
-    member.timings["moderation_s"] = round(time.monotonic() - started, 4)
-    if settings.provenance.c2pa:
-        provenance.update(
-            await asyncio.to_thread(
-                sign_ai_generated, settings, output, content_type, model=plan.model, task_id=ctx.task.id
-            )
+        loaded = await asyncio.to_thread(CACHE.get, settings, spec)
+        load_s = time.monotonic() - started
+        frames = await _generate(loaded, members)
+        for member in members:
+            member.timings["load_s"] = round(load_s, 4)
+            member.device = loaded.device
+            result = frames.get(member.task_id)
+            if member.gone:
+                continue
+            if result is None:
+                outcomes[member.task_id] = ProcessingError("the generation call returned no frames", code="internal")
+            elif isinstance(result, BaseException):
+                outcomes[member.task_id] = result
+            else:
+                try:
+                    outcomes[member.task_id] = await self._store(member, result)
+                except Exception as exc:
+                    outcomes[member.task_id] = exc
+        return outcomes
+
+    async def run_single(self, ctx: JobContext) -> JobOutput:
+        """A generation task claimed alone (no batch key): the same path as a batch of one."""
+        outcome = (await self.run_batch([ctx])).get(ctx.task.id)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if outcome is None:
+            raise ProcessingError("the task left its batch", code="internal")
+        return outcome
+
+    async def _prepare(self, ctx: JobContext) -> Member:
+        settings = self.settings
+        kind = KIND_OF_TASK[ctx.task.kind]
+        req = msgspec.convert(ctx.task.params, REQUEST_TYPES[kind])
+        registry = load_registry(settings)
+        spec = pick_model(registry, kind, req.model)
+        seed = ctx.task.params["seed"]
+        item_image = None
+        item_video = None
+        need = pipelines.needs(spec)
+        if need is None:
+            plan = plan_generation(registry, spec, kind, req, seed)
+        else:
+            ref = req.image if isinstance(req, ImageToVideoRequest) else req.video  # type: ignore[union-attr]
+            in_dir = ctx.work_dir / "in"
+            in_dir.mkdir(exist_ok=True)
+            local = await self.assets.resolve_input(ctx.task.owner_id, ref, in_dir)
+            duration = local.media.duration_s if isinstance(req, StyleTransferRequest) else None
+            plan = plan_generation(registry, spec, kind, req, seed, input_duration_s=duration)
+            if need == "image":
+                item_image = await asyncio.to_thread(load_image, local.path, plan.width, plan.height)
+            else:
+                item_video = await asyncio.to_thread(
+                    read_frames, local.path, plan.frames, plan.fps, plan.width, plan.height
+                )
+        if plan.batch_key != ctx.task.batch_key:
+            log.warning("batch_key_changed", task_id=ctx.task.id, stored=ctx.task.batch_key, now=plan.batch_key)
+        return Member(ctx, spec, plan, CallItem(plan, item_image, item_video))
+
+    async def _store(self, member: Member, frames: NDArray[np.uint8]) -> JobOutput:
+        ctx, plan = member.ctx, member.plan
+        req_format = ctx.task.params.get("format", "mp4")
+        quality = ctx.task.params.get("quality", "medium")
+        out_dir = ctx.work_dir / "out"
+        out_dir.mkdir(exist_ok=True)
+        output = out_dir / f"output.{req_format}"
+        poster = out_dir / "poster.jpg"
+        settings = self.settings
+        content_type = CONTENT_TYPES[req_format]
+        provenance: dict[str, Any] = {"watermark": False}
+        if settings.watermark.embed_generated and min(frames.shape[1:3]) < MIN_WATERMARK_SIDE:
+            provenance["watermark_skipped"] = f"frames smaller than {MIN_WATERMARK_SIDE} px carry no watermark"
+        elif settings.watermark.embed_generated:
+            started = time.monotonic()
+            key, token = self.watermark, token_for(ctx.task.id)
+            frames = await asyncio.to_thread(embed_frames, frames, key, token)
+            member.timings["watermark_s"] = round(time.monotonic() - started, 4)
+            provenance.update(watermark=True, watermark_token=token.hex())
+        vf = None
+        if wm_params := ctx.task.params.get("watermark"):
+            wm = msgspec.convert(wm_params, VisibleWatermark)
+            logo = await self.step.watermark_logo(ctx, wm)
+            vf, files = vf_for_frames(wm, logo, out_dir, settings.editing.fonts_dir)
+            for path, text in files.items():
+                path.write_text(text, encoding="utf-8")
+        started = time.monotonic()
+        tags = ai_metadata(plan.model, ctx.task.id)
+        await asyncio.to_thread(encode_video, frames, plan.fps, output, req_format, quality, tags, vf)
+        await asyncio.to_thread(write_poster, frames[0], poster)
+        member.timings["encode_s"] = round(time.monotonic() - started, 4)
+        started = time.monotonic()
+        # The shared output step: moderation with the owner's threshold, Content Credentials, storage.
+        output_job = await self.step.finish(
+            ctx, Rendered(output, poster, content_type), Generated(plan.model, provenance)
         )
-    ctx.report_progress(0.97)
-    asset, result = await ctx.services.assets.store_output(
-        ctx.task.owner_id, ctx.task.id, ctx.task.attempts, output, poster, content_type
-    )
-    result["provenance"] = provenance
-    if scan is not None:
-        result["moderation"] = scan.summary()
-    notes = list(plan.notes)
-    if frames.shape[0] != plan.frames:
-        notes.append(f"the model returned {frames.shape[0]} frames instead of {plan.frames}")
-    result["generation"] = {
-        **plan.summary(),
-        "frames": int(frames.shape[0]),
-        "notes": notes,
-        "batch_size": member.batch_size,
-        "device": member.device,
-        "timings": member.timings,
-    }
-    keys = [k for k in (asset.storage_key, asset.poster_key) if k]
-    return JobOutput(result=result, assets=[asset], stored_keys=keys)
+        member.timings["store_s"] = round(time.monotonic() - started, 4)
+        result = output_job.result
+        notes = list(plan.notes)
+        if frames.shape[0] != plan.frames:
+            notes.append(f"the model returned {frames.shape[0]} frames instead of {plan.frames}")
+        result["generation"] = {
+            **plan.summary(),
+            "frames": int(frames.shape[0]),
+            "notes": notes,
+            "batch_size": member.batch_size,
+            "device": member.device,
+            "timings": member.timings,
+        }
+        return output_job
 
 
 def _free_cuda() -> None:

@@ -7,37 +7,25 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoapi.auth.deps import Principal
-from videoapi.editing.service import resolve_watermark
+from videoapi.assets.service import AssetService
+from videoapi.auth.principal import Principal
+from videoapi.billing.service import BillingService
 from videoapi.errors import InvalidRequest, ServiceUnavailable
+from videoapi.generation.cache import install_hint
+from videoapi.generation.kinds import CPU_QUEUE, GPU_QUEUE, KIND_OF_TASK, TASK_KINDS
 from videoapi.generation.plan import pick_model, plan_generation
-from videoapi.generation.registry import Kind, Registry, availability, load_registry
-from videoapi.generation.schemas import (
-    ImageToVideoRequest,
-    ModelList,
-    ModelOut,
-    StyleTransferRequest,
-    TextToVideoRequest,
-)
+from videoapi.generation.registry import Registry, availability, load_registry
+from videoapi.generation.schemas import ImageToVideoRequest, ModelList, ModelOut, StyleTransferRequest
 from videoapi.generation.styles import CLASSICAL_STYLES, check_classical, is_classical, plan_classical
-from videoapi.services import Services
+from videoapi.moderation.policy import PolicyService
+from videoapi.moderation.service import Moderation
+from videoapi.outputs.step import OutputStep
 from videoapi.settings import Settings
+from videoapi.tasks.eta import queue_eta
+from videoapi.tasks.schemas import EstimateOut
 from videoapi.tasks.states import PRIORITIES
-
-TASK_KINDS: dict[Kind, str] = {
-    "text-to-video": "generate.text_to_video",
-    "image-to-video": "generate.image_to_video",
-    "style-transfer": "generate.style_transfer",
-}
-KIND_OF_TASK: dict[str, Kind] = {v: k for k, v in TASK_KINDS.items()}
-REQUEST_TYPES: dict[Kind, type] = {
-    "text-to-video": TextToVideoRequest,
-    "image-to-video": ImageToVideoRequest,
-    "style-transfer": StyleTransferRequest,
-}
-GPU_QUEUE = "gpu"
-CPU_QUEUE = "cpu"
 
 
 class ModelNotInstalledError(ServiceUnavailable):
@@ -46,82 +34,114 @@ class ModelNotInstalledError(ServiceUnavailable):
     transient = False
 
 
-async def prepare_generation(services: Services, principal: Principal, kind: str, req: Any) -> dict[str, Any]:
-    """Validate `req` and return the keyword arguments of `TaskService.create` for it.
+class GenerationService:
+    """Generation submissions for the API: pick the model, map the request onto it, refuse what cannot run."""
 
-    `kind` is a task kind (`generate.text_to_video`) or a registry kind (`text-to-video`).
-    Diffusion requests go to the `gpu` queue with a `batch_key` naming what must match to share one
-    pipeline call; classical styles go to the `cpu` queue. A model whose weights are not installed
-    is refused here (503 `model_not_installed`), not discovered by a failed task later.
-    """
-    gen_kind = KIND_OF_TASK.get(kind) or kind
-    if gen_kind not in TASK_KINDS:
-        raise InvalidRequest(f"unknown generation kind {kind!r}", code="unknown_kind")
-    settings = services.settings
-    policy = await services.policies.get(principal.owner_id)
-    # The prompt and any text; negative prompts are not screened.
-    services.moderation.screen(req, policy.moderation_rules)
-    req = msgspec.structs.replace(
-        req, watermark=await resolve_watermark(services, principal.owner_id, req.watermark, policy)
-    )
-    owner = principal.owner_id
-    params = msgspec.to_builtins(req)
-    params.pop("webhook_url", None)
-    params.pop("priority", None)
-    common = {
-        "owner_id": owner,
-        "kind": TASK_KINDS[gen_kind],  # type: ignore[index]
-        "priority": PRIORITIES[req.priority],
-        "webhook_url": req.webhook_url,
-        "time_limit_s": None,
-    }
-    if isinstance(req, StyleTransferRequest) and is_classical(req.style):
-        check_classical(req)
-        media = await services.assets.check_input(owner, req.video)
-        seconds, size = settings.billing.unprobed_reserve_s, (None, None)
-        if media is not None:
-            plan_classical(req, media, Path("input0"), Path("output"))
-            seconds = media.duration_s
-            size = (media.video.width, media.video.height) if media.video else size
-        estimate = services.billing.estimate(TASK_KINDS[gen_kind], seconds, *size, model="classic").credits
-        return {**common, "queue": CPU_QUEUE, "params": params, "batch_key": None, "estimate_credits": estimate}
-    registry = load_registry(settings)
-    spec = pick_model(registry, gen_kind, req.model)  # type: ignore[arg-type]
-    if availability(settings, spec) == "missing":
-        from videoapi.generation.cache import install_hint
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        assets: AssetService,
+        policies: PolicyService,
+        moderation: Moderation,
+        billing: BillingService,
+        step: OutputStep,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.assets = assets
+        self.policies = policies
+        self.moderation = moderation
+        self.billing = billing
+        self.step = step
 
-        raise ModelNotInstalledError(
-            f"model {spec.name} is not installed on this server; an operator can install it: "
-            f"{install_hint(spec, settings)}",
-            errors=[{"field": "model", "message": f"{spec.name} is not installed"}],
+    async def prepare(self, principal: Principal, kind: str, req: Any) -> dict[str, Any]:
+        """Validate `req` and return the keyword arguments of `TaskService.create` for it.
+
+        `kind` is a task kind (`generate.text_to_video`) or a registry kind (`text-to-video`).
+        Diffusion requests go to the `gpu` queue with a `batch_key` naming what must match to share one
+        pipeline call; classical styles go to the `cpu` queue. A model whose weights are not installed
+        is refused here (503 `model_not_installed`), not discovered by a failed task later.
+        """
+        gen_kind = KIND_OF_TASK.get(kind) or kind
+        if gen_kind not in TASK_KINDS:
+            raise InvalidRequest(f"unknown generation kind {kind!r}", code="unknown_kind")
+        settings = self.settings
+        policy = await self.policies.get(principal.owner_id)
+        # The prompt and any text; negative prompts are not screened.
+        self.moderation.screen(req, policy.moderation_rules)
+        req = msgspec.structs.replace(
+            req, watermark=await self.step.resolve_watermark(principal.owner_id, req.watermark, policy)
         )
-    duration = None
-    ref = getattr(req, "image", None) or getattr(req, "video", None)
-    if ref is not None:
-        media = await services.assets.check_input(owner, ref)
-        field_name = "image" if isinstance(req, ImageToVideoRequest) else "video"
-        if media is not None and media.video is None:
-            raise InvalidRequest(f"`{field_name}` has no picture", code="input_not_video")
-        if isinstance(req, StyleTransferRequest) and media is not None:
-            if media.is_image:
-                raise InvalidRequest("`video` is a still image; use image-to-video", code="input_not_video")
-            duration = media.duration_s
-        unknown_length = media is None and isinstance(req, StyleTransferRequest)
-    else:
-        unknown_length = False
-    seed = req.seed if req.seed is not None else secrets.randbelow(2**32)
-    plan = plan_generation(registry, spec, gen_kind, req, seed, input_duration_s=duration)  # type: ignore[arg-type]
-    params.update(seed=seed, model=spec.name)
-    # A URL video's length (hence its frame count) is known only in the worker: it runs alone.
-    batch_key = f"solo:{secrets.token_hex(8)}" if unknown_length else plan.batch_key
-    seconds = plan.frames / plan.fps if not unknown_length else settings.billing.unprobed_reserve_s
-    estimate = services.billing.estimate(TASK_KINDS[gen_kind], seconds, plan.width, plan.height, spec.name).credits
-    return {**common, "queue": GPU_QUEUE, "params": params, "batch_key": batch_key, "estimate_credits": estimate}
+        owner = principal.owner_id
+        params = msgspec.to_builtins(req)
+        params.pop("webhook_url", None)
+        params.pop("priority", None)
+        common = {
+            "owner_id": owner,
+            "kind": TASK_KINDS[gen_kind],  # type: ignore[index]
+            "priority": PRIORITIES[req.priority],
+            "webhook_url": req.webhook_url,
+            "time_limit_s": None,
+        }
+        if isinstance(req, StyleTransferRequest) and is_classical(req.style):
+            check_classical(req)
+            media = await self.assets.check_input(owner, req.video)
+            seconds, size = settings.billing.unprobed_reserve_s, (None, None)
+            if media is not None:
+                plan_classical(req, media, Path("input0"), Path("output"))
+                seconds = media.duration_s
+                size = (media.video.width, media.video.height) if media.video else size
+            estimate = self.billing.estimate(TASK_KINDS[gen_kind], seconds, *size, model="classic").credits
+            return {**common, "queue": CPU_QUEUE, "params": params, "batch_key": None, "estimate_credits": estimate}
+        registry = load_registry(settings)
+        spec = pick_model(registry, gen_kind, req.model)  # type: ignore[arg-type]
+        if availability(settings, spec) == "missing":
+            raise ModelNotInstalledError(
+                f"model {spec.name} is not installed on this server; an operator can install it: "
+                f"{install_hint(spec, settings)}",
+                errors=[{"field": "model", "message": f"{spec.name} is not installed"}],
+            )
+        duration = None
+        ref = getattr(req, "image", None) or getattr(req, "video", None)
+        if ref is not None:
+            media = await self.assets.check_input(owner, ref)
+            field_name = "image" if isinstance(req, ImageToVideoRequest) else "video"
+            if media is not None and media.video is None:
+                raise InvalidRequest(f"`{field_name}` has no picture", code="input_not_video")
+            if isinstance(req, StyleTransferRequest) and media is not None:
+                if media.is_image:
+                    raise InvalidRequest("`video` is a still image; use image-to-video", code="input_not_video")
+                duration = media.duration_s
+            unknown_length = media is None and isinstance(req, StyleTransferRequest)
+        else:
+            unknown_length = False
+        seed = req.seed if req.seed is not None else secrets.randbelow(2**32)
+        plan = plan_generation(registry, spec, gen_kind, req, seed, input_duration_s=duration)  # type: ignore[arg-type]
+        params.update(seed=seed, model=spec.name)
+        # A URL video's length (hence its frame count) is known only in the worker: it runs alone.
+        batch_key = f"solo:{secrets.token_hex(8)}" if unknown_length else plan.batch_key
+        seconds = plan.frames / plan.fps if not unknown_length else settings.billing.unprobed_reserve_s
+        estimate = self.billing.estimate(TASK_KINDS[gen_kind], seconds, plan.width, plan.height, spec.name).credits
+        return {**common, "queue": GPU_QUEUE, "params": params, "batch_key": batch_key, "estimate_credits": estimate}
+
+    async def estimate(self, principal: Principal, kind: str, req: Any) -> EstimateOut:
+        """What submitting `req` would do, without creating anything (same validation as a create)."""
+        prepared = await self.prepare(principal, kind, req)
+        eta = await queue_eta(self.sessions, prepared["queue"], prepared["kind"], prepared["priority"])
+        solo = (prepared.get("batch_key") or "").startswith("solo:")  # a URL video: its length is not known yet
+        return EstimateOut(
+            kind=prepared["kind"],
+            valid=True,
+            output_seconds=None if solo else prepared["params"].get("duration_s"),
+            estimate_credits=prepared["estimate_credits"],
+            queue=prepared["queue"],
+            tasks_ahead=eta.ahead,
+            eta_s=eta.eta_s,
+        )
 
 
 def list_models(settings: Settings, registry: Registry | None = None) -> ModelList:
-    from videoapi.generation.cache import install_hint
-
     registry = registry or load_registry(settings)
     items = []
     for name, spec in registry.models.items():

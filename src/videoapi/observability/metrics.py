@@ -9,14 +9,9 @@ in the process that does the work, so each worker process exposes its own /metri
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 
 from videoapi import __version__
-
-if TYPE_CHECKING:
-    from videoapi.tasks.stats import QueueSnapshot
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes, process_cpu_seconds_total, open fds
@@ -155,20 +150,3 @@ MODEL_LOAD_SECONDS = Histogram(
 MODEL_CACHE_LOADED = Gauge(
     "videoapi_model_cache_loaded", "1 while the model is resident in this process's cache", ["model"], registry=REGISTRY
 )
-
-
-def set_task_table_gauges(snapshot: QueueSnapshot) -> None:
-    """Replace the scrape-time gauges with one reading of the task table, without an await between
-    clearing and setting, so a concurrent scrape never sees them half-filled."""
-    TASKS.clear()
-    for (kind, status), count in snapshot.active.items():
-        TASKS.labels(kind, status).set(count)
-    for gauge in (QUEUE_DEPTH, QUEUE_DELAYED, QUEUE_OLDEST_AGE_SECONDS, TASKS_RUNNING):
-        gauge.clear()
-    for row in snapshot.rows:
-        labels = (row.queue, str(row.priority))
-        QUEUE_DEPTH.labels(*labels).set(row.ready)
-        QUEUE_DELAYED.labels(*labels).set(row.delayed)
-        QUEUE_OLDEST_AGE_SECONDS.labels(*labels).set(snapshot.oldest_age_s(row))
-    for queue, count in snapshot.running.items():
-        TASKS_RUNNING.labels(queue).set(count)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import Body
 
-from videoapi.auth.deps import CurrentPrincipal
-from videoapi.provenance.service import DetectOut, DetectRequest, detect_input
+from videoapi.auth.principal import CurrentPrincipal
+from videoapi.provenance.service import Detector, DetectOut, DetectRequest
 
 
 @post(
@@ -20,9 +20,11 @@ from videoapi.provenance.service import DetectOut, DetectRequest, detect_input
     opt={"scope": "read"},
 )
 async def detect_watermark(
-    data: Annotated[DetectRequest, Body(media_type="application/json")], principal: CurrentPrincipal, state: State
+    data: Annotated[DetectRequest, Body(media_type="application/json")],
+    principal: CurrentPrincipal,
+    detector: NamedDependency[Detector],
 ) -> DetectOut:
-    return await detect_input(state.services, principal.owner_id, data.input)
+    return await detector.detect_input(principal.owner_id, data.input)
 
 
 ROUTES = [detect_watermark]

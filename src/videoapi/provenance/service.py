@@ -9,14 +9,12 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.assets.schemas import InputRef
-from videoapi.assets.service import content_type_for
+from videoapi.assets.service import AssetService, content_type_for
 from videoapi.provenance.credentials import read_credentials
 from videoapi.provenance.watermark import Detection, WatermarkKey, detect_file
-from videoapi.services import Services
-from videoapi.settings import Settings
-from videoapi.storage import load_signing_secret
 from videoapi.tasks.models import Task
 
 
@@ -38,33 +36,41 @@ class DetectOut(msgspec.Struct):
     """The file's C2PA manifest, if any: validation state, whether it says AI-generated, issuer."""
 
 
-def watermark_key(settings: Settings) -> WatermarkKey:
-    secret = settings.watermark.secret.encode() if settings.watermark.secret else load_signing_secret(settings)
-    return WatermarkKey(secret)
+class Detector:
+    """Reads the invisible watermark and the Content Credentials of a file, and names the task it came from."""
 
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        assets: AssetService,
+        key: WatermarkKey,
+        max_frames: int,
+    ) -> None:
+        self.sessions = sessions
+        self.assets = assets
+        self.key = key
+        self.max_frames = max_frames
 
-def detect_path(settings: Settings, path: Path) -> Detection:
-    return detect_file(path, watermark_key(settings), max_frames=settings.watermark.detect_max_frames)
+    def detect_path(self, path: Path) -> Detection:
+        return detect_file(path, self.key, max_frames=self.max_frames)
 
+    async def task_for_token(self, token: str, owner_id: str | None) -> str | None:
+        prefix = f"{token[:8]}-{token[8:12]}"
+        query = select(Task.id).where(Task.id.like(f"{prefix}%"))
+        if owner_id is not None:
+            query = query.where(Task.owner_id == owner_id)
+        async with self.sessions() as session:
+            ids = (await session.scalars(query.limit(2))).all()
+        return ids[0] if len(ids) == 1 else None
 
-async def task_for_token(services: Services, token: str, owner_id: str | None) -> str | None:
-    prefix = f"{token[:8]}-{token[8:12]}"
-    query = select(Task.id).where(Task.id.like(f"{prefix}%"))
-    if owner_id is not None:
-        query = query.where(Task.owner_id == owner_id)
-    async with services.sessions() as session:
-        ids = (await session.scalars(query.limit(2))).all()
-    return ids[0] if len(ids) == 1 else None
-
-
-async def detect_input(services: Services, owner_id: str, ref: InputRef) -> DetectOut:
-    await services.assets.check_input(owner_id, ref)
-    scratch = services.assets.scratch_dir()
-    try:
-        local = await services.assets.resolve_input(owner_id, ref, scratch)
-        found = await asyncio.to_thread(detect_path, services.settings, local.path)
-        manifest = await asyncio.to_thread(read_credentials, local.path, content_type_for(local.media))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    task_id = await task_for_token(services, found.token, owner_id) if found.token else None
-    return DetectOut(found.found, found.token, task_id, found.frames, found.agreement, manifest)
+    async def detect_input(self, owner_id: str, ref: InputRef) -> DetectOut:
+        await self.assets.check_input(owner_id, ref)
+        scratch = self.assets.scratch_dir()
+        try:
+            local = await self.assets.resolve_input(owner_id, ref, scratch)
+            found = await asyncio.to_thread(self.detect_path, local.path)
+            manifest = await asyncio.to_thread(read_credentials, local.path, content_type_for(local.media))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        task_id = await self.task_for_token(found.token, owner_id) if found.token else None
+        return DetectOut(found.found, found.token, task_id, found.frames, found.agreement, manifest)

@@ -89,6 +89,11 @@ class WatermarkKey:
         return delta.reshape(GRID, GRID)
 
 
+def watermark_key(configured_secret: str, signing_secret: bytes) -> WatermarkKey:
+    """The key that marks and detects: `watermark.secret` when configured, else the server's signing secret."""
+    return WatermarkKey(configured_secret.encode() if configured_secret else signing_secret)
+
+
 def token_for(task_id: str) -> bytes:
     """The 48-bit token a task's outputs carry: the first 12 hex digits of its id."""
     hexdigits = task_id.replace("-", "")[: TOKEN_BYTES * 2]

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 import dramatiq
 from dramatiq.middleware import CurrentMessage, Middleware
 
+from videoapi.queue.names import QUEUES, actor_name, queue_name
+from videoapi.queue.runtime import current_runtime
 from videoapi.settings import Settings
-
-QUEUES = ("cpu", "gpu")
 
 
 def make_broker(settings: Settings, extra_middleware: Sequence[Middleware] = ()) -> dramatiq.Broker:
@@ -39,19 +39,8 @@ def make_broker(settings: Settings, extra_middleware: Sequence[Middleware] = ())
     return broker
 
 
-def queue_name(settings: Settings, queue: str) -> str:
-    # RabbitMQ queue names are global to the vhost; Redis keys already carry the namespace.
-    return f"{settings.queue.namespace}.{queue}" if settings.queue.broker == "rabbitmq" else queue
-
-
-def actor_name(queue: str) -> str:
-    return f"drain_{queue}"
-
-
 def _declare_actor(broker: dramatiq.Broker, settings: Settings, queue: str) -> None:
     async def drain(task_id: str | None = None) -> None:
-        from videoapi.queue.runtime import current_runtime
-
         runtime = await current_runtime()
         await runtime.drain(queue)
 

@@ -1,21 +1,18 @@
-"""What a job handler receives and returns, and the table of job kinds."""
+"""What a job handler receives and returns. The table of job kinds is built by the composition root."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from videoapi.assets.models import Asset
-    from videoapi.services import Services
-    from videoapi.tasks.models import Task
+from videoapi.db.base import Base
+from videoapi.tasks.models import Task
 
 
 @dataclass
 class JobContext:
-    services: Services
     task: Task
     work_dir: Path
     time_limit_s: float
@@ -32,7 +29,7 @@ class JobContext:
 @dataclass
 class JobOutput:
     result: dict[str, Any]
-    assets: list[Asset] = field(default_factory=list)
+    assets: list[Base] = field(default_factory=list)
     """Rows inserted in the same transaction that marks the task succeeded."""
     stored_keys: list[str] = field(default_factory=list)
     """Objects already written to the store: deleted if the task cannot be finished (lease lost)."""
@@ -50,11 +47,3 @@ class JobSpec:
     run: Handler
     run_batch: BatchHandler | None = None
     """Used for tasks claimed with a batch key (generation); `run` serves the others."""
-
-
-def job_table() -> dict[str, JobSpec]:
-    """Every job kind of every feature module."""
-    from videoapi.editing.jobs import JOBS as EDITING
-    from videoapi.generation.jobs import JOBS as GENERATION
-
-    return {spec.kind: spec for spec in [*EDITING, *GENERATION]}

@@ -15,14 +15,16 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import dramatiq
 import structlog
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.logging import get_logger as dramatiq_logger
 
+from videoapi.db.engine import transaction
 from videoapi.errors import AppError, TaskTimeout
 from videoapi.observability.collectors import install_collectors
 from videoapi.observability.logging import get_logger
@@ -35,10 +37,12 @@ from videoapi.observability.metrics import (
     WORKER_BUSY_SECONDS,
     WORKER_THREADS,
 )
-from videoapi.queue.broker import QUEUES
-from videoapi.queue.jobs import BatchHandler, JobContext, JobOutput, JobSpec, job_table
+from videoapi.queue.jobs import BatchHandler, JobContext, JobOutput, JobSpec
+from videoapi.queue.names import QUEUES
 from videoapi.settings import Settings
+from videoapi.storage.base import ObjectStore
 from videoapi.tasks.models import Task
+from videoapi.tasks.service import TaskService
 from videoapi.tasks.states import Status
 
 log = get_logger(__name__)
@@ -88,53 +92,77 @@ class _BusyClock:
         self._running.dec(self._tasks)
 
 
+class Background(Protocol):
+    """Work a worker process runs beside its tasks (the reconciler, retention, webhook deliveries)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Periodic:
+    """Runs `fn` now and then every `interval_s` seconds until stopped; a failure is logged, not fatal."""
+
+    def __init__(self, name: str, fn: Callable[[], Awaitable[Any]], interval_s: float) -> None:
+        self.name = name
+        self.fn = fn
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _forever(self) -> None:
+        while True:
+            try:
+                await self.fn()
+            except Exception:
+                log.exception(f"{self.name}_failed")
+            await asyncio.sleep(self.interval_s)
+
+
 class Runtime:
-    def __init__(self, services: Any, worker_id: str | None = None) -> None:
-        self.services = services
-        self.settings: Settings = services.settings
+    """Claims and runs the tasks of the job kinds it is given; knows no feature itself."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tasks: TaskService,
+        sessions: Any,
+        store: ObjectStore,
+        jobs: Mapping[str, JobSpec],
+        background: Sequence[Background] = (),
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tasks = tasks
+        self.sessions = sessions
+        self.store = store
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.jobs: dict[str, JobSpec] = job_table()
-        self._reconciler: asyncio.Task[None] | None = None
+        self.jobs: dict[str, JobSpec] = dict(jobs)
+        self.background = list(background)
         self._draining: set[str] = set()
         self._more_work: set[str] = set()
-        self._dispatcher: Any = None
         self.stopping = False
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    def start_reconciler(self) -> None:
-        from videoapi.gateway.webhooks import Dispatcher
-
-        self._reconciler = asyncio.create_task(self._reconcile_forever())
-        # Webhook deliveries (and the idempotency sweep) run wherever workers run.
-        self._dispatcher = Dispatcher(self.services)
-        self._dispatcher.start()
+    def start_background(self) -> None:
+        for loop in self.background:
+            loop.start()
 
     async def stop(self) -> None:
         self.stopping = True
-        if self._dispatcher is not None:
-            await self._dispatcher.stop()
-        if self._reconciler:
-            self._reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconciler
-
-    async def _reconcile_forever(self) -> None:
-        from videoapi.assets.retention import purge_expired
-
-        next_purge = 0.0
-        while True:
-            try:
-                await self.services.tasks.reconcile()
-            except Exception:
-                log.exception("reconcile_failed")
-            if time.monotonic() >= next_purge:
-                next_purge = time.monotonic() + self.settings.retention.interval_s
-                try:
-                    await purge_expired(self.services, datetime.now(UTC))
-                except Exception:
-                    log.exception("purge_failed")
-            await asyncio.sleep(self.settings.tasks.reconcile_interval_s)
+        for loop in self.background:
+            await loop.stop()
 
     # ---- running tasks --------------------------------------------------------------------
 
@@ -144,7 +172,7 @@ class Runtime:
             await self._drain_batches(queue)
             return
         while not self.stopping:
-            task = await self.services.tasks.claim(queue, self.worker_id)
+            task = await self.tasks.claim(queue, self.worker_id)
             if task is None:
                 return
             await self.run(task)
@@ -169,7 +197,7 @@ class Runtime:
             self._draining.discard(queue)
 
     async def _claim_batch(self, queue: str) -> list[Task]:
-        tasks, gen = self.services.tasks, self.settings.generation
+        tasks, gen = self.tasks, self.settings.generation
         batch = await tasks.claim_batch(queue, self.worker_id, limit=gen.max_batch)
         key = batch[0].batch_key if batch else None
         if key is not None and len(batch) < gen.max_batch and gen.batch_wait_ms > 0:
@@ -201,7 +229,7 @@ class Runtime:
             work_dir = self.settings.work_dir / f"{task.id}-{task.attempts}"
             work_dir.mkdir(parents=True, exist_ok=True)
             limit_s = task.time_limit_s or self.settings.time_limit_for(task.kind)
-            ctxs.append(JobContext(self.services, task, work_dir, limit_s))
+            ctxs.append(JobContext(task, work_dir, limit_s))
         started = time.monotonic()
         busy = _BusyClock(batch[0].queue, len(batch))
         log.info("batch_started", task_ids=[t.id for t in batch], batch_key=batch[0].batch_key)
@@ -256,7 +284,7 @@ class Runtime:
             await self._finish(task, Status.FAILED, error=error)
             return
         try:
-            beat = await self.services.tasks.heartbeat(task.id, self.worker_id, ctx.progress)
+            beat = await self.tasks.heartbeat(task.id, self.worker_id, ctx.progress)
         except Exception:
             log.exception("heartbeat_failed", task_id=task.id)
             return
@@ -279,7 +307,7 @@ class Runtime:
             error = (outcome.code, outcome.detail)
             if outcome.transient and task.attempts < task.max_attempts:
                 log.warning("task_retry", task_id=task.id, code=outcome.code, detail=outcome.detail)
-                await self.services.tasks.retry_later(task, self.worker_id, error)
+                await self.tasks.retry_later(task, self.worker_id, error)
                 return Status.QUEUED
             log.info("task_failed", task_id=task.id, code=outcome.code, detail=outcome.detail)
             await self._finish(task, Status.FAILED, error=error)
@@ -296,7 +324,7 @@ class Runtime:
             structlog.contextvars.unbind_contextvars("task_id", "kind", "owner")
 
     async def _run(self, task: Task) -> None:
-        tasks = self.services.tasks
+        tasks = self.tasks
         if task.attempts == 1 and task.started_at is not None:
             TASK_QUEUE_WAIT_SECONDS.labels(task.kind).observe((task.started_at - task.created_at).total_seconds())
         spec = self.jobs.get(task.kind)
@@ -305,7 +333,7 @@ class Runtime:
             return
         work_dir = self.settings.work_dir / f"{task.id}-{task.attempts}"
         work_dir.mkdir(parents=True, exist_ok=True)
-        ctx = JobContext(self.services, task, work_dir, task.time_limit_s or self.settings.time_limit_for(task.kind))
+        ctx = JobContext(task, work_dir, task.time_limit_s or self.settings.time_limit_for(task.kind))
         started = time.monotonic()
         busy = _BusyClock(task.queue, 1)
         log.info("task_started", attempt=task.attempts)
@@ -357,7 +385,7 @@ class Runtime:
                 break
             busy.tick()
             try:
-                beat = await self.services.tasks.heartbeat(ctx.task.id, self.worker_id, ctx.progress)
+                beat = await self.tasks.heartbeat(ctx.task.id, self.worker_id, ctx.progress)
             except Exception:
                 # A database hiccup must not kill the job; the lease covers a few missed beats.
                 log.exception("heartbeat_failed")
@@ -385,10 +413,8 @@ class Runtime:
         output: JobOutput | None = None,
         error: tuple[str, str] | None = None,
     ) -> bool:
-        from videoapi.db.engine import transaction
-
-        async with transaction(self.services.sessions) as session:
-            done = await self.services.tasks.finish(
+        async with transaction(self.sessions) as session:
+            done = await self.tasks.finish(
                 session, task.id, self.worker_id, status, result=output.result if output else None, error=error
             )
             if done and output:
@@ -401,20 +427,26 @@ class Runtime:
     async def _discard(self, output: JobOutput) -> None:
         for key in output.stored_keys:
             with contextlib.suppress(Exception):
-                await self.services.store.delete(key)
+                await self.store.delete(key)
+
+
+Boot = Callable[[dramatiq.Broker], Awaitable[tuple[Runtime, Callable[[], Awaitable[None]]]]]
+"""Builds a process's Runtime on the broker; returns it and what closes its collaborators afterwards."""
 
 
 class WorkerLifecycle(dramatiq.Middleware):
     """Runs the event loop that async actors need and the process's Runtime on it.
 
     Unlike Dramatiq's AsyncIO middleware it closes the Runtime (database pools, store clients)
-    after the worker threads have finished their current tasks and before the loop stops.
+    after the worker threads have finished their current tasks and before the loop stops. What the
+    Runtime runs comes from `boot`, given by the composition root.
     """
 
-    def __init__(self, settings: Settings, reconcile: bool = True) -> None:
+    def __init__(self, settings: Settings, boot: Boot, background: bool = True) -> None:
         self.settings = settings
-        self.reconcile = reconcile
-        self.services: Any = None
+        self.boot = boot
+        self.background = background
+        self._close: Callable[[], Awaitable[None]] | None = None
         self.loop_thread: EventLoopThread | None = None
         self._threads_label: str | None = None
 
@@ -452,12 +484,9 @@ class WorkerLifecycle(dramatiq.Middleware):
 
     async def _start(self, broker: dramatiq.Broker) -> None:
         global _runtime
-        from videoapi.services import build_services
-
-        self.services = await build_services(self.settings, broker)
-        _runtime = Runtime(self.services)
-        if self.reconcile:
-            _runtime.start_reconciler()
+        _runtime, self._close = await self.boot(broker)
+        if self.background:
+            _runtime.start_background()
         log.info("worker_started", worker_id=_runtime.worker_id)
 
     async def _stop(self) -> None:
@@ -465,6 +494,6 @@ class WorkerLifecycle(dramatiq.Middleware):
         if _runtime is not None:
             await _runtime.stop()
             _runtime = None
-        if self.services is not None:
-            await self.services.close()
-            self.services = None
+        if self._close is not None:
+            await self._close()
+            self._close = None

@@ -5,33 +5,40 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import get, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
 
-from videoapi.auth.deps import CurrentPrincipal
-from videoapi.tasks.schemas import TaskOut, TaskPage, present_task
+from videoapi.auth.principal import CurrentPrincipal
+from videoapi.tasks.schemas import Signer, TaskOut, TaskPage, present_task
+from videoapi.tasks.service import TaskService
 from videoapi.tasks.states import Status
 
 
 @get("/v1/video/tasks/{task_id:str}", summary="A task: status, progress, result with fresh URLs, error", tags=["tasks"])
-async def get_task(task_id: FromPath[str], principal: CurrentPrincipal, state: State) -> TaskOut:
-    task = await state.services.tasks.get(task_id, principal.owner_id)
-    return await present_task(task, state.services.assets.sign)
+async def get_task(
+    task_id: FromPath[str],
+    principal: CurrentPrincipal,
+    task_service: NamedDependency[TaskService],
+    sign: NamedDependency[Signer],
+) -> TaskOut:
+    task = await task_service.get(task_id, principal.owner_id)
+    return await present_task(task, sign)
 
 
 @get("/v1/video/tasks", summary="The caller's tasks, newest first, cursor-paginated", tags=["tasks"])
 async def list_tasks(
     principal: CurrentPrincipal,
-    state: State,
+    task_service: NamedDependency[TaskService],
+    sign: NamedDependency[Signer],
     status: FromQuery[Status | None] = None,
     kind: Annotated[str | None, Parameter(max_length=64)] = None,
     cursor: Annotated[str | None, Parameter(max_length=512)] = None,
     limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
 ) -> TaskPage:
-    tasks, next_cursor = await state.services.tasks.list(
+    tasks, next_cursor = await task_service.list(
         owner_id=principal.owner_id, status=status, kind=kind, cursor=cursor, limit=limit
     )
-    return TaskPage([await present_task(t, state.services.assets.sign) for t in tasks], next_cursor)
+    return TaskPage([await present_task(t, sign) for t in tasks], next_cursor)
 
 
 @post(
@@ -40,9 +47,14 @@ async def list_tasks(
     summary="Cancel a queued task at once, or stop a running one within seconds",
     tags=["tasks"],
 )
-async def cancel_task(task_id: FromPath[str], principal: CurrentPrincipal, state: State) -> TaskOut:
-    task = await state.services.tasks.cancel(task_id, principal.owner_id)
-    return await present_task(task, state.services.assets.sign)
+async def cancel_task(
+    task_id: FromPath[str],
+    principal: CurrentPrincipal,
+    task_service: NamedDependency[TaskService],
+    sign: NamedDependency[Signer],
+) -> TaskOut:
+    task = await task_service.cancel(task_id, principal.owner_id)
+    return await present_task(task, sign)
 
 
 ROUTES = [get_task, list_tasks, cancel_task]

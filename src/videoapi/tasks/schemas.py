@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import msgspec
 
 from videoapi.tasks.models import Task
 from videoapi.tasks.states import PRIORITY_NAMES
+
+Signer: TypeAlias = Callable[[str], Awaitable[str]]
+"""`sign(storage_key)` returns a fresh signed URL for a stored object (AssetService.sign is one)."""
 
 Priority = Literal["low", "normal", "high"]
 
@@ -45,7 +49,7 @@ class TaskPage(msgspec.Struct):
     next_cursor: str | None
 
 
-async def present_task(task: Task, sign: Any) -> TaskOut:
+async def present_task(task: Task, sign: Signer) -> TaskOut:
     """`sign(key)` returns a fresh signed URL for a storage key."""
     result = None
     if task.result is not None:
@@ -80,3 +84,17 @@ async def _present_output(output: dict[str, Any], sign: Any) -> dict[str, Any]:
     if key := output.get("poster_key"):
         presented["poster_url"] = await sign(key)
     return presented
+
+
+class EstimateOut(msgspec.Struct):
+    kind: str
+    valid: bool
+    """Always true: an invalid request is a 422 problem, as on the create route."""
+    output_seconds: float | None
+    """Planned output duration; None while an input is a URL not probed yet."""
+    estimate_credits: float
+    """Credits reserved at submission; the charge is the actual cost, at most this."""
+    queue: str
+    tasks_ahead: int
+    eta_s: float
+    """Rough seconds until the result, from the queue and recent run times."""

@@ -11,7 +11,7 @@ import base64
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,14 +25,23 @@ from videoapi.settings import Settings
 from videoapi.tasks.models import Task
 from videoapi.tasks.states import Status
 
-if TYPE_CHECKING:
-    from videoapi.billing.service import BillingService
-
 log = get_logger(__name__)
 
 # publish(queue, task_id, delay_ms): tell the queue's workers that work is waiting.
 # None: this process cannot publish (CLI on the embedded shape); the reconciler publishes instead.
 Publisher = Callable[[str, str, int], None] | None
+
+
+class Ledger(Protocol):
+    """What the task service needs of billing (BillingService is one): a reservation, then a charge."""
+
+    async def reserve(
+        self, session: AsyncSession, owner_id: str, task_id: str, credits: float, now: datetime | None = None
+    ) -> None: ...
+
+    async def settle(
+        self, session: AsyncSession, task: Any, result: dict[str, Any], now: datetime | None = None
+    ) -> float | None: ...
 
 
 class TaskService:
@@ -41,7 +50,7 @@ class TaskService:
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
         publish: Publisher,
-        billing: BillingService | None = None,
+        billing: Ledger | None = None,
     ) -> None:
         self.sessions = sessions
         self.settings = settings

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import get_args
+
+from videoapi.settings import Priority
 
 
 class Status(StrEnum):
@@ -15,5 +18,5 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
 
-PRIORITIES: dict[str, int] = {"low": 0, "normal": 1, "high": 2}
+PRIORITIES: dict[str, int] = {name: level for level, name in enumerate(get_args(Priority))}
 PRIORITY_NAMES: dict[int, str] = {v: k for k, v in PRIORITIES.items()}

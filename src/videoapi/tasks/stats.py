@@ -15,6 +15,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.db.base import utcnow
+from videoapi.observability import metrics
 from videoapi.tasks.models import Task
 from videoapi.tasks.states import PRIORITIES, Status
 
@@ -90,3 +91,20 @@ async def queue_snapshot(sessions: async_sessionmaker[AsyncSession], queues: Ite
         )
     rows = sorted(by_pair.values(), key=lambda r: (r.queue, r.priority))
     return QueueSnapshot(now, rows, running, active)
+
+
+def set_task_table_gauges(snapshot: QueueSnapshot) -> None:
+    """Replace the scrape-time gauges with one reading of the task table, without an await between
+    clearing and setting, so a concurrent scrape never sees them half-filled."""
+    metrics.TASKS.clear()
+    for (kind, status), count in snapshot.active.items():
+        metrics.TASKS.labels(kind, status).set(count)
+    for gauge in (metrics.QUEUE_DEPTH, metrics.QUEUE_DELAYED, metrics.QUEUE_OLDEST_AGE_SECONDS, metrics.TASKS_RUNNING):
+        gauge.clear()
+    for row in snapshot.rows:
+        labels = (row.queue, str(row.priority))
+        metrics.QUEUE_DEPTH.labels(*labels).set(row.ready)
+        metrics.QUEUE_DELAYED.labels(*labels).set(row.delayed)
+        metrics.QUEUE_OLDEST_AGE_SECONDS.labels(*labels).set(snapshot.oldest_age_s(row))
+    for queue, count in snapshot.running.items():
+        metrics.TASKS_RUNNING.labels(queue).set(count)

@@ -1,4 +1,5 @@
-"""The `principal` dependency: every /v1 handler that takes it requires `Authorization: Bearer <key or JWT>`.
+"""The HTTP side of identity, the `principal` dependency: every /v1 handler that takes it requires
+`Authorization: Bearer <key or JWT>`.
 
 In order: who is calling (API key or JWT; 401), from where (the key's IP allowlist; 403), may it
 call this route (scopes; 403), and is it within its rate (token bucket; 429). The rate limit
@@ -7,47 +8,20 @@ headers are added to the response by `add_rate_limit_headers`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
-import msgspec
 import structlog
 from litestar import Request
-from litestar.di import NamedDependency
 from litestar.types import Message, Scope
 
-from videoapi.auth.models import SCOPES
+from videoapi.auth.models import ApiKey
+from videoapi.auth.principal import Principal
 from videoapi.errors import Forbidden, TooManyRequests, Unauthorized
 from videoapi.gateway.clientip import allowed, client_ip
 from videoapi.gateway.scopes import has_scope, required_scopes
-
-if TYPE_CHECKING:
-    from videoapi.auth.models import ApiKey
-    from videoapi.gateway.service import Gateway
+from videoapi.gateway.service import Gateway
 
 _RATE_STATE = "videoapi.ratelimit"
-
-
-class Principal(msgspec.Struct, frozen=True, kw_only=True):
-    owner_id: str
-    key_name: str
-    key_id: str | None = None
-    """The API key's id; None for a JWT subject."""
-    scopes: frozenset[str] = frozenset(SCOPES)
-    rate_per_s: float | None = None
-    """None: gateway.default_rate_per_s."""
-    burst: int | None = None
-    """None: gateway.default_burst."""
-    max_priority: str = "high"
-    max_active_tasks: int | None = None
-    """None: gateway.default_max_active_tasks."""
-
-    @property
-    def bucket(self) -> str:
-        return self.key_id or f"jwt:{self.owner_id}"
-
-
-CurrentPrincipal: TypeAlias = NamedDependency[Principal]
-"""Annotation for handler parameters named `principal`: the authenticated caller."""
 
 
 async def provide_principal(request: Request) -> Principal:
@@ -104,7 +78,7 @@ async def provide_principal(request: Request) -> Principal:
     if gateway.key_cache is not None and cached_epoch is not None and decision.epoch != cached_epoch:
         # A key was revoked since this one was cached (or Redis could not say): ask the database.
         gateway.key_cache.drop(token)
-        await request.app.state.services.keys.authenticate(token)
+        await gateway.keys.authenticate(token)
     request.scope.setdefault("state", {})[_RATE_STATE] = decision.headers()
     if not decision.allowed:
         raise TooManyRequests(
@@ -117,7 +91,7 @@ async def provide_principal(request: Request) -> Principal:
 
 async def _authenticate_key(request: Request, gateway: Gateway, token: str) -> tuple[ApiKey, int | None]:
     """The key, and the revocation epoch it was cached under (None: read from the database just now)."""
-    keys = request.app.state.services.keys
+    keys = gateway.keys
     cache = gateway.key_cache
     if cache is None:
         return await keys.authenticate(token), None

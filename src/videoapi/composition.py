@@ -1,0 +1,220 @@
+"""The composition root: builds every service of a process and wires jobs and background loops.
+
+Only `app.py`, `cli/` and the worker entry use this module. Everything below it receives the
+collaborators it uses as arguments and imports no module above its layer (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+from litestar.datastructures import State
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from videoapi.assets.retention import Retention
+from videoapi.assets.service import AssetService
+from videoapi.auth.principal import Principal
+from videoapi.auth.service import KeyService
+from videoapi.billing.service import BillingService
+from videoapi.db.engine import make_engine, make_read_sessionmaker, make_sessionmaker
+from videoapi.editing.jobs import EditJobs
+from videoapi.editing.kinds import KINDS as EDIT_KINDS
+from videoapi.editing.service import EditingService
+from videoapi.gateway.batch import BatchKind, batch_kind_table
+from videoapi.gateway.deps import provide_principal
+from videoapi.gateway.idempotency import IdempotencyStore
+from videoapi.gateway.keycache import Revocations
+from videoapi.gateway.service import Gateway
+from videoapi.gateway.webhooks import Dispatcher, WebhookService
+from videoapi.generation.batch import GenerationRunner
+from videoapi.generation.jobs import GenerationJobs
+from videoapi.generation.kinds import KINDS as GENERATION_KINDS
+from videoapi.generation.service import GenerationService
+from videoapi.moderation.policy import PolicyService
+from videoapi.moderation.service import Moderation
+from videoapi.outputs.step import OutputStep
+from videoapi.provenance.service import Detector
+from videoapi.provenance.watermark import WatermarkKey, watermark_key
+from videoapi.queue.broker import make_publisher
+from videoapi.queue.jobs import JobSpec
+from videoapi.queue.runtime import Background, Periodic, Runtime, WorkerLifecycle
+from videoapi.settings import Settings
+from videoapi.storage import load_signing_secret, make_store
+from videoapi.storage.base import ObjectStore
+from videoapi.tasks.service import TaskService
+
+
+@dataclass
+class Services:
+    """Everything one process uses, built once. Only the composition root's users hold the whole of it."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: ObjectStore
+    broker: dramatiq.Broker | None
+    tasks: TaskService
+    keys: KeyService
+    assets: AssetService
+    moderation: Moderation
+    billing: BillingService
+    policies: PolicyService
+    retention: Retention
+    step: OutputStep
+    edits: EditingService
+    generations: GenerationService
+    webhooks: WebhookService
+    detector: Detector
+    watermark: WatermarkKey
+
+    async def close(self) -> None:
+        await self.keys.close()
+        await self.store.close()
+        await self.engine.dispose()
+
+
+def watermark_key_for(settings: Settings) -> WatermarkKey:
+    return watermark_key(settings.watermark.secret, load_signing_secret(settings))
+
+
+async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> Services:
+    engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+    store = make_store(settings)
+    publish = make_publisher(broker) if broker is not None else None
+    billing = BillingService(sessions, settings)
+    tasks = TaskService(sessions, settings, publish, billing)
+    tasks.read_sessions = make_read_sessionmaker(engine)
+    keys = KeyService(sessions, _revocations(settings))
+    assets = AssetService(sessions, store, settings)
+    moderation = Moderation(settings)
+    policies = PolicyService(sessions)
+    step = OutputStep(settings, assets, policies)
+    key = watermark_key_for(settings)
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        store=store,
+        broker=broker,
+        tasks=tasks,
+        keys=keys,
+        assets=assets,
+        moderation=moderation,
+        billing=billing,
+        policies=policies,
+        retention=Retention(sessions, store, settings.retention),
+        step=step,
+        edits=EditingService(settings, sessions, assets, policies, moderation, billing, step),
+        generations=GenerationService(settings, sessions, assets, policies, moderation, billing, step),
+        webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
+        detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames),
+        watermark=key,
+    )
+
+
+def _revocations(settings: Settings) -> Revocations | None:
+    """Where revokes are announced to API processes that cache keys (only with the Redis rate limiter)."""
+    if settings.gateway.rate_limit_backend != "redis":
+        return None
+    return Revocations(settings.rate_limit_redis_url, settings.queue.namespace)
+
+
+# ---- workers ------------------------------------------------------------------------------
+
+
+def job_table(services: Services) -> dict[str, JobSpec]:
+    """Every job kind of every feature module, bound to its collaborators."""
+    edits = EditJobs(services.settings, services.assets, services.step)
+    runner = GenerationRunner(services.settings, services.assets, services.step, services.watermark)
+    generations = GenerationJobs(services.assets, services.step, runner)
+    return {spec.kind: spec for spec in [*edits.specs(), *generations.specs()]}
+
+
+def background_loops(services: Services) -> list[Background]:
+    """What a worker process runs beside its tasks: reconciler, retention, webhook deliveries."""
+    settings = services.settings
+
+    async def purge() -> None:
+        await services.retention.purge_expired(datetime.now(UTC))
+
+    return [
+        Periodic("reconcile", services.tasks.reconcile, settings.tasks.reconcile_interval_s),
+        Periodic("purge", purge, settings.retention.interval_s),
+        # Webhook deliveries (and the idempotency sweep) run wherever workers run.
+        Dispatcher(services.webhooks, IdempotencyStore(services.sessions, settings.gateway)),
+    ]
+
+
+def make_runtime(services: Services) -> Runtime:
+    return Runtime(
+        settings=services.settings,
+        tasks=services.tasks,
+        sessions=services.sessions,
+        store=services.store,
+        jobs=job_table(services),
+        background=background_loops(services),
+    )
+
+
+def worker_lifecycle(settings: Settings, background: bool = True) -> WorkerLifecycle:
+    """The middleware that gives a consuming broker its Runtime (worker processes and embedded workers)."""
+
+    async def boot(broker: dramatiq.Broker) -> tuple[Runtime, Callable[[], Awaitable[None]]]:
+        services = await build_services(settings, broker)
+        return make_runtime(services), services.close
+
+    return WorkerLifecycle(settings, boot, background=background)
+
+
+# ---- API ----------------------------------------------------------------------------------
+
+
+def make_gateway(services: Services) -> Gateway:
+    batch_kinds: dict[str, dict[str, BatchKind]] = {
+        "edit": batch_kind_table(
+            [BatchKind(s.path, s.kind, s.request_type, services.edits.prepare) for s in EDIT_KINDS.values()]
+        ),
+        "generate": batch_kind_table(
+            [BatchKind(s.path, s.kind, s.request_type, services.generations.prepare) for s in GENERATION_KINDS.values()]
+        ),
+    }
+    return Gateway(
+        services.settings, services.sessions, services.tasks, services.keys, services.assets.sign, batch_kinds
+    )
+
+
+def _from_services(pick: Callable[[Services], Any]) -> Provide:
+    # Taking `principal` makes Litestar authenticate first, alone, in the request's own context: the
+    # owner it binds to the logs stays bound for the handler (a batch of dependencies resolves in
+    # child tasks, whose context variables are lost), and no collaborator is reached unauthenticated.
+    def provide(state: State, principal: Principal) -> Any:
+        return pick(state.services)
+
+    return Provide(provide, sync_to_thread=False)
+
+
+def _gateway(state: State, principal: Principal) -> Gateway:
+    gateway: Gateway = state.gateway
+    return gateway
+
+
+DEPENDENCIES: dict[str, Provide] = {
+    "principal": Provide(provide_principal),
+    "gateway": Provide(_gateway, sync_to_thread=False),
+    "settings": _from_services(lambda s: s.settings),
+    "task_service": _from_services(lambda s: s.tasks),
+    "asset_service": _from_services(lambda s: s.assets),
+    "billing_service": _from_services(lambda s: s.billing),
+    "webhook_service": _from_services(lambda s: s.webhooks),
+    "edits": _from_services(lambda s: s.edits),
+    "generations": _from_services(lambda s: s.generations),
+    "detector": _from_services(lambda s: s.detector),
+    "sign": _from_services(lambda s: s.assets.sign),
+}
+"""What route handlers receive by parameter name: the collaborators they use, never the whole bag."""

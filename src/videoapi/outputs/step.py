@@ -1,0 +1,168 @@
+"""One "run a plan, check and store its outputs" step, shared by every job (edit, generation, style
+transfer, each batch member), so that no job can skip a check the others make.
+
+The API side resolves the visible watermark an output will carry; the worker side applies it, runs
+the ffmpeg pass, scans every output with the owner's moderation threshold, signs generated outputs
+with Content Credentials, and stores them. Billing reads the stored result when the task finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from videoapi.assets.service import AssetService
+from videoapi.editing.watermark import VisibleWatermark, check_watermark, effective_watermark, replace_plan
+from videoapi.errors import InvalidRequest, ProcessingError
+from videoapi.media.ffmpeg import run_ffmpeg
+from videoapi.moderation.frames import scan_configured
+from videoapi.moderation.policy import Policy, PolicyService
+from videoapi.provenance.credentials import sign_ai_generated
+from videoapi.queue.jobs import JobContext, JobOutput
+from videoapi.settings import Settings
+
+_BEFORE_TIMEOUT_S = 600.0
+
+
+class FfmpegPlan(Protocol):
+    """A planned ffmpeg pass (editing's `Plan` and the classical styles' plans are ones)."""
+
+    args: list[str]
+    output: Path
+    poster: Path | None
+    content_type: str
+    duration_s: float
+    files: dict[Path, str]
+    before: list[list[str]]
+    extra_outputs: list[tuple[Path, str]]
+
+
+@dataclass
+class Rendered:
+    """Files a job produced locally: the main output (with its poster) and any extra outputs."""
+
+    output: Path
+    poster: Path | None
+    content_type: str
+    extras: list[tuple[Path, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A generated output: its Content Credentials name the model and the task."""
+
+    model: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """What the job already recorded (the invisible watermark); C2PA fields are added to it."""
+
+
+class OutputStep:
+    def __init__(self, settings: Settings, assets: AssetService, policies: PolicyService) -> None:
+        self.settings = settings
+        self.assets = assets
+        self.policies = policies
+
+    # ---- API side -------------------------------------------------------------------------
+
+    async def resolve_watermark(
+        self, owner_id: str, requested: VisibleWatermark | None, policy: Policy
+    ) -> VisibleWatermark | None:
+        """The visible watermark an output gets (see `effective_watermark`), checked: a 422 names what is wrong."""
+        cfg = self.settings.watermark
+        wm = effective_watermark(
+            requested, policy.trial, policy.watermark, cfg.trial_text, cfg.trial_position, cfg.trial_opacity
+        )
+        if wm is None:
+            return None
+        check_watermark(wm, fonts_dir=self.settings.editing.fonts_dir)
+        if wm.image is not None:
+            media = await self.assets.check_input(owner_id, wm.image)
+            if media is not None and media.video is None:
+                raise InvalidRequest(
+                    "the watermark image has no picture",
+                    code="input_not_image",
+                    errors=[{"field": "watermark.image", "message": "not an image or video"}],
+                )
+        return wm
+
+    # ---- worker side ----------------------------------------------------------------------
+
+    async def watermark_logo(self, ctx: JobContext, wm: VisibleWatermark) -> Path | None:
+        """The local file of a watermark's logo (fetched or read in place), or None for a text mark."""
+        if wm.image is None:
+            return None
+        folder = ctx.work_dir / "wm"
+        folder.mkdir(exist_ok=True)
+        return (await self.assets.resolve_input(ctx.task.owner_id, wm.image, folder)).path
+
+    async def run_plan(self, ctx: JobContext, plan: FfmpegPlan, watermark: VisibleWatermark | None) -> Rendered:
+        """Put the watermark on every output of `plan` (same pass), write its files, run it."""
+        if watermark is not None:
+            logo = await self.watermark_logo(ctx, watermark)
+            plan = replace_plan(plan, watermark, logo, self.settings.editing.fonts_dir)
+        for path, content in plan.files.items():
+            path.write_text(content, encoding="utf-8")
+        for argv in plan.before:
+            await _run_before(argv)
+        await run_ffmpeg(
+            plan.args, duration_s=plan.duration_s, on_progress=ctx.report_progress, timeout_s=ctx.time_limit_s
+        )
+        return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs))
+
+    async def finish(self, ctx: JobContext, rendered: Rendered, generated: Generated | None = None) -> JobOutput:
+        """Scan every output with the owner's threshold (a blocked one fails the task, nothing stored),
+        sign a generated one, store them all, and return the task's result."""
+        task = ctx.task
+        policy = await self.policies.get(task.owner_id)
+        outputs = [rendered.output, *(path for path, _ in rendered.extras)]
+        scans = [await scan_configured(self.settings, path, policy.output_threshold) for path in outputs]
+        provenance: dict[str, Any] | None = None
+        if generated is not None:
+            provenance = dict(generated.provenance)
+            if self.settings.provenance.c2pa:
+                signed = await asyncio.to_thread(
+                    sign_ai_generated,
+                    self.settings,
+                    rendered.output,
+                    rendered.content_type,
+                    model=generated.model,
+                    task_id=task.id,
+                )
+                provenance.update(signed)
+        ctx.report_progress(0.97)
+        asset, result = await self.assets.store_output(
+            task.owner_id, task.id, task.attempts, rendered.output, rendered.poster, rendered.content_type
+        )
+        if provenance is not None:
+            result["provenance"] = provenance
+        if scans[0] is not None:
+            result["moderation"] = scans[0].summary()
+        assets = [asset]
+        if rendered.extras:
+            listed = [dict(result)]
+            for path, content_type in rendered.extras:
+                extra, extra_result = await self.assets.store_output(
+                    task.owner_id, task.id, task.attempts, path, None, content_type
+                )
+                assets.append(extra)
+                listed.append(extra_result)
+            result["outputs"] = listed
+        keys = [k for a in assets for k in (a.storage_key, a.poster_key) if k]
+        return JobOutput(result=result, assets=assets, stored_keys=keys)
+
+
+async def _run_before(argv: list[str]) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), _BEFORE_TIMEOUT_S)
+    except (TimeoutError, asyncio.CancelledError):
+        proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip()[-500:]
+        raise ProcessingError(f"{argv[0]} failed: {tail}", code="processing_failed")
