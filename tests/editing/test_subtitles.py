@@ -13,8 +13,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from tests.conftest import Api, assert_problem
-from tests.mediagen import ffmpeg
+from tests.support.app import Api, assert_problem
+from tests.support.media import ffmpeg
 from videoapi.editing.captions import WORD_JOINER
 from videoapi.editing.kinds import Source
 from videoapi.editing.subtitles import SubtitlesRequest, pick_font, plan_subtitles

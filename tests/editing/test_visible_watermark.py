@@ -13,8 +13,8 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import Api, assert_problem, running_app
-from tests.mediagen import ffmpeg, make_image
+from tests.support.app import Api, assert_problem, running_app
+from tests.support.media import ffmpeg, make_image
 from videoapi.services import build_services
 from videoapi.settings import Settings
 

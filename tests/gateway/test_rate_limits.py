@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Api, assert_problem, free_port, running_app, with_services
-from tests.gateway.conftest import make_key
+from tests.support.app import Api, assert_problem, free_port, running_app, with_services
+from tests.support.gateway import make_key
 from videoapi.gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from videoapi.settings import Settings
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.conftest import Api, assert_problem, running_app, with_services
-from tests.gateway.conftest import Receiver, make_key
+from tests.support.app import Api, assert_problem, running_app, with_services
+from tests.support.gateway import Receiver, make_key
 from videoapi.settings import Settings
 
 # Loopback inputs are refused by the worker at once, so these tasks fail within milliseconds.

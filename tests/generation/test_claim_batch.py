@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import run_async
+from tests.support.app import run_async
 from videoapi.db.migrate import upgrade
 from videoapi.services import build_services
 from videoapi.settings import Settings

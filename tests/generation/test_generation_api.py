@@ -11,10 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import Api, assert_problem
-from tests.generation import tiny
-from tests.generation.conftest import decode, video_info
-from tests.mediagen import make_image, make_video
+from tests.support import tiny
+from tests.support.app import Api, assert_problem
+from tests.support.media import decode, make_image, make_video, video_info
 
 T2V = "/v1/video/generate/text-to-video"
 I2V = "/v1/video/generate/image-to-video"

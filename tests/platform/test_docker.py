@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.conftest import empty_pg_database, free_port
-from tests.platform.deploy_checks import (
+from tests.support.app import free_port
+from tests.support.deploy_checks import (
     DOCKERFILE,
     ENTRYPOINT,
     ROOT,
@@ -30,6 +30,7 @@ from tests.platform.deploy_checks import (
     parse_videoapi_args,
     settings_from_env,
 )
+from tests.support.services import empty_pg_database
 from videoapi.db.migrate import MIGRATION_LOCK_KEY
 
 VENV_BIN = Path(sys.executable).parent

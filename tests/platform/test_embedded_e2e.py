@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.conftest import SLOW_TRANSCODE, Api, running_app
+from tests.support.app import SLOW_TRANSCODE, Api, running_app
 
 
 def probe(path: Path) -> dict[str, object]:

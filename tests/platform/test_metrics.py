@@ -21,9 +21,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from tests.conftest import SLOW_TRANSCODE, Api, assert_problem, running_app
-from tests.gateway.conftest import Receiver
-from tests.platform.fake_nvml import FakeGpu, fake_pynvml
+from tests.support.app import SLOW_TRANSCODE, Api, assert_problem, running_app
+from tests.support.fake_nvml import FakeGpu, fake_pynvml
+from tests.support.gateway import Receiver
 from videoapi import __version__
 from videoapi.db.base import utcnow
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
@@ -304,7 +304,7 @@ async def test_a_blocked_output_scan_counts_as_an_output_block_of_its_class(
 def test_model_cache_counts_hits_and_misses_times_loads_and_shows_what_is_resident(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    from tests.generation import tiny
+    from tests.support import tiny
     from videoapi.generation.cache import PipelineCache
     from videoapi.generation.registry import Constraints, ModelSpec
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from tests.conftest import assert_problem, running_app
+from tests.support.app import assert_problem, running_app
 from videoapi.assets.retention import PurgeReport, asset_ids_in, purge_expired
 from videoapi.cli import main as cli
 from videoapi.services import build_services

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import assert_problem, running_app
-from tests.mediagen import ffmpeg
+from tests.support.app import assert_problem, running_app
+from tests.support.media import ffmpeg
 from videoapi.cli import main as cli
 from videoapi.provenance.service import watermark_key
 from videoapi.provenance.watermark import MAX_AMPLITUDE, WatermarkKey, detect_file, embed_frames, token_for
