@@ -131,7 +131,9 @@ def two_api_processes(
 
         for base in bases:
             try:
-                wait_until(lambda base=base: healthy(base), timeout_s=60, interval_s=0.2, what=f"{base}/health to answer 200")
+                wait_until(
+                    lambda base=base: healthy(base), timeout_s=60, interval_s=0.2, what=f"{base}/health to answer 200"
+                )
             except AssertionError as exc:
                 logs = "\n".join(p.read_text() for p in tmp_path.glob("api-*.log"))
                 raise AssertionError(f"API processes did not start ({exc}):\n{logs[-3000:]}") from None

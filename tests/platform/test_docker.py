@@ -396,7 +396,7 @@ def test_db_upgrade_waits_while_another_process_holds_the_migration_lock(fresh_d
         proc = subprocess.Popen(
             [str(ENTRYPOINT), "db", "upgrade"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        time.sleep(4)
+        time.sleep(4)  # stays: the assert is that the upgrade is still blocked on the lock after a while
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert alembic_revision(fresh_database) is None
         with holder.cursor() as cur:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
@@ -24,6 +23,7 @@ from sqlalchemy import update
 from tests.support.app import SLOW_TRANSCODE, Api, assert_problem, running_app
 from tests.support.fake_nvml import FakeGpu, fake_pynvml
 from tests.support.gateway import Receiver
+from tests.support.waits import wait_until
 from videoapi import __version__
 from videoapi.db.base import utcnow
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
@@ -55,12 +55,8 @@ def current(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout_s} s")
-        time.sleep(0.05)
+def oldest_age(api: Api) -> float:
+    return value(api.client.get("/metrics").text, "videoapi_queue_oldest_age_seconds", queue="cpu", priority="2")
 
 
 # ---- queues, read from the task table ------------------------------------------------------------
@@ -161,7 +157,14 @@ def test_metrics_endpoint_exports_every_queue_and_priority_and_a_waiting_task(
                     assert value(idle, name, queue=queue, priority=priority) == 0, (name, queue, priority)
 
         assert api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "priority": "high"}).status_code == 202
-        time.sleep(1.2)
+        wait_until(
+            lambda: (
+                value(api.client.get("/metrics").text, "videoapi_queue_oldest_age_seconds", queue="cpu", priority="2")
+                >= 1.0
+            ),
+            timeout_s=10,
+            what="the queued task to be at least 1 s old on /metrics",
+        )
         waiting = api.client.get("/metrics").text
         assert value(waiting, "videoapi_queue_depth", queue="cpu", priority="2") == 1
         assert value(waiting, "videoapi_queue_oldest_age_seconds", queue="cpu", priority="2") >= 1.0
@@ -209,15 +212,23 @@ def test_a_running_task_counts_as_busy_while_it_runs_and_its_latency_when_it_end
         asset = api.upload(slow_clip)
         task = api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE}).json()
         api.wait(task["id"], until={"running"})
-        time.sleep(1.0)
         # Heartbeats add the time as it passes, not only when the task ends.
+        wait_until(
+            lambda: current("videoapi_worker_busy_seconds_total", queue="cpu") >= busy_before + 0.6,
+            timeout_s=20,
+            what="heartbeats adding busy time while the task runs",
+        )
         during = api.client.get("/metrics").text
         assert value(during, "videoapi_worker_busy", queue="cpu") == 1
         assert value(during, "videoapi_worker_busy_seconds_total", queue="cpu") >= busy_before + 0.6
         assert api.post(f"/v1/video/tasks/{task['id']}/cancel").status_code == 202
         assert api.wait(task["id"])["status"] == "canceled"
 
-        wait_until(lambda: current("videoapi_worker_busy", queue="cpu") == 0, "the busy gauge going back to 0")
+        wait_until(
+            lambda: current("videoapi_worker_busy", queue="cpu") == 0,
+            timeout_s=20,
+            what="the busy gauge going back to 0",
+        )
         assert current("videoapi_task_latency_seconds_count", kind="edit.transcode", status="canceled") == (
             canceled_before + 1
         )
