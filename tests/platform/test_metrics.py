@@ -265,12 +265,12 @@ def test_webhook_attempts_count_by_outcome_and_are_timed(
         api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()})
         receiver.wait_for(2)
         wait_until(lambda: current("videoapi_webhook_deliveries_total", outcome="delivered") == before["delivered"] + 1,
-                   "the delivery being counted")  # fmt: skip
+                   timeout_s=20, what="the delivery being counted")  # fmt: skip
         receiver.statuses = [503, 503]  # fails twice: gives up
         api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()})
         receiver.wait_for(4)
         wait_until(lambda: current("videoapi_webhook_deliveries_total", outcome="exhausted") == before["exhausted"] + 1,
-                   "the exhausted delivery being counted")  # fmt: skip
+                   timeout_s=20, what="the exhausted delivery being counted")  # fmt: skip
         text = api.client.get("/metrics").text
 
     assert value(text, "videoapi_webhook_deliveries_total", outcome="delivered") == before["delivered"] + 1
