@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install migrate bench clean system-deps
+.PHONY: run test test-fast lint format install migrate bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: migrate
 
 test: install
 	$(BIN)/pytest -q
+
+# No services, no ffmpeg: the quick loop while editing (well under a minute).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not postgres and not redis and not rabbitmq and not ffmpeg"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts migrations

@@ -3,6 +3,7 @@ PostgreSQL / Redis / RabbitMQ services of the machine (a missing service fails t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,79 @@ def s3_endpoint() -> Iterator[str]:
 def rabbitmq_url() -> str:
     require_port("RabbitMQ", 5672)
     return RABBITMQ_URL
+
+
+# ---- service and ffmpeg markers ----------------------------------------------------------------
+
+# A test that asks for one of these fixtures needs that service: it gets the marker even if its module
+# forgot it, so that `-m "not postgres ..."` (make test-fast) never selects it.
+_SERVICE_FIXTURES = {
+    "pg_url": "postgres",
+    "pg_database": "postgres",
+    "queued_api": "postgres",
+    "redis_url": "redis",
+    "rabbitmq_url": "rabbitmq",
+}
+_SERVICE_FIXTURES_ALSO = {"queued_api": "redis"}
+# Fixtures that make or decode media with ffmpeg / PyAV.
+_FFMPEG_FIXTURES = {
+    "clip",
+    "slow_clip",
+    "media_dir",
+    "mp4_with_audio",
+    "mp4_moov_at_end",
+    "webm_with_audio",
+    "rotated_mp4",
+    "png_image",
+    "wav_audio",
+    "gen_api",
+    "tiny_models",
+    "registry_file",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in (*_SERVICE_FIXTURES.items(), *_SERVICE_FIXTURES_ALSO.items()):
+            if fixture in names and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
+        if names & _FFMPEG_FIXTURES and item.get_closest_marker("ffmpeg") is None:
+            item.add_marker("ffmpeg")
+
+
+@pytest.fixture(autouse=True)
+def _no_ffmpeg_unless_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A test not marked `ffmpeg` that runs ffmpeg/ffprobe or opens media with PyAV fails (it would slip into
+    make test-fast, which is meant to run without media tools)."""
+    if request.node.get_closest_marker("ffmpeg") is not None:
+        yield
+        return
+    import subprocess
+
+    used: list[str] = []
+    real_init = subprocess.Popen.__init__
+
+    def guarded_init(self: subprocess.Popen, args: Any, *a: Any, **kw: Any) -> None:  # type: ignore[type-arg]
+        argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        program = os.path.basename(str(argv[0])) if argv else ""
+        if "ffmpeg" in program or "ffprobe" in program:
+            used.append(f"ran {program}")
+        real_init(self, args, *a, **kw)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded_init)
+    try:
+        import av
+    except ImportError:  # pragma: no cover
+        av = None
+    if av is not None:
+        real_open = av.open
+
+        def guarded_open(*a: Any, **kw: Any) -> Any:
+            used.append("opened media with PyAV")
+            return real_open(*a, **kw)
+
+        monkeypatch.setattr(av, "open", guarded_open)
+    yield
+    if used:
+        pytest.fail(f"test not marked ffmpeg {sorted(set(used))}: add @pytest.mark.ffmpeg", pytrace=False)

@@ -21,6 +21,8 @@ from tests.support.media import ffmpeg, make_audio, make_video
 from videoapi.media.ffmpeg import FFMPEG
 from videoapi.settings import load_settings
 
+pytestmark = pytest.mark.ffmpeg
+
 FPS = 25
 FRAME_S = 1 / FPS
 MAX_TEXT_CHARS = 300

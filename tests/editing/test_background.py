@@ -12,6 +12,8 @@ import pytest
 from tests.support.app import Api, assert_problem
 from tests.support.media import ffmpeg, make_audio, make_image
 
+pytestmark = pytest.mark.ffmpeg
+
 FPS = 25
 DURATION_S = 2.0
 # The subject: a red box moving right by 40 px/s from x=40, y 40..120; a still grey box with a green

@@ -12,6 +12,8 @@ import pytest
 from tests.support.app import Api, assert_problem
 from tests.support.media import make_image, make_video
 
+pytestmark = pytest.mark.ffmpeg
+
 FPS = 25
 BLUE = (0x33, 0x66, 0xCC)
 RED = (255, 0, 0)

@@ -22,6 +22,8 @@ from videoapi.media.ffmpeg import FFMPEG
 from videoapi.media.probe import probe
 from videoapi.settings import Settings
 
+pytestmark = pytest.mark.ffmpeg
+
 FPS = 25
 BACKGROUND = (64, 96, 128)
 

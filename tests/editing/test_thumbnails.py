@@ -11,6 +11,8 @@ from PIL import Image
 from tests.support.app import Api, assert_problem
 from tests.support.media import ffmpeg
 
+pytestmark = pytest.mark.ffmpeg
+
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
 
 

@@ -10,6 +10,8 @@ import pytest
 from tests.support.app import Api, assert_problem
 from tests.support.media import ffmpeg
 
+pytestmark = pytest.mark.ffmpeg
+
 FPS = 25
 FRAME_S = 1 / FPS
 

@@ -18,6 +18,8 @@ from tests.support.media import ffmpeg, make_image
 from videoapi.services import build_services
 from videoapi.settings import Settings
 
+pytestmark = pytest.mark.ffmpeg
+
 GRAY = 128
 
 

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from tests.support.app import Api, assert_problem
 from tests.support.media import decode, make_video, video_info
+
+pytestmark = pytest.mark.ffmpeg
 
 STYLE = "/v1/video/generate/style-transfer"
 

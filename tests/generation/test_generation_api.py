@@ -15,6 +15,8 @@ from tests.support import tiny
 from tests.support.app import Api, assert_problem
 from tests.support.media import decode, make_image, make_video, video_info
 
+pytestmark = pytest.mark.ffmpeg
+
 T2V = "/v1/video/generate/text-to-video"
 I2V = "/v1/video/generate/image-to-video"
 STYLE = "/v1/video/generate/style-transfer"

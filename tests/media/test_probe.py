@@ -16,6 +16,8 @@ from videoapi.media import probe as probe_module
 from videoapi.media.probe import MediaInfo, probe
 from videoapi.settings import LimitSettings
 
+pytestmark = pytest.mark.ffmpeg
+
 
 def probe_error(path: Path, limits: LimitSettings) -> MediaError:
     with pytest.raises(MediaError) as info:

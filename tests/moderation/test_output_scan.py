@@ -19,6 +19,8 @@ from videoapi.moderation import frames
 from videoapi.moderation.frames import sample_frames, scan_output
 from videoapi.settings import Settings
 
+pytestmark = pytest.mark.ffmpeg
+
 BLOCKED = ["FEMALE_BREAST_EXPOSED"]
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.app import SLOW_TRANSCODE, Api, running_app
 
+pytestmark = pytest.mark.ffmpeg
+
 
 def probe(path: Path) -> dict[str, object]:
     with av.open(str(path)) as c:

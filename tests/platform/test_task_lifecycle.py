@@ -18,6 +18,8 @@ from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
 from videoapi.services import build_services
 from videoapi.settings import Settings
 
+pytestmark = pytest.mark.ffmpeg
+
 
 def ffmpeg_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]

@@ -20,6 +20,8 @@ from videoapi.provenance.service import watermark_key
 from videoapi.provenance.watermark import MAX_AMPLITUDE, WatermarkKey, detect_file, embed_frames, token_for
 from videoapi.settings import Settings
 
+pytestmark = pytest.mark.ffmpeg
+
 TASK_ID = "a1b2c3d4-e5f6-4789-8abc-def012345678"
 KEY = WatermarkKey(b"test secret")
 
