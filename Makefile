@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install migrate bench clean system-deps
+.PHONY: run test test-fast lint format install migrate bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ run: migrate
 test: install
 	$(BIN)/pytest -q
 
+<<<<<<< HEAD
 # Style, then the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
+=======
+# No services, no ffmpeg: the quick loop while editing (well under a minute).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not postgres and not redis and not rabbitmq and not ffmpeg"
+
+>>>>>>> arch-c
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts migrations
 	$(BIN)/ruff format --check src tests scripts migrations

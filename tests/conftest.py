@@ -3,31 +3,23 @@ PostgreSQL / Redis / RabbitMQ services of the machine (a missing service fails t
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import socket
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg2
 import pytest
-from litestar.testing import TestClient
 
+<<<<<<< HEAD
 from videoapi.app import create_app
 from videoapi.composition import build_services
+=======
+from tests.support.app import Api, free_port, running_app, toml_value
+from tests.support.services import RABBITMQ_URL, REDIS_URL, empty_pg_database, require_port
+>>>>>>> arch-c
 from videoapi.db.migrate import upgrade
 from videoapi.settings import Settings, load_settings
-
-PG_ADMIN_DSN = os.environ.get("VIDEOAPI_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
-REDIS_URL = os.environ.get("VIDEOAPI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-RABBITMQ_URL = os.environ.get("VIDEOAPI_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-TERMINAL = {"succeeded", "failed", "canceled"}
 
 
 @pytest.fixture
@@ -35,25 +27,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def require_port(name: str, port: int) -> None:
-    """Fail loudly (not skip) when a service the test needs is down: .ci/run starts them."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return
-    except OSError:
-        pytest.fail(f"{name} is not reachable on 127.0.0.1:{port}; start it (see .ci/run) and rerun", pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4 s of 320x240 25 fps H.264 + AAC, moov atom at the end (so that cutting it in half breaks it)."""
-    from tests.mediagen import make_video
+    from tests.support.media import make_video
 
     return make_video(tmp_path_factory.mktemp("media") / "clip.mp4", duration_s=4.0, faststart=False)
 
@@ -61,25 +38,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def slow_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 s of 640x480: upscaled with SLOW_TRANSCODE it keeps ffmpeg busy for several seconds."""
-    from tests.mediagen import make_video
+    from tests.support.media import make_video
 
     return make_video(tmp_path_factory.mktemp("media") / "slow.mp4", duration_s=12.0, width=640, height=480)
-
-
-SLOW_TRANSCODE = {"width": 1280, "height": 960, "quality": "high"}
-
-
-def assert_problem(resp: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with this status (and code), and leaks no traceback."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/problem+json")
-    body = resp.json()
-    assert {"type", "title", "status", "detail", "code"} <= body.keys()
-    assert body["status"] == status
-    assert "Traceback" not in resp.text
-    if code:
-        assert body["code"] == code, body
-    return body
 
 
 @pytest.fixture
@@ -103,100 +64,6 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return load_settings(environ=env)
 
     return make
-
-
-def toml_value(value: Any) -> str:
-    """Render a value the way an operator writes it in a VIDEOAPI_* variable (a TOML value)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def run_async(coro: Any) -> Any:
-    return asyncio.run(coro)
-
-
-def with_services(settings: Settings, fn: Callable[[Any], Any]) -> Any:
-    """Run `fn(services)` on freshly built services (no broker), then close them."""
-
-    async def run() -> Any:
-        services = await build_services(settings, None)
-        try:
-            return await fn(services)
-        finally:
-            await services.close()
-
-    return run_async(run())
-
-
-def create_key(settings: Settings, name: str = "test") -> str:
-    async def make() -> str:
-        services = await build_services(settings, None)
-        try:
-            return (await services.keys.create(name))[1]
-        finally:
-            await services.close()
-
-    return run_async(make())
-
-
-class Api:
-    """A TestClient bound to one API key, with helpers that read like the README walkthrough."""
-
-    def __init__(self, client: TestClient, key: str, settings: Settings) -> None:
-        self.client = client
-        self.key = key
-        self.settings = settings
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-    def as_key(self, key: str) -> Api:
-        return Api(self.client, key, self.settings)
-
-    def get(self, url: str, **kw: Any) -> httpx.Response:
-        return self.client.get(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
-
-    def post(self, url: str, **kw: Any) -> httpx.Response:
-        return self.client.post(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
-
-    def delete(self, url: str, **kw: Any) -> httpx.Response:
-        return self.client.delete(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
-
-    def upload(self, path: Path) -> dict[str, Any]:
-        with path.open("rb") as fh:
-            resp = self.post("/v1/video/assets", files={"file": (path.name, fh, "application/octet-stream")})
-        assert resp.status_code == 201, resp.text
-        return resp.json()
-
-    def wait(self, task_id: str, timeout_s: float = 60, until: set[str] = TERMINAL) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            task = self.get(f"/v1/video/tasks/{task_id}").json()
-            if task["status"] in until:
-                return task
-            if time.monotonic() > deadline:
-                raise AssertionError(f"task {task_id} still {task['status']} after {timeout_s} s: {task}")
-            time.sleep(0.1)
-
-    def download(self, url: str, dest: Path) -> Path:
-        path = url.split("testserver.local", 1)[-1]
-        resp = self.client.get(path)
-        assert resp.status_code == 200, resp.text
-        dest.write_bytes(resp.content)
-        return dest
-
-
-@contextmanager
-def running_app(settings: Settings) -> Iterator[Api]:
-    """Migrate, create a key, and run the app (lifespan included) for the `with` block."""
-    upgrade(settings.database_url)
-    key = create_key(settings)
-    with TestClient(create_app(settings), base_url="http://testserver.local") as client:
-        yield Api(client, key, settings)
 
 
 @pytest.fixture
@@ -226,24 +93,6 @@ def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
 
 
 # ---- real services --------------------------------------------------------------------------
-
-
-@contextmanager
-def empty_pg_database(prefix: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database (its async URL), dropped when the block ends."""
-    require_port("PostgreSQL", 5432)
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_ADMIN_DSN)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        params = dict(p.split("=", 1) for p in PG_ADMIN_DSN.split())
-        yield f"postgresql+asyncpg://{params.get('user', 'postgres')}@{params['host']}:{params['port']}/{name}"
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -292,3 +141,79 @@ def s3_endpoint() -> Iterator[str]:
 def rabbitmq_url() -> str:
     require_port("RabbitMQ", 5672)
     return RABBITMQ_URL
+
+
+# ---- service and ffmpeg markers ----------------------------------------------------------------
+
+# A test that asks for one of these fixtures needs that service: it gets the marker even if its module
+# forgot it, so that `-m "not postgres ..."` (make test-fast) never selects it.
+_SERVICE_FIXTURES = {
+    "pg_url": "postgres",
+    "pg_database": "postgres",
+    "queued_api": "postgres",
+    "redis_url": "redis",
+    "rabbitmq_url": "rabbitmq",
+}
+_SERVICE_FIXTURES_ALSO = {"queued_api": "redis"}
+# Fixtures that make or decode media with ffmpeg / PyAV.
+_FFMPEG_FIXTURES = {
+    "clip",
+    "slow_clip",
+    "media_dir",
+    "mp4_with_audio",
+    "mp4_moov_at_end",
+    "webm_with_audio",
+    "rotated_mp4",
+    "png_image",
+    "wav_audio",
+    "gen_api",
+    "tiny_models",
+    "registry_file",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in (*_SERVICE_FIXTURES.items(), *_SERVICE_FIXTURES_ALSO.items()):
+            if fixture in names and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
+        if names & _FFMPEG_FIXTURES and item.get_closest_marker("ffmpeg") is None:
+            item.add_marker("ffmpeg")
+
+
+@pytest.fixture(autouse=True)
+def _no_ffmpeg_unless_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A test not marked `ffmpeg` that runs ffmpeg/ffprobe or opens media with PyAV fails (it would slip into
+    make test-fast, which is meant to run without media tools)."""
+    if request.node.get_closest_marker("ffmpeg") is not None:
+        yield
+        return
+    import subprocess
+
+    used: list[str] = []
+    real_init = subprocess.Popen.__init__
+
+    def guarded_init(self: subprocess.Popen, args: Any, *a: Any, **kw: Any) -> None:  # type: ignore[type-arg]
+        argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        program = os.path.basename(str(argv[0])) if argv else ""
+        if "ffmpeg" in program or "ffprobe" in program:
+            used.append(f"ran {program}")
+        real_init(self, args, *a, **kw)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded_init)
+    try:
+        import av
+    except ImportError:  # pragma: no cover
+        av = None
+    if av is not None:
+        real_open = av.open
+
+        def guarded_open(*a: Any, **kw: Any) -> Any:
+            used.append("opened media with PyAV")
+            return real_open(*a, **kw)
+
+        monkeypatch.setattr(av, "open", guarded_open)
+    yield
+    if used:
+        pytest.fail(f"test not marked ffmpeg {sorted(set(used))}: add @pytest.mark.ffmpeg", pytrace=False)

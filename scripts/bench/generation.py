@@ -5,7 +5,7 @@ the platform's own overhead per task.
                                                  [--width 128] [--height 128] [--json PATH]
 
 Without --model it builds a tiny LTX-Video pipeline from configs with random weights (the one the tests
-use, tests/generation/tiny.py) and registers it in a throwaway registry, so it runs on a CPU without
+use, tests/support/tiny.py) and registers it in a throwaway registry, so it runs on a CPU without
 any download. With --model it uses that entry of the configured registry (its weights must be installed).
 
 1. Model: after a warm-up, N single calls vs one batched call of N requests through the worker's own
@@ -70,7 +70,7 @@ def _environment(args: argparse.Namespace, work: Path) -> dict[str, str]:
         "VIDEOAPI_LOG__LEVEL": "warning",
     }
     if args.model is None:
-        from tests.generation import tiny
+        from tests.support import tiny
 
         model_dir = tiny.build_ltx(work / "tiny-ltx")
         limits = (
@@ -156,7 +156,7 @@ def _bench_model(args: argparse.Namespace, env: dict[str, str], work: Path) -> d
 def _bench_platform(args: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, Any]:
     from litestar.testing import TestClient
 
-    from tests.conftest import create_key
+    from tests.support.app import create_key
     from videoapi.app import create_app
     from videoapi.db.migrate import upgrade
     from videoapi.settings import load_settings

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import assert_problem, running_app
+from tests.support.app import assert_problem, running_app
 from videoapi.cli import main as cli
 from videoapi.composition import build_services
 from videoapi.settings import Settings

@@ -16,10 +16,12 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import Api, assert_problem, running_app
-from tests.mediagen import ffmpeg, make_audio, make_video
+from tests.support.app import Api, assert_problem, running_app
+from tests.support.media import ffmpeg, make_audio, make_video
 from videoapi.media.ffmpeg import FFMPEG
 from videoapi.settings import load_settings
+
+pytestmark = pytest.mark.ffmpeg
 
 FPS = 25
 FRAME_S = 1 / FPS

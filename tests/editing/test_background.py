@@ -9,8 +9,10 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import Api, assert_problem
-from tests.mediagen import ffmpeg, make_audio, make_image
+from tests.support.app import Api, assert_problem
+from tests.support.media import ffmpeg, make_audio, make_image
+
+pytestmark = pytest.mark.ffmpeg
 
 FPS = 25
 DURATION_S = 2.0

@@ -9,8 +9,10 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import Api, assert_problem
-from tests.mediagen import make_image, make_video
+from tests.support.app import Api, assert_problem
+from tests.support.media import make_image, make_video
+
+pytestmark = pytest.mark.ffmpeg
 
 FPS = 25
 BLUE = (0x33, 0x66, 0xCC)

@@ -13,14 +13,16 @@ import msgspec
 import numpy as np
 import pytest
 
-from tests.conftest import Api, assert_problem
-from tests.mediagen import ffmpeg
+from tests.support.app import Api, assert_problem
+from tests.support.media import ffmpeg
 from videoapi.editing.captions import WORD_JOINER
 from videoapi.editing.kinds import Source
 from videoapi.editing.subtitles import SubtitlesRequest, pick_font, plan_subtitles
 from videoapi.media.ffmpeg import FFMPEG
 from videoapi.media.probe import probe
 from videoapi.settings import Settings
+
+pytestmark = pytest.mark.ffmpeg
 
 FPS = 25
 BACKGROUND = (64, 96, 128)

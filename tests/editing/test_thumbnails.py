@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.conftest import Api, assert_problem
-from tests.mediagen import ffmpeg
+from tests.support.app import Api, assert_problem
+from tests.support.media import ffmpeg
+
+pytestmark = pytest.mark.ffmpeg
 
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.conftest import Api, assert_problem
-from tests.mediagen import ffmpeg
+from tests.support.app import Api, assert_problem
+from tests.support.media import ffmpeg
+
+pytestmark = pytest.mark.ffmpeg
 
 FPS = 25
 FRAME_S = 1 / FPS

@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.conftest import Api, assert_problem, free_port, running_app
-from tests.gateway.conftest import make_key, serve
+from tests.support.app import Api, assert_problem, free_port, running_app
+from tests.support.gateway import make_key, serve
 from videoapi.gateway.clientip import client_ip, parse_networks
 from videoapi.settings import Settings
 

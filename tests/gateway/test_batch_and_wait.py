@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from tests.conftest import Api, assert_problem, running_app
+from tests.support.app import Api, assert_problem, running_app
 from videoapi.settings import Settings
 
 URL = {"url": "https://example.invalid/a.mp4"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.conftest import with_services
+from tests.support.app import with_services
 from videoapi.db.migrate import upgrade
 from videoapi.settings import Settings
 

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 
-from tests.conftest import Api, assert_problem, with_services
+from tests.support.app import Api, assert_problem, with_services
 from videoapi.gateway.idempotency import IdempotencyStore, fingerprint
 
 TRIM = {"input": {"url": "https://example.invalid/a.mp4"}, "start_s": 0, "end_s": 1}
@@ -38,7 +38,7 @@ def test_same_key_and_body_returns_the_original_task(queued_api: Callable[..., A
         assert again.headers["Idempotent-Replayed"] == "true"
         assert count_tasks(api) == 1
         # Keys belong to their owner: another key's "order-1" is another request.
-        from tests.conftest import create_key
+        from tests.support.app import create_key
 
         other = api.as_key(create_key(api.settings, "other"))
         assert other.post("/v1/video/edit/trim", json=TRIM, headers=idem("order-1")).json()["id"] != first.json()["id"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from tests.conftest import Api, assert_problem, with_services
-from tests.gateway.conftest import make_key
+from tests.support.app import Api, assert_problem, with_services
+from tests.support.gateway import make_key
 
 TRIM = {"input": {"url": "https://example.invalid/a.mp4"}, "start_s": 0, "end_s": 1}
 

@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,15 +13,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Api, assert_problem, free_port, running_app, with_services
-from tests.gateway.conftest import make_key
+from tests.support.app import Api, assert_problem, free_port, running_app, with_services
+from tests.support.clock import FakeClock
+from tests.support.gateway import make_key
+from tests.support.waits import wait_until
 from videoapi.gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from videoapi.settings import Settings
 
 VIDEOAPI = str(Path(sys.executable).with_name("videoapi"))
 
 
-def test_bucket_allows_the_burst_then_429_with_headers(make_settings: Callable[..., Settings]) -> None:
+def test_bucket_allows_the_burst_then_429_with_headers(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr("videoapi.gateway.service.MemoryRateLimiter", lambda: MemoryRateLimiter(clock=clock))
     with running_app(make_settings()) as api:
         limited = api.as_key(make_key(api.settings, rate_per_s=1, burst=3))
         answers = [limited.get("/v1/video/tasks") for _ in range(3)]
@@ -36,29 +41,36 @@ def test_bucket_allows_the_burst_then_429_with_headers(make_settings: Callable[.
         assert int(refused.headers["RateLimit-Reset"]) >= 1
         # Other keys have their own buckets.
         assert api.get("/v1/video/tasks").status_code == 200
-        time.sleep(1.05)
+        clock.advance(1.05)
         assert limited.get("/v1/video/tasks").status_code == 200
 
 
-def test_default_rate_is_ten_per_second(make_settings: Callable[..., Settings]) -> None:
+def test_default_rate_is_ten_per_second(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr("videoapi.gateway.service.MemoryRateLimiter", lambda: MemoryRateLimiter(clock=clock))
     settings = make_settings(**{"gateway.default_rate_per_s": 10.0, "gateway.default_burst": 10})
     with running_app(settings) as api:
-        codes = [api.get("/v1/video/tasks").status_code for _ in range(14)]
-        # Ten at once from the bucket, plus whatever refilled at 10/s while the requests ran.
-        assert codes[:10] == [200] * 10
-        assert 429 in codes
+        codes = [api.get("/v1/video/tasks").status_code for _ in range(11)]
+        # Ten at once from the bucket; the clock stands still, so nothing refills.
+        assert codes == [200] * 10 + [429]
+        clock.advance(0.1)  # one token at 10/s
+        assert [api.get("/v1/video/tasks").status_code for _ in range(2)] == [200, 429]
 
 
 def test_memory_bucket_refills_at_its_rate() -> None:
     async def run() -> list[bool]:
-        limiter = MemoryRateLimiter()
+        clock = FakeClock()
+        limiter = MemoryRateLimiter(clock=clock)
         first = [(await limiter.hit("k", 20.0, 2)).allowed for _ in range(3)]
-        await asyncio.sleep(0.06)  # 1.2 tokens
+        clock.advance(0.06)  # 1.2 tokens
         return [*first, (await limiter.hit("k", 20.0, 2)).allowed, (await limiter.hit("k", 20.0, 2)).allowed]
 
     assert asyncio.run(run()) == [True, True, False, True, False]
 
 
+@pytest.mark.redis
 def test_redis_script_is_atomic_under_concurrency(redis_url: str) -> None:
     async def run() -> int:
         limiter = RedisRateLimiter(redis_url, f"t{uuid.uuid4().hex[:8]}")
@@ -110,18 +122,21 @@ def two_api_processes(
     ]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     try:
-        deadline = time.monotonic() + 60
+
+        def healthy(base: str) -> bool:
+            try:
+                return httpx.get(f"{base}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
         for base in bases:
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    logs = "\n".join(p.read_text() for p in tmp_path.glob("api-*.log"))
-                    raise AssertionError(f"API processes did not start:\n{logs[-3000:]}")
-                time.sleep(0.2)
+            try:
+                wait_until(
+                    lambda base=base: healthy(base), timeout_s=60, interval_s=0.2, what=f"{base}/health to answer 200"
+                )
+            except AssertionError as exc:
+                logs = "\n".join(p.read_text() for p in tmp_path.glob("api-*.log"))
+                raise AssertionError(f"API processes did not start ({exc}):\n{logs[-3000:]}") from None
         yield bases, settings
     finally:
         for proc in procs:
@@ -133,6 +148,8 @@ def two_api_processes(
                 proc.kill()
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
 def test_two_processes_share_one_bucket_through_redis(two_api_processes: tuple[list[str], Settings]) -> None:
     bases, settings = two_api_processes
     key = make_key(settings, rate_per_s=0.05, burst=6)
@@ -149,6 +166,8 @@ def test_two_processes_share_one_bucket_through_redis(two_api_processes: tuple[l
     assert httpx.get(f"{bases[0]}/v1/video/tasks", headers=calm).status_code == 429
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
 def test_revoked_key_stops_at_once_in_every_process(two_api_processes: tuple[list[str], Settings]) -> None:
     """Both processes cache the key (Redis limiter); a revoke from the CLI side reaches them at the next request."""
     bases, settings = two_api_processes

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.gateway.conftest import make_key, serve
+from tests.support.gateway import make_key, serve
 from videoapi.app import create_app
 from videoapi.settings import load_settings
 

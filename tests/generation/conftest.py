@@ -7,12 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import av
-import numpy as np
 import pytest
 
-from tests.conftest import Api, running_app, toml_value
-from tests.generation import tiny
+from tests.support import tiny
+from tests.support.app import Api, running_app, toml_value
 from videoapi.settings import Settings, load_settings
 
 # Tiny-model constraints: 32x32 default, LTX-like 8k+1 frames, Wan-like 4k+1.
@@ -139,17 +137,3 @@ def gen_api(tmp_path_factory: pytest.TempPathFactory, registry_file: Path) -> It
     )
     with running_app(settings) as api:
         yield api
-
-
-def decode(path: Path) -> np.ndarray:
-    """All frames of a video as (frames, height, width, 3) uint8 RGB."""
-    with av.open(str(path)) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
-
-
-def video_info(path: Path) -> dict[str, Any]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(video=0))
-        return {"frames": frames, "width": stream.width, "height": stream.height, "fps": float(stream.average_rate),
-                "codec": stream.codec_context.name}  # fmt: skip

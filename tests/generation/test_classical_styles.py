@@ -6,10 +6,12 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
-from tests.conftest import Api, assert_problem
-from tests.generation.conftest import decode, video_info
-from tests.mediagen import make_video
+from tests.support.app import Api, assert_problem
+from tests.support.media import decode, make_video, video_info
+
+pytestmark = pytest.mark.ffmpeg
 
 STYLE = "/v1/video/generate/style-transfer"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mediagen import make_audio, make_image, make_video
+from tests.support.media import make_audio, make_image, make_video
 from videoapi.settings import LimitSettings
 
 

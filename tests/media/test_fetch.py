@@ -135,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(BODY[:100])
         self.wfile.flush()
-        time.sleep(3)
+        time.sleep(3)  # stays: a stalled server is the behaviour under test
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -18,7 +18,7 @@ from videoapi.errors import MediaError, ProcessingError, TaskTimeout
 from videoapi.media.ffmpeg import FFMPEG, run_ffmpeg
 from videoapi.media.safety import input_args
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.ffmpeg]
 
 # An input that never ends, read in real time: a long-running ffmpeg that costs almost no CPU.
 ENDLESS = ["-re", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-f", "null", "-"]

@@ -10,11 +10,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tests.mediagen import make_png_bomb, make_video
+from tests.support.media import make_png_bomb, make_video
 from videoapi.errors import MediaError
 from videoapi.media import probe as probe_module
 from videoapi.media.probe import MediaInfo, probe
 from videoapi.settings import LimitSettings
+
+pytestmark = pytest.mark.ffmpeg
 
 
 def probe_error(path: Path, limits: LimitSettings) -> MediaError:
@@ -62,7 +64,7 @@ def test_png_is_an_image_without_duration(png_image: Path, limits: LimitSettings
 
 
 def test_jpeg_and_single_frame_gif_are_images(tmp_path: Path, limits: LimitSettings) -> None:
-    from tests.mediagen import make_image
+    from tests.support.media import make_image
 
     for name in ("still.jpg", "still.gif"):
         info = probe(make_image(tmp_path / name, width=40, height=30), limits)
@@ -244,7 +246,7 @@ def test_video_longer_than_the_limit_is_too_long(mp4_with_audio: Path) -> None:
 
 
 def test_container_without_audio_or_video_has_no_media(tmp_path: Path, limits: LimitSettings) -> None:
-    from tests.mediagen import ffmpeg
+    from tests.support.media import ffmpeg
 
     subtitles = tmp_path / "subs.srt"
     subtitles.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")

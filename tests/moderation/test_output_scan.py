@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import running_app
-from tests.mediagen import ffmpeg
+from tests.support.app import running_app
+from tests.support.media import ffmpeg
 from videoapi.moderation import frames
 from videoapi.moderation.frames import sample_frames, scan_output
 from videoapi.settings import Settings
+
+pytestmark = pytest.mark.ffmpeg
 
 BLOCKED = ["FEMALE_BREAST_EXPOSED"]
 

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select, update
 
-from tests.conftest import running_app, with_services
+from tests.support.app import running_app, with_services
 from videoapi.assets.models import Asset
 from videoapi.billing.models import UsageRecord
 from videoapi.cli import main

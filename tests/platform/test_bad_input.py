@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Api, assert_problem, free_port, running_app
-from tests.mediagen import make_png_bomb
+from tests.support.app import Api, assert_problem, free_port, running_app
+from tests.support.media import make_png_bomb
 from videoapi.settings import Settings
 
 

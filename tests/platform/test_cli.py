@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import running_app
+from tests.support.app import running_app
 from videoapi.settings import Settings
 
 

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.platform.deploy_checks import (
+from tests.support.deploy_checks import (
     ROOT,
     dockerfile_env,
     dockerfile_stages,

@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.conftest import empty_pg_database, free_port
-from tests.platform.deploy_checks import (
+from tests.support.app import free_port
+from tests.support.deploy_checks import (
     DOCKERFILE,
     ENTRYPOINT,
     ROOT,
@@ -30,6 +30,7 @@ from tests.platform.deploy_checks import (
     parse_videoapi_args,
     settings_from_env,
 )
+from tests.support.services import empty_pg_database
 from videoapi.db.migrate import MIGRATION_LOCK_KEY
 
 VENV_BIN = Path(sys.executable).parent
@@ -395,7 +396,7 @@ def test_db_upgrade_waits_while_another_process_holds_the_migration_lock(fresh_d
         proc = subprocess.Popen(
             [str(ENTRYPOINT), "db", "upgrade"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        time.sleep(4)
+        time.sleep(4)  # stays: the assert is that the upgrade is still blocked on the lock after a while
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert alembic_revision(fresh_database) is None
         with holder.cursor() as cur:

@@ -135,7 +135,7 @@ def test_a_check_that_raises_or_hangs_is_a_fail_line_not_a_traceback(make_settin
         raise RuntimeError("driver exploded")
 
     def hang(_: Settings) -> list[Check]:
-        time.sleep(30)
+        time.sleep(30)  # stays: a hanging check is the behaviour under test
         return []
 
     def fine(_: Settings) -> list[Check]:

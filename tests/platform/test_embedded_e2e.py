@@ -11,7 +11,9 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.conftest import SLOW_TRANSCODE, Api, running_app
+from tests.support.app import SLOW_TRANSCODE, Api, running_app
+
+pytestmark = pytest.mark.ffmpeg
 
 
 def probe(path: Path) -> dict[str, object]:

@@ -14,7 +14,7 @@ import promql_parser
 import pytest
 import yaml
 
-from tests.platform.deploy_checks import (
+from tests.support.deploy_checks import (
     ROOT,
     dockerfile_env,
     dockerfile_stages,

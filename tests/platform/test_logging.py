@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import running_app
+from tests.support.app import running_app
 from videoapi.settings import Settings
 
 

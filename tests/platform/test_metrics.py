@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
@@ -21,9 +20,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from tests.conftest import SLOW_TRANSCODE, Api, assert_problem, running_app
-from tests.gateway.conftest import Receiver
-from tests.platform.fake_nvml import FakeGpu, fake_pynvml
+from tests.support.app import SLOW_TRANSCODE, Api, assert_problem, running_app
+from tests.support.fake_nvml import FakeGpu, fake_pynvml
+from tests.support.gateway import Receiver
+from tests.support.waits import wait_until
 from videoapi import __version__
 from videoapi.db.base import utcnow
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
@@ -55,12 +55,8 @@ def current(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout_s} s")
-        time.sleep(0.05)
+def oldest_age(api: Api) -> float:
+    return value(api.client.get("/metrics").text, "videoapi_queue_oldest_age_seconds", queue="cpu", priority="2")
 
 
 # ---- queues, read from the task table ------------------------------------------------------------
@@ -161,7 +157,14 @@ def test_metrics_endpoint_exports_every_queue_and_priority_and_a_waiting_task(
                     assert value(idle, name, queue=queue, priority=priority) == 0, (name, queue, priority)
 
         assert api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "priority": "high"}).status_code == 202
-        time.sleep(1.2)
+        wait_until(
+            lambda: (
+                value(api.client.get("/metrics").text, "videoapi_queue_oldest_age_seconds", queue="cpu", priority="2")
+                >= 1.0
+            ),
+            timeout_s=10,
+            what="the queued task to be at least 1 s old on /metrics",
+        )
         waiting = api.client.get("/metrics").text
         assert value(waiting, "videoapi_queue_depth", queue="cpu", priority="2") == 1
         assert value(waiting, "videoapi_queue_oldest_age_seconds", queue="cpu", priority="2") >= 1.0
@@ -209,15 +212,23 @@ def test_a_running_task_counts_as_busy_while_it_runs_and_its_latency_when_it_end
         asset = api.upload(slow_clip)
         task = api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE}).json()
         api.wait(task["id"], until={"running"})
-        time.sleep(1.0)
         # Heartbeats add the time as it passes, not only when the task ends.
+        wait_until(
+            lambda: current("videoapi_worker_busy_seconds_total", queue="cpu") >= busy_before + 0.6,
+            timeout_s=20,
+            what="heartbeats adding busy time while the task runs",
+        )
         during = api.client.get("/metrics").text
         assert value(during, "videoapi_worker_busy", queue="cpu") == 1
         assert value(during, "videoapi_worker_busy_seconds_total", queue="cpu") >= busy_before + 0.6
         assert api.post(f"/v1/video/tasks/{task['id']}/cancel").status_code == 202
         assert api.wait(task["id"])["status"] == "canceled"
 
-        wait_until(lambda: current("videoapi_worker_busy", queue="cpu") == 0, "the busy gauge going back to 0")
+        wait_until(
+            lambda: current("videoapi_worker_busy", queue="cpu") == 0,
+            timeout_s=20,
+            what="the busy gauge going back to 0",
+        )
         assert current("videoapi_task_latency_seconds_count", kind="edit.transcode", status="canceled") == (
             canceled_before + 1
         )
@@ -254,12 +265,12 @@ def test_webhook_attempts_count_by_outcome_and_are_timed(
         api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()})
         receiver.wait_for(2)
         wait_until(lambda: current("videoapi_webhook_deliveries_total", outcome="delivered") == before["delivered"] + 1,
-                   "the delivery being counted")  # fmt: skip
+                   timeout_s=20, what="the delivery being counted")  # fmt: skip
         receiver.statuses = [503, 503]  # fails twice: gives up
         api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()})
         receiver.wait_for(4)
         wait_until(lambda: current("videoapi_webhook_deliveries_total", outcome="exhausted") == before["exhausted"] + 1,
-                   "the exhausted delivery being counted")  # fmt: skip
+                   timeout_s=20, what="the exhausted delivery being counted")  # fmt: skip
         text = api.client.get("/metrics").text
 
     assert value(text, "videoapi_webhook_deliveries_total", outcome="delivered") == before["delivered"] + 1
@@ -304,7 +315,7 @@ async def test_a_blocked_output_scan_counts_as_an_output_block_of_its_class(
 def test_model_cache_counts_hits_and_misses_times_loads_and_shows_what_is_resident(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    from tests.generation import tiny
+    from tests.support import tiny
     from videoapi.generation.cache import PipelineCache
     from videoapi.generation.registry import Constraints, ModelSpec
 

@@ -20,8 +20,8 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import running_app
-from tests.platform.fake_nvml import FakeGpu, fake_pynvml
+from tests.support.app import running_app
+from tests.support.fake_nvml import FakeGpu, fake_pynvml
 from videoapi.observability.collectors import install_collectors
 from videoapi.observability.metrics import REGISTRY
 from videoapi.settings import load_settings

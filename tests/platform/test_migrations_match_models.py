@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from videoapi.db.migrate import upgrade
-from videoapi.tables import metadata
 from videoapi.settings import Settings
+from videoapi.tables import metadata
 
 
 def test_upgraded_database_matches_the_models(make_settings: Callable[..., Settings]) -> None:

@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import SLOW_TRANSCODE, running_app
+from tests.support.app import SLOW_TRANSCODE, running_app
 from videoapi.settings import Settings
 
 VIDEOAPI = str(Path(sys.executable).with_name("videoapi"))

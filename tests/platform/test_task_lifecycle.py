@@ -11,12 +11,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import SLOW_TRANSCODE, Api, assert_problem, running_app
+from tests.support.app import SLOW_TRANSCODE, Api, assert_problem, running_app
 from videoapi.composition import build_services
 from videoapi.errors import TransientError
 from videoapi.queue import runtime as runtime_mod
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
 from videoapi.settings import Settings
+
+pytestmark = pytest.mark.ffmpeg
 
 
 def ffmpeg_children() -> list[psutil.Process]:

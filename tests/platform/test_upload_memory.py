@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import free_port
+from tests.support.app import free_port
 
 VIDEOAPI = str(Path(sys.executable).with_name("videoapi"))
 UPLOAD_BYTES = 1024**3

@@ -7,11 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
+import pytest
 
-from tests.conftest import running_app
-from tests.mediagen import make_video
+from tests.support.app import running_app
+from tests.support.media import make_video
 from videoapi.provenance.credentials import read_credentials, sign_ai_generated
 from videoapi.settings import Settings
+
+pytestmark = pytest.mark.ffmpeg
 
 
 def frames_of(path: Path) -> int:

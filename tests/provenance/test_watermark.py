@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import assert_problem, running_app
-from tests.mediagen import ffmpeg
+from tests.support.app import assert_problem, running_app
+from tests.support.media import ffmpeg
 from videoapi.cli import main as cli
 from videoapi.composition import watermark_key_for
 from videoapi.provenance.watermark import MAX_AMPLITUDE, WatermarkKey, detect_file, embed_frames, token_for
 from videoapi.settings import Settings
+
+pytestmark = pytest.mark.ffmpeg
 
 TASK_ID = "a1b2c3d4-e5f6-4789-8abc-def012345678"
 KEY = WatermarkKey(b"test secret")

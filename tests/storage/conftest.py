@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.app import free_port
 from videoapi.settings import ServerSettings, Settings, StorageSettings
 from videoapi.storage.local import LocalStore
 

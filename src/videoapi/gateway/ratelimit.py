@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -57,13 +58,17 @@ class RateLimiter(Protocol):
 
 
 class MemoryRateLimiter:
-    """Buckets of one process; enough for a single API process (the embedded shape)."""
+    """Buckets of one process; enough for a single API process (the embedded shape).
 
-    def __init__(self) -> None:
+    `clock` gives seconds on a monotonic scale; tests pass a fake one to let time pass without sleeping.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._clock = clock
 
     async def hit(self, bucket: str, rate_per_s: float, burst: int) -> Decision:
-        now = time.monotonic()
+        now = self._clock()
         tokens, last = self._buckets.get(bucket, (float(burst), now))
         tokens = min(float(burst), tokens + (now - last) * rate_per_s)
         allowed = tokens >= 1.0

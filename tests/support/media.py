@@ -6,6 +6,10 @@ import struct
 import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
 
 from videoapi.media.ffmpeg import FFMPEG
 
@@ -109,3 +113,17 @@ def make_png_bomb(path: Path, width: int = 20000, height: int = 20000) -> Path:
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def decode(path: Path) -> np.ndarray:
+    """All frames of a video as (frames, height, width, 3) uint8 RGB."""
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def video_info(path: Path) -> dict[str, Any]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        return {"frames": frames, "width": stream.width, "height": stream.height, "fps": float(stream.average_rate),
+                "codec": stream.codec_context.name}  # fmt: skip
