@@ -11,13 +11,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-<<<<<<< HEAD
-from videoapi.app import create_app
-from videoapi.composition import build_services
-=======
 from tests.support.app import Api, free_port, running_app, toml_value
 from tests.support.services import RABBITMQ_URL, REDIS_URL, empty_pg_database, require_port
->>>>>>> arch-c
 from videoapi.db.migrate import upgrade
 from videoapi.settings import Settings, load_settings
 

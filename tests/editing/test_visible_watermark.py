@@ -13,15 +13,9 @@ import av
 import numpy as np
 import pytest
 
-<<<<<<< HEAD
-from tests.conftest import Api, assert_problem, running_app
-from tests.mediagen import ffmpeg, make_image
-from videoapi.composition import build_services
-=======
 from tests.support.app import Api, assert_problem, running_app
 from tests.support.media import ffmpeg, make_image
 from videoapi.composition import build_services
->>>>>>> arch-c
 from videoapi.settings import Settings
 
 pytestmark = pytest.mark.ffmpeg

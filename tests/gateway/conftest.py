@@ -9,15 +9,8 @@ from typing import Any
 
 import pytest
 
-<<<<<<< HEAD
-from tests.conftest import Api, free_port, run_async, running_app
-from videoapi.app import create_app
-from videoapi.composition import build_services
-from videoapi.db.migrate import upgrade
-=======
 from tests.support.app import Api, running_app
 from tests.support.gateway import Receiver
->>>>>>> arch-c
 from videoapi.settings import Settings
 
 

@@ -6,12 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-<<<<<<< HEAD
-from tests.conftest import run_async
-from videoapi.composition import build_services
-=======
 from tests.support.app import run_async
->>>>>>> arch-c
+from videoapi.composition import build_services
 from videoapi.db.migrate import upgrade
 from videoapi.settings import Settings
 

@@ -21,13 +21,8 @@ def test_missing_or_wrong_key_is_401(api: Api, headers: dict[str, str]) -> None:
 def test_revoked_key_stops_working_at_once(api: Api) -> None:
     key = create_key(api.settings, "short-lived")
     assert api.as_key(key).get("/v1/video/tasks").status_code == 200
-<<<<<<< HEAD
-    from tests.conftest import run_async
-    from videoapi.composition import build_services
-=======
     from tests.support.app import run_async
     from videoapi.composition import build_services
->>>>>>> arch-c
 
     async def revoke() -> None:
         services = await build_services(api.settings, None)

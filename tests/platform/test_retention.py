@@ -11,13 +11,8 @@ from typing import Any
 
 from click.testing import CliRunner
 
-<<<<<<< HEAD
-from tests.conftest import assert_problem, running_app
-from videoapi.assets.retention import PurgeReport, asset_ids_in
-=======
 from tests.support.app import assert_problem, running_app
-from videoapi.assets.retention import PurgeReport, asset_ids_in, purge_expired
->>>>>>> arch-c
+from videoapi.assets.retention import PurgeReport, asset_ids_in
 from videoapi.cli import main as cli
 from videoapi.composition import build_services
 from videoapi.settings import Settings
