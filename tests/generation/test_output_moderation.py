@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import running_app
 from tests.generation.conftest import gen_settings
-from tests.mediagen import make_video
+from tests.support.app import running_app
+from tests.support.media import make_video
 from videoapi.composition import build_services
 from videoapi.moderation import frames
 from videoapi.settings import Settings
+
+pytestmark = pytest.mark.ffmpeg
 
 BLOCKED_CLASS = "FEMALE_BREAST_EXPOSED"
 
