@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install migrate bench clean system-deps
+.PHONY: run test test-fast lint format install migrate bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ migrate: install
 
 run: migrate
 	$(BIN)/videoapi serve
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q tests/test_docs_configuration.py tests/test_docs_routes.py tests/test_docs_links.py
 
 test: install
 	$(BIN)/pytest -q
