@@ -48,6 +48,9 @@ def _problems(path: Path) -> list[str]:
             continue
         if url.scheme == "mailto":
             continue
+        if "shared/" in target:
+            out.append(f"{where} (the shared workspace is not part of the repository)")
+            continue
         if url.scheme or target.startswith(("/", "~")):
             out.append(f"{where} (absolute or non-http link)")
             continue
