@@ -26,6 +26,9 @@ migrate: install
 run: migrate
 	$(BIN)/videoapi serve
 
+test-fast: $(STAMP)
+	$(BIN)/pytest -q tests/test_docs_configuration.py tests/test_docs_routes.py tests/test_docs_links.py
+
 test: install
 	$(BIN)/pytest -q
 
