@@ -26,20 +26,14 @@ migrate: install
 run: migrate
 	$(BIN)/videoapi serve
 
-test-fast: $(STAMP)
-	$(BIN)/pytest -q tests/test_docs_configuration.py tests/test_docs_routes.py tests/test_docs_links.py
-
 test: install
 	$(BIN)/pytest -q
 
-<<<<<<< HEAD
-# Style, then the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
-=======
 # No services, no ffmpeg: the quick loop while editing (well under a minute).
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not postgres and not redis and not rabbitmq and not ffmpeg"
 
->>>>>>> arch-c
+# Style, then the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts migrations
 	$(BIN)/ruff format --check src tests scripts migrations
