@@ -14,6 +14,8 @@ from tests.support.app import Api, assert_problem, free_port, running_app
 from tests.support.media import make_png_bomb
 from videoapi.settings import Settings
 
+pytestmark = pytest.mark.ffmpeg
+
 
 def upload_bytes(api: Api, name: str, data: bytes):  # type: ignore[no-untyped-def]
     return api.post("/v1/video/assets", files={"file": (name, data, "video/mp4")})

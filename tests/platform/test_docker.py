@@ -35,6 +35,8 @@ from videoapi.db.migrate import MIGRATION_LOCK_KEY
 
 VENV_BIN = Path(sys.executable).parent
 
+pytestmark = pytest.mark.postgres
+
 
 def final_stage() -> Stage:
     return dockerfile_stages()[-1]

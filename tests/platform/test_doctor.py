@@ -245,3 +245,7 @@ def test_each_model_line_says_whether_its_weights_are_here_and_how_to_get_them(
     assert by_name["model on-hub"].status == "warn"
     assert "videoapi models download on-hub" in (by_name["model on-hub"].fix or "")
     assert by_name["model gone"].status == "warn" and str(tmp_path / "gone") in (by_name["model gone"].fix or "")
+
+
+# Runs ffmpeg (the filters check) and opens media; see tests/conftest.py _no_ffmpeg_unless_marked.
+pytestmark = pytest.mark.ffmpeg
