@@ -9,8 +9,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from videoapi.editing.filters import filter_quote
 from videoapi.editing.kinds import KINDS, Source
-from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, filter_quote, plan_subtitles
+from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, plan_subtitles
 from videoapi.errors import InvalidRequest
 from videoapi.media.probe import AudioInfo, MediaInfo, VideoInfo
 from videoapi.settings import Settings

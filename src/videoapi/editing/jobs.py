@@ -7,8 +7,9 @@ from pathlib import Path
 
 import msgspec
 
-from videoapi.editing.kinds import KINDS, Source
+from videoapi.editing.kinds import KINDS
 from videoapi.editing.service import QUEUE
+from videoapi.editing.source import Source
 from videoapi.editing.watermark import VisibleWatermark, replace_plan
 from videoapi.errors import ProcessingError
 from videoapi.media.ffmpeg import run_ffmpeg

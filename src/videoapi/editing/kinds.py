@@ -17,24 +17,12 @@ from videoapi.editing.background import BackgroundRequest, background_inputs, ch
 from videoapi.editing.compile import check_composite, composite_inputs, plan_composite
 from videoapi.editing.plan import Plan, plan_transcode, plan_trim, trim_ranges
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
+from videoapi.editing.source import Planner, Source
 from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, plan_subtitles
 from videoapi.editing.thumbnails import ThumbnailsRequest, check_thumbnails, plan_thumbnails
 from videoapi.editing.timeline import CompositeRequest
-from videoapi.media.probe import MediaInfo
 from videoapi.settings import Settings
 
-
-@dataclass(frozen=True)
-class Source:
-    """One resolved input of a plan: a local path (a stand-in name at submission) and its probe."""
-
-    path: Path
-    media: MediaInfo
-
-
-# (request, sources in the order `inputs` named them, output dir, settings) -> Plan; raises
-# InvalidRequest for a request that cannot work on these inputs.
-Planner = Callable[[Any, Sequence[Source], Path, Settings], Plan]
 # Checks a request can make without its inputs' probes (URL inputs are probed by the worker).
 StaticCheck = Callable[[Any, Settings], None]
 

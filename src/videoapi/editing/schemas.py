@@ -8,12 +8,11 @@ import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
+from videoapi.editing.encoding import Format, Quality
 from videoapi.editing.watermark import VisibleWatermark
 from videoapi.tasks.schemas import Priority
 
 Seconds = Annotated[float, Meta(ge=0, le=24 * 3600, description="seconds from the start of the input")]
-Quality = Literal["low", "medium", "high"]
-Format = Literal["mp4", "webm"]
 Resolution = Literal["480p", "720p", "1080p", "1440p", "2160p"]
 Dimension = Annotated[int, Meta(ge=16, le=7680, description="pixels; rounded down to an even number")]
 Fps = Annotated[float, Meta(gt=0, le=120)]

@@ -8,8 +8,9 @@ from typing import Any
 import msgspec
 
 from videoapi.auth.deps import Principal
-from videoapi.editing.kinds import KINDS, Source
+from videoapi.editing.kinds import KINDS
 from videoapi.editing.plan import RESOLUTION_SHORT_SIDE
+from videoapi.editing.source import Source
 from videoapi.editing.watermark import VisibleWatermark, check_watermark, effective_watermark, replace_plan
 from videoapi.errors import InvalidRequest
 from videoapi.media.probe import MediaInfo

@@ -23,8 +23,9 @@ import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
+from videoapi.editing.encoding import Format, Quality
 from videoapi.editing.filters import Anchor
-from videoapi.editing.schemas import CommonOptions, Dimension, Format, Fps, Quality, Resolution
+from videoapi.editing.schemas import CommonOptions, Dimension, Fps, Resolution
 from videoapi.errors import InvalidRequest
 from videoapi.media.colors import Color, parse_color
 from videoapi.media.fonts import Font, resolve_font
