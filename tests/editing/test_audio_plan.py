@@ -12,8 +12,8 @@ import pytest
 from videoapi.assets.schemas import InputRef
 from videoapi.editing.audio import AudioRequest, audio_inputs, check_audio, plan_audio
 from videoapi.editing.kinds import KINDS, Source
-from videoapi.editing.plan import Plan
 from videoapi.errors import InvalidRequest
+from videoapi.media.plan import Plan
 from videoapi.media.probe import AudioInfo, MediaInfo, VideoInfo
 from videoapi.settings import Settings, load_settings
 

@@ -10,9 +10,9 @@ import msgspec
 import pytest
 
 from videoapi.editing.compile import GRAPH_FILE, compile_timeline
-from videoapi.editing.filters import escape_value
-from videoapi.editing.plan import Plan
 from videoapi.editing.timeline import CompositeRequest, source_refs
+from videoapi.media.filters import escape_value
+from videoapi.media.plan import Plan
 from videoapi.media.probe import AudioInfo, MediaInfo, VideoInfo
 from videoapi.settings import load_settings
 

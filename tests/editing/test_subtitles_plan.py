@@ -10,8 +10,9 @@ import msgspec
 import pytest
 
 from videoapi.editing.kinds import KINDS, Source
-from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, filter_quote, plan_subtitles
+from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, plan_subtitles
 from videoapi.errors import InvalidRequest
+from videoapi.media.filters import filter_quote
 from videoapi.media.probe import AudioInfo, MediaInfo, VideoInfo
 from videoapi.settings import Settings
 

@@ -97,7 +97,7 @@ def test_a_blocked_output_fails_the_task_unstored_and_unbilled(
 def test_outputs_with_a_keyframe_every_2_s_are_sampled_from_keyframes_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from videoapi.editing.plan import KEYFRAMES
+    from videoapi.media.encoding import KEYFRAMES
 
     video = tmp_path / "k.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=6", "-c:v", "libx264", "-preset", "ultrafast",

@@ -247,9 +247,9 @@ def keys_policy(
 
     import msgspec
 
-    from videoapi.editing.watermark import VisibleWatermark, check_watermark
     from videoapi.errors import AppError
     from videoapi.moderation.text import rules_from_dict
+    from videoapi.outputs.watermark import VisibleWatermark, check_watermark
 
     changes: dict[str, Any] = {}
     if trial is not None:

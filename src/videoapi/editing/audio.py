@@ -10,22 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
 from videoapi.editing import tts
-from videoapi.editing.plan import AUDIO_BITRATE, CONTENT_TYPES, Plan, _container_flags, _encode_args, _poster_args
-from videoapi.editing.schemas import CommonOptions, Format, Quality, Seconds
+from videoapi.editing.schemas import Seconds
+from videoapi.editing.source import Source
 from videoapi.errors import InvalidRequest
+from videoapi.media.encoding import (
+    AUDIO_BITRATE,
+    CONTENT_TYPES,
+    Format,
+    Quality,
+    container_flags,
+    encode_args,
+    poster_args,
+)
+from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
+from videoapi.outputs.schemas import CommonOptions
 from videoapi.settings import Settings
-
-if TYPE_CHECKING:
-    from videoapi.editing.kinds import Source
 
 SAMPLE_RATE = 48000
 MAX_NARRATIONS = 20
@@ -220,10 +228,10 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
     args = [a for opts in graph.inputs for a in opts]
     args += ["-filter_complex", ";".join(graph.statements), "-map", "0:v:0", "-map", "[aout]"]
     args += _codec_args(video, container, req.quality)
-    args += _container_flags(container, out)
+    args += container_flags(container, out)
     poster = out_dir / "poster.jpg"
     return Plan(
-        [*args, *_poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s, files=files, before=before
+        [*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s, files=files, before=before
     )
 
 
@@ -358,7 +366,7 @@ def _codec_args(media: MediaInfo, container: Format, quality: Quality) -> list[s
         return ["-c:v", "copy", *tag, *audio, "-b:a", AUDIO_BITRATE[quality]]
     # The container cannot hold this codec: re-encode (the encoder needs even sizes and 4:2:0).
     vf = "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"
-    return ["-vf", vf, *_encode_args(container, quality)]
+    return ["-vf", vf, *encode_args(container, quality)]
 
 
 def _check_static(req: AudioRequest, settings: Settings) -> None:

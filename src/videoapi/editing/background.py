@@ -9,30 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.plan import (
+from videoapi.editing.plan import even
+from videoapi.editing.source import Source
+from videoapi.errors import InvalidRequest
+from videoapi.media.colors import Color, parse_color
+from videoapi.media.encoding import (
     CONTENT_TYPES,
     COPYABLE,
     POSTER_MAX_HEIGHT,
-    Plan,
-    _container_flags,
-    _encode_args,
-    _even,
+    Format,
+    Quality,
+    container_flags,
+    encode_args,
 )
-from videoapi.editing.schemas import CommonOptions, Format, Quality
-from videoapi.errors import InvalidRequest
-from videoapi.media.colors import Color, parse_color
+from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
+from videoapi.outputs.schemas import CommonOptions
 from videoapi.settings import Settings
-
-if TYPE_CHECKING:
-    from videoapi.editing.kinds import Source
 
 Fit = Literal["cover", "contain", "stretch"]
 DEFAULT_FPS = 25.0
@@ -109,7 +109,7 @@ def plan_background(req: BackgroundRequest, sources: Sequence[Source], out_dir: 
             code="input_not_video",
             errors=[{"field": "input", "message": "a video is needed (an image or audio-only file was given)"}],
         )
-    width, height = _even(media.video.width), _even(media.video.height)
+    width, height = even(media.video.width), even(media.video.height)
     _check_limits(width, height, media.duration_s, settings)
     fps = media.video.fps or DEFAULT_FPS
     kind = _replacement_kind(req.replacement)
@@ -145,11 +145,11 @@ def plan_background(req: BackgroundRequest, sources: Sequence[Source], out_dir: 
     )
     out = out_dir / f"output.{req.format}"
     poster = out_dir / "poster.jpg"
-    encode = _encode_args(req.format, req.quality)
+    encode = encode_args(req.format, req.quality)
     video_encode = encode[: encode.index("-c:a")]
     args += ["-filter_complex", graph, "-map", "[v]", "-map", "0:a:0?", *video_encode]
     args += _audio_args(req.format, media, encode)
-    args += _container_flags(req.format, out)
+    args += container_flags(req.format, out)
     args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
     return Plan(args, out, poster, CONTENT_TYPES[req.format], media.duration_s)
 

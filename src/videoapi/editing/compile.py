@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from videoapi.editing.filters import ANCHORS, anchored, escape_value, fit, num, rate, yuv
-from videoapi.editing.plan import CONTENT_TYPES, POSTER_MAX_HEIGHT, Plan, _container_flags, _encode_args
+from videoapi.editing.source import Source
 from videoapi.editing.timeline import (
     DIPS,
     XFADE,
@@ -37,13 +36,15 @@ from videoapi.editing.timeline import (
     validate,
 )
 from videoapi.media.colors import parse_color
+from videoapi.media.encoding import CONTENT_TYPES, POSTER_MAX_HEIGHT, container_flags, encode_args
+from videoapi.media.filters import ANCHORS, anchored, escape_value, fit, num, rate, yuv
+from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
 from videoapi.settings import Settings
 
 if TYPE_CHECKING:
     from videoapi.assets.schemas import InputRef
-    from videoapi.editing.kinds import Source
 
 SAMPLE_RATE = 48000
 AUDIO_FORMAT = f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=stereo"
@@ -162,8 +163,8 @@ class _Compiler:
         poster = self.out_dir / "poster.jpg"
         args = [arg for opts in self.inputs for arg in opts]
         args += ["-/filter_complex", str(graph_path), "-map", "[vout]", "-map", "[aout]"]
-        args += _encode_args(out.format, out.quality)
-        args += ["-t", num(lay.duration_s), *_container_flags(out.format, output)]
+        args += encode_args(out.format, out.quality)
+        args += ["-t", num(lay.duration_s), *container_flags(out.format, output)]
         args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
         return Plan(args, output, poster, CONTENT_TYPES[out.format], lay.duration_s, files=self.files)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from videoapi.assets.service import AssetService
-from videoapi.editing.kinds import KINDS, Source
+from videoapi.editing.kinds import KINDS
 from videoapi.editing.service import QUEUE
+from videoapi.editing.source import Source
 from videoapi.outputs.step import OutputStep
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
 from videoapi.settings import Settings

@@ -15,26 +15,15 @@ from videoapi.assets.schemas import InputRef
 from videoapi.editing.audio import AudioRequest, audio_inputs, check_audio, plan_audio
 from videoapi.editing.background import BackgroundRequest, background_inputs, check_background, plan_background
 from videoapi.editing.compile import check_composite, composite_inputs, plan_composite
-from videoapi.editing.plan import Plan, plan_transcode, plan_trim, trim_ranges
+from videoapi.editing.plan import plan_transcode, plan_trim, trim_ranges
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
+from videoapi.editing.source import Planner, Source
 from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, plan_subtitles
 from videoapi.editing.thumbnails import ThumbnailsRequest, check_thumbnails, plan_thumbnails
 from videoapi.editing.timeline import CompositeRequest
-from videoapi.media.probe import MediaInfo
+from videoapi.media.plan import Plan
 from videoapi.settings import Settings
 
-
-@dataclass(frozen=True)
-class Source:
-    """One resolved input of a plan: a local path (a stand-in name at submission) and its probe."""
-
-    path: Path
-    media: MediaInfo
-
-
-# (request, sources in the order `inputs` named them, output dir, settings) -> Plan; raises
-# InvalidRequest for a request that cannot work on these inputs.
-Planner = Callable[[Any, Sequence[Source], Path, Settings], Plan]
 # Checks a request can make without its inputs' probes (URL inputs are probed by the worker).
 StaticCheck = Callable[[Any, Settings], None]
 

@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from videoapi.editing.schemas import Format, Quality, TranscodeRequest, TrimRequest
+from videoapi.editing.schemas import TranscodeRequest, TrimRequest
 from videoapi.errors import InvalidRequest
+from videoapi.media.encoding import CONTENT_TYPES, COPYABLE, container_flags, encode_args, poster_args
+from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
 
 RESOLUTION_SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080, "1440p": 1440, "2160p": 2160}
-X264 = {"low": ("veryfast", "28"), "medium": ("veryfast", "23"), "high": ("medium", "18")}
-VP9 = {"low": ("5", "38"), "medium": ("4", "33"), "high": ("2", "26")}
-AUDIO_BITRATE = {"low": "96k", "medium": "128k", "high": "192k"}
-POSTER_MAX_HEIGHT = 720
-# A keyframe every 2 s whatever the frame rate: players seek fast, and output moderation samples
-# frames by decoding keyframes only.
-KEYFRAMES = ["-force_key_frames", "expr:gte(t,n_forced*2)"]
-CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
 Range = tuple[float, float]
 """(start_s, end_s) of the input."""
-# Codecs a fast (stream-copy) trim can keep in each container.
-COPYABLE = {
-    "mp4": ({"h264", "hevc", "av1", "mpeg4", "vp9"}, {"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"}),
-    "webm": ({"vp8", "vp9", "av1"}, {"opus", "vorbis"}),
-}
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything a job runs for one edit, decided before anything runs."""
-
-    args: list[str]
-    """ffmpeg arguments (without the binary and global flags)."""
-    output: Path
-    poster: Path | None
-    content_type: str
-    duration_s: float
-    """Expected output duration; ffmpeg's progress is measured against it."""
-    files: dict[Path, str] = field(default_factory=dict)
-    """Files the job writes before running (filtergraph scripts, subtitles, narration text)."""
-    before: list[list[str]] = field(default_factory=list)
-    """Commands (argv, no shell) the job runs, in order, before ffmpeg; e.g. text-to-speech."""
-    extra_outputs: list[tuple[Path, str]] = field(default_factory=list)
-    """More files the same pass produces, each stored as its own asset: (path, content type)."""
 
 
 def check_range(start_s: float, end_s: float, media: MediaInfo | None, *, field: str = "") -> None:
@@ -130,16 +99,16 @@ def plan_trim(req: TrimRequest, media: MediaInfo, src: Path, out_dir: Path, *, m
         container = _copy_container(media)
         out = out_dir / f"output.{container}"
         args = [*head, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-avoid_negative_ts", "make_zero"]
-        args += _container_flags(container, out)
+        args += container_flags(container, out)
     else:
         container = req.format
         out = out_dir / f"output.{container}"
         args = [*head, "-map", "0:v:0", "-map", "0:a:0?"]
-        if vf := _normalise_filter(media):
+        if vf := normalise_filter(media):
             args += ["-vf", vf]
-        args += _encode_args(container, req.quality) + _container_flags(container, out)
+        args += encode_args(container, req.quality) + container_flags(container, out)
     poster = out_dir / "poster.jpg"
-    return Plan([*args, *_poster_args(poster)], out, poster, CONTENT_TYPES[container], duration)
+    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration)
 
 
 def _plan_segments(
@@ -157,16 +126,16 @@ def _plan_segments(
         args += ["-ss", _ts(start_s), "-t", _ts(end_s - start_s), *input_args(src)]
     has_audio = media.audio is not None
     pads = "".join(f"[{i}:v:0]" + (f"[{i}:a:0]" if has_audio else "") for i in range(len(ranges)))
-    vf = _normalise_filter(media)
+    vf = normalise_filter(media)
     joined = ("[joined]" if vf else "[v]") + ("[a]" if has_audio else "")
     graph = f"{pads}concat=n={len(ranges)}:v=1:a={int(has_audio)}{joined}" + (f";[joined]{vf}[v]" if vf else "")
     container = req.format
     out = out_dir / f"output.{container}"
     args += ["-filter_complex", graph, "-map", "[v]"] + (["-map", "[a]"] if has_audio else [])
-    args += _encode_args(container, req.quality) + _container_flags(container, out)
+    args += encode_args(container, req.quality) + container_flags(container, out)
     # The first frame of input 0 is the first frame of the output.
     poster = out_dir / "poster.jpg"
-    return Plan([*args, *_poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s)
+    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s)
 
 
 def plan_transcode(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path) -> Plan:
@@ -176,30 +145,30 @@ def plan_transcode(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: 
     filters = [f for f in (_scale_filter(req, media), f"fps={req.fps:g}" if req.fps else None) if f]
     filters += ["setsar=1", "format=yuv420p"]
     args = [*input_args(src), "-map", "0:v:0", "-map", "0:a:0?", "-vf", ",".join(filters)]
-    args += _encode_args(req.format, req.quality) + _container_flags(req.format, out)
+    args += encode_args(req.format, req.quality) + container_flags(req.format, out)
     poster = out_dir / "poster.jpg"
-    return Plan([*args, *_poster_args(poster)], out, poster, CONTENT_TYPES[req.format], media.duration_s)
+    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[req.format], media.duration_s)
 
 
 def _scale_filter(req: TranscodeRequest, media: MediaInfo) -> str | None:
     if req.width and req.height:
-        w, h = _even(req.width), _even(req.height)
+        w, h = even(req.width), even(req.height)
         return (
             f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2"
         )
     if req.width:
-        return f"scale={_even(req.width)}:-2"
+        return f"scale={even(req.width)}:-2"
     if req.height:
-        return f"scale=-2:{_even(req.height)}"
+        return f"scale=-2:{even(req.height)}"
     if req.resolution:
         short = RESOLUTION_SHORT_SIDE[req.resolution]
         assert media.video is not None
         portrait = media.video.height > media.video.width
         return f"scale={short}:-2" if portrait else f"scale=-2:{short}"
-    return _normalise_filter(media)
+    return normalise_filter(media)
 
 
-def _normalise_filter(media: MediaInfo) -> str | None:
+def normalise_filter(media: MediaInfo) -> str | None:
     """Only what the encoder needs: even dimensions and 8-bit 4:2:0 (a no-op costs a frame copy)."""
     assert media.video is not None
     parts = []
@@ -208,32 +177,6 @@ def _normalise_filter(media: MediaInfo) -> str | None:
     if media.video.pix_fmt not in ("yuv420p", "yuvj420p"):
         parts.append("format=yuv420p")
     return ",".join(parts) or None
-
-
-def _encode_args(container: Format, quality: Quality) -> list[str]:
-    if container == "webm":
-        cpu_used, crf = VP9[quality]
-        return [
-            "-c:v", "libvpx-vp9", "-b:v", "0", "-crf", crf, "-deadline", "good", "-cpu-used", cpu_used,
-            "-row-mt", "1", "-pix_fmt", "yuv420p", *KEYFRAMES,
-            "-c:a", "libopus", "-b:a", AUDIO_BITRATE[quality],
-        ]  # fmt: skip
-    preset, crf = X264[quality]
-    return [
-        "-c:v", "libx264", "-preset", preset, "-crf", crf, "-pix_fmt", "yuv420p", "-profile:v", "high", *KEYFRAMES,
-        "-c:a", "aac", "-b:a", AUDIO_BITRATE[quality],
-    ]  # fmt: skip
-
-
-def _container_flags(container: str, out: Path) -> list[str]:
-    flags = ["-movflags", "+faststart", "-f", "mp4"] if container == "mp4" else ["-f", "webm"]
-    return [*flags, "-map_metadata", "-1", str(out)]
-
-
-def _poster_args(poster: Path) -> list[str]:
-    # A second output of the same pass: the first frame of the result, decoded once with the rest.
-    scale = f"scale=-2:'min(ih,{POSTER_MAX_HEIGHT})':force_divisible_by=2"
-    return ["-map", "0:v:0", "-vf", scale, "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
 
 
 def _copy_container(media: MediaInfo) -> str:
@@ -252,7 +195,7 @@ def _copy_container(media: MediaInfo) -> str:
     )
 
 
-def _even(n: int) -> int:
+def even(n: int) -> int:
     return n - n % 2
 
 

@@ -8,23 +8,13 @@ import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.watermark import VisibleWatermark
-from videoapi.tasks.schemas import Priority
+from videoapi.media.encoding import Format, Quality
+from videoapi.outputs.schemas import CommonOptions
 
 Seconds = Annotated[float, Meta(ge=0, le=24 * 3600, description="seconds from the start of the input")]
-Quality = Literal["low", "medium", "high"]
-Format = Literal["mp4", "webm"]
 Resolution = Literal["480p", "720p", "1080p", "1440p", "2160p"]
 Dimension = Annotated[int, Meta(ge=16, le=7680, description="pixels; rounded down to an even number")]
 Fps = Annotated[float, Meta(gt=0, le=120)]
-WebhookUrl = Annotated[str, Meta(max_length=2048, pattern=r"^https?://")]
-
-
-class CommonOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    priority: Priority = "normal"
-    webhook_url: WebhookUrl | None = None
-    watermark: VisibleWatermark | None = None
-    """A visible text or logo on the output; a key may have a default one, and trial keys always get one."""
 
 
 class Segment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

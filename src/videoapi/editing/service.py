@@ -11,14 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from videoapi.assets.service import AssetService
 from videoapi.auth.principal import Principal
 from videoapi.billing.service import BillingService
-from videoapi.editing.kinds import KINDS, Source
+from videoapi.editing.kinds import KINDS
 from videoapi.editing.plan import RESOLUTION_SHORT_SIDE
-from videoapi.editing.watermark import replace_plan
+from videoapi.editing.source import Source
 from videoapi.errors import InvalidRequest
 from videoapi.media.probe import MediaInfo
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.outputs.step import OutputStep
+from videoapi.outputs.watermark import replace_plan
 from videoapi.settings import Settings
 from videoapi.tasks.eta import queue_eta
 from videoapi.tasks.schemas import EstimateOut

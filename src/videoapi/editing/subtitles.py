@@ -8,10 +8,9 @@ hold them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -29,26 +28,27 @@ from videoapi.editing.captions import (
     to_webvtt,
     where,
 )
-from videoapi.editing.plan import (
-    CONTENT_TYPES,
-    COPYABLE,
-    Plan,
-    _container_flags,
-    _encode_args,
-    _even,
-    _normalise_filter,
-    _poster_args,
-)
-from videoapi.editing.schemas import CommonOptions, Format, Quality, Seconds
+from videoapi.editing.plan import even, normalise_filter
+from videoapi.editing.schemas import Seconds
+from videoapi.editing.source import Source
 from videoapi.errors import InvalidRequest
 from videoapi.media.colors import parse_color
+from videoapi.media.encoding import (
+    CONTENT_TYPES,
+    COPYABLE,
+    Format,
+    Quality,
+    container_flags,
+    encode_args,
+    poster_args,
+)
+from videoapi.media.filters import filter_quote
 from videoapi.media.fonts import Font, catalog, needs_cjk, resolve_font
+from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import check_input_path, input_args
+from videoapi.outputs.schemas import CommonOptions
 from videoapi.settings import Settings
-
-if TYPE_CHECKING:
-    from videoapi.editing.kinds import Source
 
 ALIGNMENT = {"bottom": 2, "middle": 5, "top": 8}
 # The regional Noto CJK face for a soft-track language, so kanji use Japanese glyph shapes, etc.
@@ -197,22 +197,12 @@ def pick_font(family: str | None, text: str, language: str, settings: Settings) 
     return resolve_font(family, text, field="style.font", extra_dir=extra)
 
 
-def filter_quote(value: str) -> str:
-    """`value` as a filter option that both the filtergraph parser and the option parser read literally.
-
-    Inner level: single quotes (a quote inside becomes `'\\''`); outer level: backslash before
-    each character the filtergraph parser treats specially.
-    """
-    quoted = "'" + value.replace("'", "'\\''") + "'"
-    return re.sub(r"([\\'\[\],;])", r"\\\1", quoted)
-
-
 def _plan_burn(
     req: SubtitlesRequest, cues: list[Cue], media: MediaInfo, src: Path, out_dir: Path, settings: Settings
 ) -> Plan:
     assert media.video is not None
     _check_output_limits(media, settings)
-    width, height = _even(media.video.width), _even(media.video.height)
+    width, height = even(media.video.width), even(media.video.height)
     script = out_dir / "subtitles.ass"
     ass = to_ass(cues, subtitle_style(req, cues, width, height, settings), width, height)
     # libass finds the resolved font through its own fontconfig: the static ffmpeg build reads the
@@ -229,10 +219,10 @@ def _plan_burn(
     video_args, _ = _split_encode(req.format, req.quality)
     out = out_dir / f"output.{req.format}"
     args = [*input_args(src), "-map", "0:v:0", "-map", "0:a:0?", "-vf", ",".join(filters), *video_args]
-    args += _audio_args(req.format, req.quality, media) + _container_flags(req.format, out)
+    args += _audio_args(req.format, req.quality, media) + container_flags(req.format, out)
     poster = out_dir / "poster.jpg"
     return Plan(
-        [*args, *_poster_args(poster)],
+        [*args, *poster_args(poster)],
         out,
         poster,
         CONTENT_TYPES[req.format],
@@ -258,16 +248,16 @@ def _plan_soft(
         args += ["-c:v", "copy"]
     else:
         _check_output_limits(media, settings)
-        if vf := _normalise_filter(media):
+        if vf := normalise_filter(media):
             args += ["-vf", vf]
         args += _split_encode(container, req.quality)[0]
     args += _audio_args(container, req.quality, media)
     args += ["-c:s", codec, "-metadata:s:s:0", f"language={req.language}", "-disposition:s:0", "default"]
     out = out_dir / f"output.{container}"
-    args += _container_flags(container, out)
+    args += container_flags(container, out)
     poster = out_dir / "poster.jpg"
     return Plan(
-        [*args, *_poster_args(poster)],
+        [*args, *poster_args(poster)],
         out,
         poster,
         CONTENT_TYPES[container],
@@ -277,7 +267,7 @@ def _plan_soft(
 
 
 def _split_encode(container: Format, quality: Quality) -> tuple[list[str], list[str]]:
-    args = _encode_args(container, quality)
+    args = encode_args(container, quality)
     i = args.index("-c:a")
     return args[:i], args[i:]
 

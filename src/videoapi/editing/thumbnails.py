@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.plan import Plan, _even
-from videoapi.editing.schemas import CommonOptions, Dimension, Seconds
-from videoapi.editing.subtitles import filter_quote
+from videoapi.editing.plan import even
+from videoapi.editing.schemas import Dimension, Seconds
+from videoapi.editing.source import Source
 from videoapi.errors import InvalidRequest
+from videoapi.media.filters import filter_quote
 from videoapi.media.fonts import resolve_font
+from videoapi.media.plan import Plan
 from videoapi.media.safety import input_args
+from videoapi.outputs.schemas import CommonOptions
 from videoapi.settings import Settings
-
-if TYPE_CHECKING:
-    from videoapi.editing.kinds import Source
 
 MAX_IMAGES = 100
 MAX_GRID = 10
@@ -120,8 +120,8 @@ def plan_thumbnails(req: ThumbnailsRequest, sources: Sequence[Source], out_dir: 
     if req.mode == "contact_sheet":
         rows, columns = req.rows or DEFAULT_GRID, req.columns or DEFAULT_GRID
         times = evenly_spaced(rows * columns, media.duration_s)
-        tile_w = _even(req.width or min(DEFAULT_TILE_WIDTH, media.video.width))
-        tile_h = max(2, _even(round(tile_w * media.video.height / media.video.width)))
+        tile_w = even(req.width or min(DEFAULT_TILE_WIDTH, media.video.width))
+        tile_h = max(2, even(round(tile_w * media.video.height / media.video.width)))
         _check_size(columns * tile_w, rows * tile_h, settings, width_field="columns", height_field="rows")
         inputs, chains, heads = grab(src, [at(t) for t in times])
         files: dict[Path, str] = {}
@@ -145,8 +145,8 @@ def plan_thumbnails(req: ThumbnailsRequest, sources: Sequence[Source], out_dir: 
         out = out_dir / f"contact-sheet.{ext}"
         return _plan(inputs, chains, [out], req.format, content_type, files)
 
-    width = _even(req.width or media.video.width)
-    height = max(2, _even(round(width * media.video.height / media.video.width)))
+    width = even(req.width or media.video.width)
+    height = max(2, even(round(width * media.video.height / media.video.width)))
     _check_size(width, height, settings, width_field="width", height_field="width")
     scale = f"scale={width}:-2"
     if req.mode == "poster" and req.time_s is None:

@@ -23,12 +23,14 @@ import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.filters import Anchor
-from videoapi.editing.schemas import CommonOptions, Dimension, Format, Fps, Quality, Resolution
+from videoapi.editing.schemas import Dimension, Fps, Resolution
 from videoapi.errors import InvalidRequest
 from videoapi.media.colors import Color, parse_color
+from videoapi.media.encoding import Format, Quality
+from videoapi.media.filters import Anchor
 from videoapi.media.fonts import Font, resolve_font
 from videoapi.media.probe import MediaInfo
+from videoapi.outputs.schemas import CommonOptions
 from videoapi.settings import Settings
 
 Time = Annotated[float, Meta(ge=0, le=24 * 3600, description="seconds")]

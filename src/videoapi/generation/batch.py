@@ -17,18 +17,19 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from videoapi.assets.service import AssetService
-from videoapi.editing.watermark import VisibleWatermark, vf_for_frames
 from videoapi.errors import AppError, ProcessingError
 from videoapi.generation import pipelines
 from videoapi.generation.cache import CACHE, LoadedPipeline
-from videoapi.generation.encode import CONTENT_TYPES, encode_video, load_image, read_frames, to_uint8, write_poster
+from videoapi.generation.encode import encode_video, load_image, read_frames, to_uint8, write_poster
 from videoapi.generation.kinds import KIND_OF_TASK, REQUEST_TYPES
 from videoapi.generation.pipelines.common import CallItem, accepted
 from videoapi.generation.plan import GenPlan, pick_model, plan_generation
 from videoapi.generation.registry import ModelSpec, load_registry
 from videoapi.generation.schemas import ImageToVideoRequest, StyleTransferRequest
+from videoapi.media.encoding import CONTENT_TYPES
 from videoapi.observability.logging import get_logger
 from videoapi.outputs.step import Generated, OutputStep, Rendered
+from videoapi.outputs.watermark import VisibleWatermark, vf_for_frames
 from videoapi.provenance.credentials import ai_metadata
 from videoapi.provenance.watermark import GRID, WatermarkKey, embed_frames, token_for
 from videoapi.queue.jobs import JobContext, JobOutput

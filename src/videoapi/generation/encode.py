@@ -12,18 +12,13 @@ import av
 import numpy as np
 from PIL import Image
 
-from videoapi.editing.plan import KEYFRAMES
 from videoapi.errors import MediaError, ProcessingError
+from videoapi.media.encoding import KEYFRAMES, VP9, X264
 from videoapi.media.ffmpeg import FFMPEG
 from videoapi.media.safety import container_options
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
-
-# quality -> (x264 preset, crf) / (vp9 cpu-used, crf); the same ladder as the edit encoders.
-_X264 = {"low": ("veryfast", "28"), "medium": ("veryfast", "23"), "high": ("medium", "18")}
-_VP9 = {"low": ("5", "38"), "medium": ("4", "33"), "high": ("2", "26")}
-CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
 
 
 def to_uint8(frames: NDArray[np.floating] | NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -53,10 +48,10 @@ def encode_video(
     tags = [arg for k, v in (metadata or {}).items() for arg in ("-metadata", f"{k}={v}")]
     rate = Fraction(fps).limit_denominator(1001)
     if container == "mp4":
-        preset, crf = _X264[quality]
+        preset, crf = X264[quality]
         codec = ["-c:v", "libx264", "-preset", preset, "-crf", crf, "-profile:v", "high", "-movflags", "+faststart"]
     else:
-        cpu_used, crf = _VP9[quality]
+        cpu_used, crf = VP9[quality]
         codec = ["-c:v", "libvpx-vp9", "-b:v", "0", "-crf", crf, "-deadline", "good", "-cpu-used", cpu_used]
     args = [
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from videoapi.generation.calls import SUPPORTED
 from videoapi.settings import Settings, SettingsError
 
 Kind = Literal["text-to-video", "image-to-video", "style-transfer"]
@@ -179,8 +180,6 @@ def _check_model(path: Path, spec: ModelSpec) -> None:
         problems.append(f"the default size must be a multiple of {c.size_multiple}")
     if not spec.kinds:
         problems.append("kinds is empty")
-    from videoapi.generation.pipelines import SUPPORTED
-
     if spec.call_style.rsplit(":", 1)[-1] not in SUPPORTED and ":" not in spec.call_style:
         problems.append(f"pipeline {spec.call_style} is not supported; supported: {', '.join(sorted(SUPPORTED))}")
     if ":" in spec.pipeline and not spec.calls_like:

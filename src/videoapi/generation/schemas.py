@@ -8,7 +8,8 @@ import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.schemas import CommonOptions, Format, Quality
+from videoapi.media.encoding import Format, Quality
+from videoapi.outputs.schemas import CommonOptions
 
 Prompt = Annotated[str, Meta(max_length=2000)]
 Preset = Literal["240p", "360p", "480p", "512p", "576p", "720p", "1080p"]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from videoapi.editing.plan import CONTENT_TYPES, POSTER_MAX_HEIGHT, Plan, _container_flags, _encode_args
 from videoapi.errors import InvalidRequest
 from videoapi.generation.plan import PRESET_SHORT_SIDE
 from videoapi.generation.schemas import StyleTransferRequest
+from videoapi.media.encoding import CONTENT_TYPES, POSTER_MAX_HEIGHT, container_flags, encode_args
+from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
 
@@ -106,7 +107,7 @@ def plan_classical(req: StyleTransferRequest, media: MediaInfo, src: Path, out_d
     if req.duration_s is not None:
         args += ["-t", f"{duration:.6f}"]
     args += ["-filter_complex", graph, "-map", "[v]", "-map", "0:a:0?"]
-    args += _encode_args(req.format, req.quality) + _container_flags(req.format, out)
+    args += encode_args(req.format, req.quality) + container_flags(req.format, out)
     poster = out_dir / "poster.jpg"
     args += ["-map", "[p]", "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
     return Plan(args, out, poster, CONTENT_TYPES[req.format], duration)

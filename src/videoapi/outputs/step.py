@@ -11,32 +11,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from videoapi.assets.service import AssetService
-from videoapi.editing.watermark import VisibleWatermark, check_watermark, effective_watermark, replace_plan
 from videoapi.errors import InvalidRequest, ProcessingError
 from videoapi.media.ffmpeg import run_ffmpeg
+from videoapi.media.plan import Plan
 from videoapi.moderation.frames import scan_configured
 from videoapi.moderation.policy import Policy, PolicyService
+from videoapi.outputs.watermark import VisibleWatermark, check_watermark, effective_watermark, replace_plan
 from videoapi.provenance.credentials import sign_ai_generated
 from videoapi.queue.jobs import JobContext, JobOutput
 from videoapi.settings import Settings
 
 _BEFORE_TIMEOUT_S = 600.0
-
-
-class FfmpegPlan(Protocol):
-    """A planned ffmpeg pass (editing's `Plan` and the classical styles' plans are ones)."""
-
-    args: list[str]
-    output: Path
-    poster: Path | None
-    content_type: str
-    duration_s: float
-    files: dict[Path, str]
-    before: list[list[str]]
-    extra_outputs: list[tuple[Path, str]]
 
 
 @dataclass
@@ -97,7 +85,7 @@ class OutputStep:
         folder.mkdir(exist_ok=True)
         return (await self.assets.resolve_input(ctx.task.owner_id, wm.image, folder)).path
 
-    async def run_plan(self, ctx: JobContext, plan: FfmpegPlan, watermark: VisibleWatermark | None) -> Rendered:
+    async def run_plan(self, ctx: JobContext, plan: Plan, watermark: VisibleWatermark | None) -> Rendered:
         """Put the watermark on every output of `plan` (same pass), write its files, run it."""
         if watermark is not None:
             logo = await self.watermark_logo(ctx, watermark)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from videoapi.generation.calls import IMAGE_TO_VIDEO
 from videoapi.generation.pipelines.common import CallItem, check_same_call, generators, require
 
-PIPELINES = frozenset({"LTXImageToVideoPipeline", "WanImageToVideoPipeline", "StableVideoDiffusionPipeline"})
+PIPELINES = IMAGE_TO_VIDEO
 NEEDS: str | None = "image"
 SVD = "StableVideoDiffusionPipeline"
 

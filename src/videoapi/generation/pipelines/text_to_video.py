@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from videoapi.generation.calls import TEXT_TO_VIDEO
 from videoapi.generation.pipelines.common import CallItem, check_same_call, generators, require
 
-PIPELINES = frozenset({"LTXPipeline", "WanPipeline", "CogVideoXPipeline"})
+PIPELINES = TEXT_TO_VIDEO
 NEEDS: str | None = None
 
 

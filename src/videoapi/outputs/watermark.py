@@ -18,9 +18,10 @@ import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.filters import ANCHORS, Anchor, escape_value, num
 from videoapi.errors import InvalidRequest
 from videoapi.media.colors import parse_color
+from videoapi.media.encoding import encode_args
+from videoapi.media.filters import ANCHORS, Anchor, escape_value, num
 from videoapi.media.fonts import resolve_font
 
 
@@ -169,9 +170,7 @@ def _mapped_label(opts: list[str]) -> str | None:
 
 
 def _without_video_copy(opts: list[str], container: str) -> list[str]:
-    from videoapi.editing.plan import _encode_args  # plan imports the request types, which import this module
-
-    encode = _encode_args(container, "medium")  # type: ignore[arg-type]
+    encode = encode_args(container, "medium")  # type: ignore[arg-type]
     video = encode[: encode.index("-c:a")]
     out = list(opts)
     for i, opt in enumerate(opts[:-1]):

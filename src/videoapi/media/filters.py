@@ -45,6 +45,16 @@ def escape_value(value: str) -> str:
     return _GRAPH_SPECIAL.sub(r"\\\1", quoted)
 
 
+def filter_quote(value: str) -> str:
+    """`value` as a filter option that both the filtergraph parser and the option parser read literally.
+
+    Inner level: single quotes (a quote inside becomes `'\\''`); outer level: backslash before
+    each character the filtergraph parser treats specially.
+    """
+    quoted = "'" + value.replace("'", "'\\''") + "'"
+    return re.sub(r"([\\'\[\],;])", r"\\\1", quoted)
+
+
 def fit(mode: str, width: int, height: int) -> list[str]:
     """Filters that fit any picture into `width`x`height`; `contain` may leave it smaller (pad it after)."""
     if mode == "cover":
