@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from videoapi.db.engine import make_engine
-from videoapi.tables import metadata
 from videoapi.settings import load_settings
+from videoapi.tables import metadata
 
 config = context.config
 

@@ -75,7 +75,7 @@ def registry_file(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[st
             ),
             _model(
                 "slow-ltx",
-                "tests.generation.tiny:SlowLTXPipeline",
+                "tests.support.tiny:SlowLTXPipeline",
                 m["ltx"],
                 ["text-to-video"],
                 _LTX_LIMITS,
@@ -84,7 +84,7 @@ def registry_file(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[st
             ),
             _model(
                 "oom-ltx",
-                "tests.generation.tiny:OomAboveOneLTXPipeline",
+                "tests.support.tiny:OomAboveOneLTXPipeline",
                 m["ltx"],
                 ["text-to-video"],
                 _LTX_LIMITS,
@@ -93,7 +93,7 @@ def registry_file(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[st
             ),
             _model(
                 "always-oom-ltx",
-                "tests.generation.tiny:AlwaysOomLTXPipeline",
+                "tests.support.tiny:AlwaysOomLTXPipeline",
                 m["ltx"],
                 ["text-to-video"],
                 _LTX_LIMITS,

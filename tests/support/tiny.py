@@ -190,7 +190,7 @@ def build_animatediff(path: Path) -> Path:
     return path
 
 
-# ---- pipelines that misbehave on purpose (registered as `tests.generation.tiny:Class`) -----------
+# ---- pipelines that misbehave on purpose (registered as `tests.support.tiny:Class`) -----------
 
 CALLS: list[tuple[str, int]] = []
 """(class name, batch size) of every call of the instrumented pipelines below, in order."""
