@@ -87,3 +87,17 @@ def test_no_module_takes_part_in_an_import_cycle() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+# Test folders that test no single package: shared helpers, and the deployment files at the root.
+NOT_PACKAGES = {"support", "deploy"}
+
+
+def test_the_test_folders_mirror_the_packages() -> None:
+    packages = {p.name for p in (ROOT / "src" / "videoapi").iterdir() if (p / "__init__.py").exists()}
+    folders = {
+        p.name
+        for p in (ROOT / "tests").iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_")) and p.name not in NOT_PACKAGES
+    }
+    assert folders <= packages, f"test folders without a package in src/videoapi: {folders - packages}"
