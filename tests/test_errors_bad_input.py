@@ -43,7 +43,7 @@ def test_truncated_file_is_refused(api: Api, clip: Path) -> None:
 
 def test_decompression_bomb_is_refused_without_decoding(api: Api, tmp_path: Path) -> None:
     bomb = make_png_bomb(tmp_path / "bomb.png")
-    assert_problem(upload_bytes(api, "bomb.png", bomb.read_bytes()), 422, "input_too_large")
+    assert_problem(upload_bytes(api, "bomb.png", bomb.read_bytes()), 413, "input_too_large")
 
 
 def test_oversize_upload_is_413(make_settings: Callable[..., Settings], clip: Path) -> None:

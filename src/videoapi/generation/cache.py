@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from videoapi.errors import ProcessingError
+from videoapi.errors import ModelNotInstalled, ProcessingError
 from videoapi.generation.registry import ModelSpec, component_source, resolve_source, weights_dir
 from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import MODEL_CACHE_LOADED, MODEL_CACHE_REQUESTS, MODEL_LOAD_SECONDS
@@ -31,11 +31,6 @@ class LoadedPipeline:
     pipe: Any
     device: str
     """Where the generators live and the call runs: "cuda" or "cpu"."""
-
-
-class ModelNotInstalled(ProcessingError):
-    code = "model_not_installed"
-    title = "Model not installed"
 
 
 def resolve_device(settings: Settings, spec: ModelSpec) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from videoapi.assets.service import AssetService
 from videoapi.auth.principal import Principal
 from videoapi.billing.service import BillingService
-from videoapi.errors import InvalidRequest, ServiceUnavailable
+from videoapi.errors import InvalidRequest, ModelNotInstalled
 from videoapi.generation.cache import install_hint
 from videoapi.generation.kinds import CPU_QUEUE, GPU_QUEUE, KIND_OF_TASK, TASK_KINDS
 from videoapi.generation.plan import pick_model, plan_generation
@@ -26,12 +26,6 @@ from videoapi.settings import Settings
 from videoapi.tasks.eta import queue_eta
 from videoapi.tasks.schemas import EstimateOut
 from videoapi.tasks.states import PRIORITIES
-
-
-class ModelNotInstalledError(ServiceUnavailable):
-    code = "model_not_installed"
-    title = "Model not installed"
-    transient = False
 
 
 class GenerationService:
@@ -97,7 +91,7 @@ class GenerationService:
         registry = load_registry(settings)
         spec = pick_model(registry, gen_kind, req.model)  # type: ignore[arg-type]
         if availability(settings, spec) == "missing":
-            raise ModelNotInstalledError(
+            raise ModelNotInstalled(
                 f"model {spec.name} is not installed on this server; an operator can install it: "
                 f"{install_hint(spec, settings)}",
                 errors=[{"field": "model", "message": f"{spec.name} is not installed"}],

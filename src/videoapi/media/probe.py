@@ -73,7 +73,9 @@ def probe(path: Path, limits: LimitSettings) -> MediaInfo:
         raise MediaError("The file is empty.", code="input_unreadable")
     if size_bytes > limits.max_upload_bytes:
         raise MediaError(
-            f"The file has {size_bytes} bytes; the limit is {limits.max_upload_bytes}.", code="input_too_large"
+            f"The file has {size_bytes} bytes; the limit is {limits.max_upload_bytes}.",
+            code="input_too_large",
+            status=413,
         )
     if reason := sniff_refused(path):
         raise MediaError(f"Unsupported input: {reason}.", code="input_unsupported_format")
@@ -202,6 +204,7 @@ def _check_frame_size(width: int, height: int, limits: LimitSettings) -> None:
             f"The frame size {width}x{height} exceeds the limit "
             f"({limits.max_width}x{limits.max_height}, {limits.max_pixels} pixels).",
             code="input_too_large",
+            status=413,
         )
 
 
@@ -222,7 +225,9 @@ def _first_frame(
         if stream.type == "video" and not size_known and exc.errno == errno.EINVAL:
             # Decoders answer a frame over max_pixels (or over libavutil's own size cap) with EINVAL,
             # damaged data with AVERROR_INVALIDDATA.
-            raise MediaError("The frame size exceeds the limit on pixels per frame.", code="input_too_large") from None
+            raise MediaError(
+                "The frame size exceeds the limit on pixels per frame.", code="input_too_large", status=413
+            ) from None
         raise MediaError(f"The {stream.type} data is damaged or truncated.", code="input_unreadable") from None
     raise MediaError(
         f"No {stream.type} frame could be decoded: the file is damaged or truncated.", code="input_unreadable"
