@@ -29,9 +29,9 @@ run: migrate
 test: install
 	$(BIN)/pytest -q
 
-# No services, no ffmpeg: the quick loop while editing (well under a minute).
+# No services, no ffmpeg, nothing slow by design: the quick loop while editing (under a minute).
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not postgres and not redis and not rabbitmq and not ffmpeg"
+	$(BIN)/pytest -q -n auto -m "not postgres and not redis and not rabbitmq and not ffmpeg and not slow"
 
 # Style, then the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
 lint: $(STAMP)

@@ -4,6 +4,7 @@ status it is sent with, nothing listed is unused, and docs/errors.md is the tabl
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def codes_in(tree: ast.Module, statuses: dict[str, int]) -> Iterator[tuple[str, 
                     yield code, None, node.lineno
 
 
+@functools.cache
 def used_codes() -> dict[str, list[tuple[int | None, str]]]:
     files = sorted(SRC.rglob("*.py"))
     trees = [ast.parse(f.read_text(), str(f)) for f in files]

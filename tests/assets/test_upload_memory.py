@@ -50,6 +50,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, psutil.Process]]:
     proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_1gb_upload_does_not_grow_the_server_memory(server: tuple[str, str, psutil.Process]) -> None:
     base, key, process = server
     for _ in range(3):  # warm up the code paths first, so imports do not count as growth

@@ -59,7 +59,7 @@ def backdate(settings: Settings, task_ids: list[str], age: timedelta) -> None:
     with_services(settings, run)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_settings(
     request: pytest.FixtureRequest, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> Settings:

@@ -52,6 +52,7 @@ def _schema() -> schemathesis.BaseSchema:
 schema = _schema()
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import tiny
 from tests.support.app import Api, running_app, toml_value
-from videoapi.settings import Settings, load_settings
+from tests.support.generation import gen_settings
 
 # Tiny-model constraints: 32x32 default, LTX-like 8k+1 frames, Wan-like 4k+1.
 _LTX_LIMITS = (
@@ -43,6 +42,8 @@ def _model(name: str, pipeline: str, source: Path | str, kinds: list[str], limit
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tests.support import tiny  # torch and diffusers take seconds to import: only when a test needs them
+
     root = tmp_path_factory.mktemp("tiny-models")
     return {
         "ltx": tiny.build_ltx(root / "ltx"),
@@ -106,25 +107,6 @@ def registry_file(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[st
     path = tmp_path_factory.mktemp("registry") / "models.toml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def gen_settings(var_dir: Path, registry_file: Path, **overrides: Any) -> Settings:
-    env = {
-        "VIDEOAPI_SERVER__VAR_DIR": str(var_dir),
-        "VIDEOAPI_SERVER__ENVIRONMENT": "test",
-        "VIDEOAPI_SERVER__PUBLIC_URL": "http://testserver.local",
-        "VIDEOAPI_TASKS__RECONCILE_INTERVAL_S": "0.5",
-        "VIDEOAPI_TASKS__HEARTBEAT_S": "0.1",
-        "VIDEOAPI_GENERATION__MODELS_FILE": str(registry_file),
-        "VIDEOAPI_GENERATION__DEVICE": "cpu",
-        "VIDEOAPI_GENERATION__MAX_LOADED_MODELS": "3",
-        # The tests poll fast; the gateway's per-key rate limit is not what they are about.
-        "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "100000",
-        "VIDEOAPI_GATEWAY__DEFAULT_BURST": "100000",
-    }
-    for dotted, value in overrides.items():
-        env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = toml_value(value)
-    return load_settings(environ=env)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.generation.conftest import gen_settings
 from tests.support.app import running_app
+from tests.support.generation import gen_settings
 from tests.support.media import make_video
 from videoapi.composition import build_services
 from videoapi.moderation import frames

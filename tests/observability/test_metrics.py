@@ -62,7 +62,7 @@ def oldest_age(api: Api) -> float:
 # ---- queues, read from the task table ------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_settings(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> Settings:
     overrides = {}
     if request.param == "postgres":

@@ -21,7 +21,7 @@ from videoapi.tasks.states import Status
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_settings(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> Settings:
     overrides = {"tasks.lease_s": 3.0, "tasks.max_attempts": 2}
     if request.param == "postgres":

@@ -14,6 +14,17 @@ import structlog
 from videoapi.settings import Settings
 
 
+class CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written, not when logging was configured: a process
+    whose stderr is swapped (a test runner's capture, a daemon redirect) keeps logging to the live one."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(settings: Settings) -> None:
     as_json = settings.log.json if settings.log.json is not None else settings.server.environment == "production"
     level = logging.getLevelName(settings.log.level.upper())
@@ -28,11 +39,11 @@ def configure_logging(settings: Settings) -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer] if as_json else [*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     # Render stdlib records (uvicorn, dramatiq, alembic) the same way, so production is all JSON.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(CurrentStderr())  # type: ignore[arg-type]
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
