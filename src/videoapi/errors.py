@@ -238,6 +238,11 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("task_not_found", 404, "No task with this id belongs to the caller."),
     ErrorCode("timeout", 500, "The task ran past its time limit."),
     ErrorCode("too_large", 413, "The request body is too large."),
+    ErrorCode(
+        "too_many_concurrent",
+        429,
+        "The caller or the server has as many URL fetches and file reads running as allowed.",
+    ),
     ErrorCode("too_many_tasks", 429, "The key has as many queued or running tasks as it may."),
     ErrorCode("transient", 503, "A temporary infrastructure failure; the task is retried with backoff."),
     ErrorCode("transition_too_long", 422, "A transition is shorter than a frame or longer than its clips."),

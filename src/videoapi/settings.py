@@ -141,6 +141,11 @@ class LimitSettings(Base):
     """Networks URL inputs may reach although they are private (e.g. an internal media server)."""
     page_size_max: int = 100
     """Largest page of a list endpoint."""
+    max_media_reads_per_owner: int = 2
+    """URL asset fetches and watermark reads one caller may have running in the API process at once;
+    more get 429 `too_many_concurrent` (uploads are not counted: they stream to disk)."""
+    max_media_reads: int = 8
+    """The same, over all callers of one API process."""
 
 
 class EditSettings(Base):

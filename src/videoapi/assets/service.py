@@ -18,6 +18,7 @@ from videoapi.assets.schemas import AssetOut, InputRef
 from videoapi.db.base import utcnow
 from videoapi.db.engine import transaction
 from videoapi.errors import Gone, InvalidRequest, NotFound
+from videoapi.media.admission import MediaAdmission
 from videoapi.media.fetch import fetch_url
 from videoapi.media.probe import MediaInfo, probe
 from videoapi.settings import Settings
@@ -68,10 +69,20 @@ class LocalInput:
 
 
 class AssetService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: ObjectStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: ObjectStore,
+        settings: Settings,
+        admission: MediaAdmission | None = None,
+    ) -> None:
         self.sessions = sessions
         self.store = store
         self.settings = settings
+        # Bounds the fetches and reads this process does for requests (not those of workers' tasks).
+        self.admission = admission or MediaAdmission(
+            settings.limits.max_media_reads_per_owner, settings.limits.max_media_reads
+        )
 
     def scratch_dir(self) -> Path:
         path = self.settings.work_dir / f"in-{uuid.uuid4().hex}"
@@ -110,13 +121,14 @@ class AssetService:
         return asset
 
     async def register_url(self, owner_id: str, url: str) -> Asset:
-        scratch = self.scratch_dir()
-        try:
-            dest = scratch / "download"
-            fetched = await fetch_url(url, dest, limits=self.settings.limits)
-            return await self.register_file(owner_id, dest, origin="url", source_url=fetched.final_url)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        async with self.admission.slot(owner_id, "URL asset fetches"):
+            scratch = self.scratch_dir()
+            try:
+                dest = scratch / "download"
+                fetched = await fetch_url(url, dest, limits=self.settings.limits)
+                return await self.register_file(owner_id, dest, origin="url", source_url=fetched.final_url)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     async def get(self, asset_id: str, owner_id: str | None) -> Asset:
         async with self.sessions() as session:

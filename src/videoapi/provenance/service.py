@@ -65,12 +65,13 @@ class Detector:
 
     async def detect_input(self, owner_id: str, ref: InputRef) -> DetectOut:
         await self.assets.check_input(owner_id, ref)
-        scratch = self.assets.scratch_dir()
-        try:
-            local = await self.assets.resolve_input(owner_id, ref, scratch)
-            found = await asyncio.to_thread(self.detect_path, local.path)
-            manifest = await asyncio.to_thread(read_credentials, local.path, content_type_for(local.media))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        async with self.assets.admission.slot(owner_id, "watermark reads"):
+            scratch = self.assets.scratch_dir()
+            try:
+                local = await self.assets.resolve_input(owner_id, ref, scratch)
+                found = await asyncio.to_thread(self.detect_path, local.path)
+                manifest = await asyncio.to_thread(read_credentials, local.path, content_type_for(local.media))
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
         task_id = await self.task_for_token(found.token, owner_id) if found.token else None
         return DetectOut(found.found, found.token, task_id, found.frames, found.agreement, manifest)
