@@ -1,10 +1,12 @@
 """Prompt and text moderation: rules matched on normalised text, robust to the usual evasions.
 
-Normalisation: NFKC (full-width and compatibility forms fold to ASCII), case-folding, zero-width
-and combining marks dropped, homoglyphs (Cyrillic/Greek letters that look Latin) and digit or
-symbol substitutions ("n00d", "$ex") mapped to letters. Keywords then match whole words, and
-also runs of words split by inserted spaces or punctuation ("n.u.d.e", "n u d e"); CJK and
-substring rules match the letters-only text, so "色 情" matches "色情".
+Normalisation: NFKC (full-width and compatibility forms fold to ASCII); default-ignorable and format
+code points dropped ("nu\\u3164de"); look-alikes folded by the UTS #39 confusables skeleton (Greek
+"ΝUDE", Armenian "ոսde") and small capitals ("ɴᴜᴅᴇ") read as letters; then case-folding, combining
+marks dropped, and digit or symbol substitutions ("n00d", "$ex") mapped to letters. Keywords then
+match whole words, and also runs of words split by inserted spaces or punctuation ("n.u.d.e", "n u d
+e"); CJK and substring rules match the letters-only text, so "色 情" matches "色情". Allowed phrases
+("nude colour") are removed as whole words only, so "nude colorful" is still matched.
 """
 
 from __future__ import annotations
@@ -16,18 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from videoapi.errors import InvalidRequest
+from videoapi.moderation.unicode import fold_table, is_cjk
 
-# Letters that look Latin in other scripts, and the usual leetspeak; mapped before matching.
-_HOMOGLYPHS = str.maketrans(
-    {
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-        "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ο": "o", "α": "a",
-        "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "β": "b", "ѵ": "v",
-        "ℓ": "l", "ı": "i",
-    }
-)  # fmt: skip
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _ENDINGS = ("", "s", "es", "ed", "ing", "er", "ers")
 _MAX_JOIN = 8
@@ -35,16 +28,13 @@ _MAX_JOIN = 8
 
 
 def normalise(text: str) -> str:
-    """NFKC, case-folded, without zero-width characters, combining marks or homoglyphs."""
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).casefold()
+    """NFKC; invisible code points dropped, look-alikes folded (`unicode.fold_table`); case-folded; no marks."""
+    table = fold_table()
+    text = unicodedata.normalize("NFKC", text).translate(table).casefold()
     decomposed = unicodedata.normalize("NFD", text)
-    text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return unicodedata.normalize("NFC", text).translate(_HOMOGLYPHS)
-
-
-def _is_cjk(ch: str) -> bool:
-    cp = ord(ch)
-    return 0x2E80 <= cp <= 0x9FFF or 0xAC00 <= cp <= 0xD7AF or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x3FFFF
+    # Marks go after decomposition ("é" reads "e"); folding again catches what NFD exposed.
+    text = "".join(ch for ch in decomposed if unicodedata.category(ch) not in ("Mn", "Me"))
+    return unicodedata.normalize("NFC", text).translate(table).casefold()
 
 
 @dataclass(frozen=True)
@@ -71,10 +61,8 @@ class Rules:
     def check(self, text: str) -> Verdict:
         """The first category whose rules match `text`, or a pass."""
         norm = normalise(text)
-        for phrase in self.allow:
-            norm = norm.replace(phrase, " ")
-        spaced = " ".join(_WORD.findall(norm))
-        leet = " ".join(_WORD.findall(norm.translate(_LEET)))
+        spaced = self._unallowed(" ".join(_WORD.findall(norm)))
+        leet = self._unallowed(" ".join(_WORD.findall(norm.translate(_LEET))))
         words = spaced.split()
         leet_words = leet.split()
         letters = "".join(words)
@@ -86,6 +74,16 @@ class Rules:
             if any(p.search(spaced) or p.search(leet) for p in cat.patterns):
                 return Verdict(True, cat.name, cat.message)
         return Verdict(False)
+
+    def _unallowed(self, spaced: str) -> str:
+        """`spaced` without its allowed phrases, each matched as whole words ("nude color" is allowed,
+        "nude colorful" is not); a CJK phrase, written without spaces, matches anywhere."""
+        for phrase in self.allow:
+            if any(is_cjk(c) for c in phrase):
+                spaced = spaced.replace(phrase, " ")
+            else:
+                spaced = re.sub(rf"(?<![^\W_]){re.escape(phrase)}(?![^\W_])", " ", spaced)
+        return spaced
 
     def merged(self, other: Rules) -> Rules:
         return Rules(self.categories + other.categories, self.allow + other.allow)
@@ -111,7 +109,7 @@ def _keyword_form(value: str) -> str:
 
 def _substring_form(value: str) -> str:
     norm = normalise(value)
-    return "".join(_WORD.findall(norm)) if all(_is_cjk(c) or not c.isalnum() for c in norm) else norm
+    return "".join(_WORD.findall(norm)) if all(is_cjk(c) or not c.isalnum() for c in norm) else norm
 
 
 def rules_from_dict(data: dict, *, source: str = "rules") -> Rules:
@@ -137,7 +135,8 @@ def rules_from_dict(data: dict, *, source: str = "rules") -> Rules:
                 patterns=tuple(patterns),
             )
         )
-    allow = tuple(normalise(p) for p in (data.get("allow") or {}).get("phrases", []))
+    phrases = (" ".join(_WORD.findall(normalise(raw))) for raw in (data.get("allow") or {}).get("phrases", []))
+    allow = tuple(p for p in phrases if p)
     return Rules(tuple(categories), allow)
 
 
