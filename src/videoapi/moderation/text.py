@@ -15,10 +15,11 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from videoapi.errors import InvalidRequest
-from videoapi.moderation.unicode import fold_table, is_cjk
+from videoapi.moderation.unicode import fold_table, is_cjk, marks_table
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -31,9 +32,8 @@ def normalise(text: str) -> str:
     """NFKC; invisible code points dropped, look-alikes folded (`unicode.fold_table`); case-folded; no marks."""
     table = fold_table()
     text = unicodedata.normalize("NFKC", text).translate(table).casefold()
-    decomposed = unicodedata.normalize("NFD", text)
     # Marks go after decomposition ("é" reads "e"); folding again catches what NFD exposed.
-    text = "".join(ch for ch in decomposed if unicodedata.category(ch) not in ("Mn", "Me"))
+    text = unicodedata.normalize("NFD", text).translate(marks_table())
     return unicodedata.normalize("NFC", text).translate(table).casefold()
 
 
@@ -64,10 +64,10 @@ class Rules:
         spaced = self._unallowed(" ".join(_WORD.findall(norm)))
         leet = self._unallowed(" ".join(_WORD.findall(norm.translate(_LEET))))
         words = spaced.split()
-        leet_words = leet.split()
         letters = "".join(words)
+        candidates = _candidates(words) | _candidates(leet.split())
         for cat in self.categories:
-            if cat.keywords and (_has_keyword(words, cat.keywords) or _has_keyword(leet_words, cat.keywords)):
+            if cat.keywords and not candidates.isdisjoint(_inflected(cat.keywords)):
                 return Verdict(True, cat.name, cat.message)
             if any(s in letters or s in spaced for s in cat.substrings):
                 return Verdict(True, cat.name, cat.message)
@@ -78,29 +78,40 @@ class Rules:
     def _unallowed(self, spaced: str) -> str:
         """`spaced` without its allowed phrases, each matched as whole words ("nude color" is allowed,
         "nude colorful" is not); a CJK phrase, written without spaces, matches anywhere."""
-        for phrase in self.allow:
-            if any(is_cjk(c) for c in phrase):
-                spaced = spaced.replace(phrase, " ")
-            else:
-                spaced = re.sub(rf"(?<![^\W_]){re.escape(phrase)}(?![^\W_])", " ", spaced)
-        return spaced
+        pattern = _allow_pattern(self.allow)
+        return pattern.sub(" ", spaced) if pattern else spaced
 
     def merged(self, other: Rules) -> Rules:
         return Rules(self.categories + other.categories, self.allow + other.allow)
 
 
-def _has_keyword(words: list[str], keywords: frozenset[str]) -> bool:
-    for i in range(len(words)):
-        joined = ""
-        for j in range(i, min(i + _MAX_JOIN, len(words))):
-            joined += words[j]
-            # A run of split fragments counts only when every fragment is short (an evasion such as
-            # "n u d e" or "nu.de"), so that two ordinary words never join into a keyword.
-            if j > i and len(words[j]) > 3:
+@cache
+def _inflected(keywords: frozenset[str]) -> frozenset[str]:
+    """Every keyword with every ending ("nude", "nudes", "nuded", ...): one set lookup per candidate."""
+    return frozenset(k + end for k in keywords for end in _ENDINGS)
+
+
+@cache
+def _allow_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    words = [re.escape(p) for p in phrases if not any(is_cjk(c) for c in p)]
+    cjk = [re.escape(p) for p in phrases if any(is_cjk(c) for c in p)]
+    alternatives = ([rf"(?<![^\W_])(?:{'|'.join(words)})(?![^\W_])"] if words else []) + cjk
+    return re.compile("|".join(alternatives)) if alternatives else None
+
+
+def _candidates(words: list[str]) -> set[str]:
+    """Every word, and every run of a word and the short fragments after it (an evasion such as
+    "n u d e" or "nu.de"); a fragment of more than 3 letters ends a run, so that two ordinary words
+    never join into a keyword."""
+    found = set(words)
+    for i, word in enumerate(words):
+        joined = word
+        for fragment in words[i + 1 : i + _MAX_JOIN]:
+            if len(fragment) > 3:
                 break
-            if any(joined.endswith(end) and joined[: len(joined) - len(end)] in keywords for end in _ENDINGS):
-                return True
-    return False
+            joined += fragment
+            found.add(joined)
+    return found
 
 
 def _keyword_form(value: str) -> str:

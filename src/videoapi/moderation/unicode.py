@@ -90,3 +90,9 @@ def fold_table() -> dict[int, str | None]:
     table.update({cp: None for cp in range(0x80, 0x110000) if unicodedata.category(chr(cp)) == "Cf"})
     table.update({ord(c): " " for c in BLANKS})
     return table
+
+
+@cache
+def marks_table() -> dict[int, None]:
+    """The `str.translate` table that drops combining marks (categories Mn and Me): after NFD, "é" reads "e"."""
+    return {cp: None for cp in range(0x300, 0x110000) if unicodedata.category(chr(cp)) in ("Mn", "Me")}
