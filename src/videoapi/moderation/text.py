@@ -22,6 +22,8 @@ from videoapi.errors import InvalidRequest
 from videoapi.moderation.unicode import fold_table, is_cjk, marks_table
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+_RTL_CONTROLS = frozenset("\u202b\u202e\u2067\u200f\u061c")
+"""Bidi controls that make what follows display right to left (RLE, RLO, RLI, RLM, ALM)."""
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _ENDINGS = ("", "s", "es", "ed", "ing", "er", "ers")
 _MAX_JOIN = 8
@@ -59,7 +61,16 @@ class Rules:
     allow: tuple[str, ...] = field(default=())
 
     def check(self, text: str) -> Verdict:
-        """The first category whose rules match `text`, or a pass."""
+        """The first category whose rules match `text`, or a pass.
+
+        Text with a right-to-left override or embedding is checked backwards too: "\u202eedun" is
+        displayed "nude" by any renderer that applies the Unicode bidi algorithm."""
+        verdict = self._check(text)
+        if not verdict.blocked and not _RTL_CONTROLS.isdisjoint(text):
+            verdict = self._check(text[::-1])
+        return verdict
+
+    def _check(self, text: str) -> Verdict:
         norm = normalise(text)
         spaced = self._unallowed(" ".join(_WORD.findall(norm)))
         leet = self._unallowed(" ".join(_WORD.findall(norm.translate(_LEET))))
