@@ -222,8 +222,11 @@ def test_blocked_prompts_are_refused_and_estimates_create_nothing(gen_api: Api) 
     blocked = gen_api.post(T2V, json={"prompt": "a n.u.d.e person", "model": "tiny-ltx"})
     problem = assert_problem(blocked, 422, "moderation_blocked")
     assert problem["errors"][0]["field"] == "prompt"
-    # The negative prompt lists what to keep out; it is not screened.
-    assert gen_api.post(f"{T2V}/estimate", json={"prompt": "a cat", "negative_prompt": "nude"}).status_code == 200
+    # The negative prompt steers the model too: it is screened like the prompt (issue 12).
+    negative = gen_api.post(f"{T2V}/estimate", json={"prompt": "a cat", "negative_prompt": "nude"})
+    assert assert_problem(negative, 422, "moderation_blocked")["errors"][0]["field"] == "negative_prompt"
+    ordinary = {"prompt": "a cat", "negative_prompt": "blurry, watermark"}
+    assert gen_api.post(f"{T2V}/estimate", json=ordinary).status_code == 200
 
     before = len(gen_api.get("/v1/video/tasks", params={"limit": 100}).json()["items"])
     est = gen_api.post(f"{T2V}/estimate", json={"prompt": "a cat", "model": "tiny-ltx", "duration_s": 0.5})

@@ -3,12 +3,14 @@ evasions, and let ordinary prompts (including ones that contain a listed word in
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
 
 from videoapi.errors import InvalidRequest
 from videoapi.moderation.text import ensure_allowed, load_rules, normalise, rules_from_dict
+from videoapi.moderation.unicode import DEFAULT_IGNORABLE
 
 RULES = load_rules(Path(__file__).parents[2] / "config" / "moderation.toml")
 
@@ -84,3 +86,42 @@ def test_a_bad_pattern_names_its_place() -> None:
 
 def test_normalise_folds_width_case_marks_and_homoglyphs() -> None:
     assert normalise("ＡＢＣ Ｃafé ΡΟΡ") == "abc cafe pop"
+
+
+def test_every_default_ignorable_and_format_code_point_vanishes_between_letters() -> None:
+    """Unicode's Default_Ignorable_Code_Point set and every format character (Cf) are invisible, so
+    they are dropped before words are matched: "nu" + any of them + "de" reads "nude"."""
+    invisible = [chr(cp) for lo, hi in DEFAULT_IGNORABLE for cp in range(lo, hi + 1)]
+    invisible += [chr(cp) for cp in range(0x110000) if unicodedata.category(chr(cp)) == "Cf"]
+    assert {"\u3164", "\u2063", "\u200d", "\u200b", "\u00ad", "\ufe0f", "\U000e0101"} <= set(invisible)
+    assert [ch for ch in invisible if normalise(f"nu{ch}de") != "nude"] == []
+
+
+def test_look_alike_capitals_fold_to_latin_before_case_folding() -> None:
+    # Greek capital Nu is "N" (a Greek small nu would read "v"); small capitals and Armenian read as Latin.
+    assert normalise("\u039dUDE \u0397ENTAI \u039cASSACRE") == "nude hentai massacre"
+    assert normalise("\u0274\u1d1c\u1d05\u1d07 \u0578\u057dde \u0570entai") == "nude nude hentai"
+
+
+def test_ascii_and_cjk_text_is_left_as_written() -> None:
+    """The rules are written in ASCII and CJK: the confusables data must not fold "1", "I" and "l"
+    together, "rn" into "m", or "一" into katakana."""
+    ascii_text = "".join(chr(cp) for cp in range(0x20, 0x7F))
+    assert normalise(ascii_text) == ascii_text.casefold()
+    chinese = "一二三丿丶人日常对话色情的颜色"
+    assert normalise(chinese) == chinese
+
+
+@pytest.mark.parametrize(
+    ("prompt", "blocked"),
+    [
+        ("nude colour scheme", False),
+        ("a nude colorful woman", True),
+        ("the naked eye", False),
+        ("naked eyeliner model", True),
+        ("the robot's kill switch", False),
+        ("kill switchblade people", True),
+    ],
+)
+def test_allowed_phrases_match_whole_words_only(prompt: str, blocked: bool) -> None:
+    assert RULES.check(prompt).blocked is blocked

@@ -22,6 +22,7 @@ def test_prompts_overlay_text_and_subtitles_are_screened_wherever_they_sit() -> 
     }
     assert dict(screened_texts(request)) == {
         "prompt": "a calm lake",
+        "negative_prompt": "nude, gore",
         "timeline.overlays[0].text": "hello",
         "subtitles.srt": "1\n00:00:00,000 --> 00:00:01,000\nhi\n",
         "narration.text": "welcome",

@@ -6,7 +6,7 @@ are generic over this table, so a new kind is a request type plus a pure planner
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from videoapi.editing.compile import check_composite, composite_inputs, plan_com
 from videoapi.editing.plan import plan_transcode, plan_trim, trim_ranges
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
 from videoapi.editing.source import Planner, Source
-from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, plan_subtitles
+from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, plan_subtitles, subtitle_texts
 from videoapi.editing.thumbnails import ThumbnailsRequest, check_thumbnails, plan_thumbnails
 from videoapi.editing.timeline import CompositeRequest
 from videoapi.media.plan import Plan
@@ -26,6 +26,8 @@ from videoapi.settings import Settings
 
 # Checks a request can make without its inputs' probes (URL inputs are probed by the worker).
 StaticCheck = Callable[[Any, Settings], None]
+# (field, text) for text as the output will show it, when a parser changes it (for moderation).
+DrawnTexts = Callable[[Any, Settings], Iterable[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class EditKind:
     inputs: Callable[[Any], list[InputRef]]
     plan: Planner
     check: StaticCheck | None = None
+    drawn: DrawnTexts | None = None
 
 
 def _single(req: Any) -> list[InputRef]:
@@ -77,6 +80,7 @@ def all_kinds() -> list[EditKind]:
             _single,
             plan_subtitles,
             check_subtitles,
+            subtitle_texts,
         ),
         EditKind(
             "edit.thumbnails",

@@ -63,7 +63,8 @@ class EditingService:
         spec = KINDS[kind]
         settings = self.settings
         policy = await self.policies.get(principal.owner_id)
-        self.moderation.screen(req, policy.moderation_rules)
+        drawn = spec.drawn(req, settings) if spec.drawn else ()
+        self.moderation.screen(req, policy.moderation_rules, drawn)
         wm = await self.step.resolve_watermark(principal.owner_id, req.watermark, policy)
         req = msgspec.structs.replace(req, watermark=wm)
         refs = spec.inputs(req)

@@ -8,7 +8,7 @@ hold them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -129,6 +129,14 @@ def parse_cues(req: SubtitlesRequest, settings: Settings) -> tuple[list[Cue], st
         return parse_vtt(req.vtt, limits), "vtt"
     assert req.segments is not None
     return parse_segments(req.segments, limits), "segments"
+
+
+def subtitle_texts(req: SubtitlesRequest, settings: Settings) -> Iterator[tuple[str, str]]:
+    """(field, text) of each cue as it will be drawn: tags removed, entities decoded ("nu<i></i>de"
+    reads "nude"), so that moderation screens what viewers see, not the markup."""
+    cues, field = parse_cues(req, settings)
+    for cue in cues:
+        yield where(cue, field, "text")[0], cue.text
 
 
 def check_subtitles(req: SubtitlesRequest, settings: Settings) -> None:

@@ -62,7 +62,7 @@ class GenerationService:
             raise InvalidRequest(f"unknown generation kind {kind!r}", code="unknown_kind")
         settings = self.settings
         policy = await self.policies.get(principal.owner_id)
-        # The prompt and any text; negative prompts are not screened.
+        # The prompt, the negative prompt and any text.
         self.moderation.screen(req, policy.moderation_rules)
         req = msgspec.structs.replace(
             req, watermark=await self.step.resolve_watermark(principal.owner_id, req.watermark, policy)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -12,10 +12,10 @@ from videoapi.moderation.text import Rules, ensure_allowed, load_rules, rules_fr
 from videoapi.observability.metrics import MODERATION_BLOCKS
 from videoapi.settings import Settings
 
-# Request fields whose text ends up in an output or drives a model. `negative_prompt` is not
-# screened: it lists what the user wants kept out.
-SCREENED_FIELDS = frozenset({"prompt", "text", "srt", "vtt", "title", "caption"})
-# (A visible watermark's `text` is screened like any other text.)
+# Request fields whose text ends up in an output or drives a model. `negative_prompt` steers the
+# model as much as the prompt does, so it is screened too. (A visible watermark's `text` is screened
+# like any other text.)
+SCREENED_FIELDS = frozenset({"prompt", "negative_prompt", "text", "srt", "vtt", "title", "caption"})
 
 
 def screened_texts(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -47,15 +47,22 @@ class Moderation:
                 raise RuntimeError(f"cannot load moderation rules from {path}: {exc}") from exc
         return self._rules
 
-    def screen(self, request: Any, owner_rules: dict[str, Any] | None = None) -> None:
+    def screen(
+        self,
+        request: Any,
+        owner_rules: dict[str, Any] | None = None,
+        drawn: Iterable[tuple[str, str]] = (),
+    ) -> None:
         """Raise the 422 `moderation_blocked` problem when any screened text of `request` is blocked.
 
-        `owner_rules` (the owner's policy, in the rules-file layout) add to the shipped rules."""
+        `owner_rules` (the owner's policy, in the rules-file layout) add to the shipped rules. `drawn`
+        gives (field, text) for text as the output will show it, when that differs from the request's
+        (subtitle cues after their tags are removed and entities decoded): both are screened."""
         if not self.settings.moderation.enabled:
             return
         rules = self.rules.merged(rules_from_dict(owner_rules, source="owner policy")) if owner_rules else self.rules
         data = request if isinstance(request, dict | list) else msgspec.to_builtins(request)
-        for field, text in screened_texts(data):
+        for field, text in (*screened_texts(data), *drawn):
             try:
                 ensure_allowed(rules, text, field)
             except InvalidRequest as exc:

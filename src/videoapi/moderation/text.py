@@ -1,10 +1,12 @@
 """Prompt and text moderation: rules matched on normalised text, robust to the usual evasions.
 
-Normalisation: NFKC (full-width and compatibility forms fold to ASCII), case-folding, zero-width
-and combining marks dropped, homoglyphs (Cyrillic/Greek letters that look Latin) and digit or
-symbol substitutions ("n00d", "$ex") mapped to letters. Keywords then match whole words, and
-also runs of words split by inserted spaces or punctuation ("n.u.d.e", "n u d e"); CJK and
-substring rules match the letters-only text, so "色 情" matches "色情".
+Normalisation: NFKC (full-width and compatibility forms fold to ASCII); default-ignorable and format
+code points dropped ("nu\\u3164de"); look-alikes folded by the UTS #39 confusables skeleton (Greek
+"ΝUDE", Armenian "ոսde") and small capitals ("ɴᴜᴅᴇ") read as letters; then case-folding, combining
+marks dropped, and digit or symbol substitutions ("n00d", "$ex") mapped to letters. Keywords then
+match whole words, and also runs of words split by inserted spaces or punctuation ("n.u.d.e", "n u d
+e"); CJK and substring rules match the letters-only text, so "色 情" matches "色情". Allowed phrases
+("nude colour") are removed as whole words only, so "nude colorful" is still matched.
 """
 
 from __future__ import annotations
@@ -13,21 +15,15 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from videoapi.errors import InvalidRequest
+from videoapi.moderation.unicode import fold_table, is_cjk, marks_table
 
-# Letters that look Latin in other scripts, and the usual leetspeak; mapped before matching.
-_HOMOGLYPHS = str.maketrans(
-    {
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-        "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ο": "o", "α": "a",
-        "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "β": "b", "ѵ": "v",
-        "ℓ": "l", "ı": "i",
-    }
-)  # fmt: skip
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+_RTL_CONTROLS = frozenset("\u202b\u202e\u2067\u200f\u061c")
+"""Bidi controls that make what follows display right to left (RLE, RLO, RLI, RLM, ALM)."""
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _ENDINGS = ("", "s", "es", "ed", "ing", "er", "ers")
 _MAX_JOIN = 8
@@ -35,16 +31,12 @@ _MAX_JOIN = 8
 
 
 def normalise(text: str) -> str:
-    """NFKC, case-folded, without zero-width characters, combining marks or homoglyphs."""
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).casefold()
-    decomposed = unicodedata.normalize("NFD", text)
-    text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return unicodedata.normalize("NFC", text).translate(_HOMOGLYPHS)
-
-
-def _is_cjk(ch: str) -> bool:
-    cp = ord(ch)
-    return 0x2E80 <= cp <= 0x9FFF or 0xAC00 <= cp <= 0xD7AF or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x3FFFF
+    """NFKC; invisible code points dropped, look-alikes folded (`unicode.fold_table`); case-folded; no marks."""
+    table = fold_table()
+    text = unicodedata.normalize("NFKC", text).translate(table).casefold()
+    # Marks go after decomposition ("é" reads "e"); folding again catches what NFD exposed.
+    text = unicodedata.normalize("NFD", text).translate(marks_table())
+    return unicodedata.normalize("NFC", text).translate(table).casefold()
 
 
 @dataclass(frozen=True)
@@ -69,17 +61,24 @@ class Rules:
     allow: tuple[str, ...] = field(default=())
 
     def check(self, text: str) -> Verdict:
-        """The first category whose rules match `text`, or a pass."""
+        """The first category whose rules match `text`, or a pass.
+
+        Text with a right-to-left override or embedding is checked backwards too: "\u202eedun" is
+        displayed "nude" by any renderer that applies the Unicode bidi algorithm."""
+        verdict = self._check(text)
+        if not verdict.blocked and not _RTL_CONTROLS.isdisjoint(text):
+            verdict = self._check(text[::-1])
+        return verdict
+
+    def _check(self, text: str) -> Verdict:
         norm = normalise(text)
-        for phrase in self.allow:
-            norm = norm.replace(phrase, " ")
-        spaced = " ".join(_WORD.findall(norm))
-        leet = " ".join(_WORD.findall(norm.translate(_LEET)))
+        spaced = self._unallowed(" ".join(_WORD.findall(norm)))
+        leet = self._unallowed(" ".join(_WORD.findall(norm.translate(_LEET))))
         words = spaced.split()
-        leet_words = leet.split()
         letters = "".join(words)
+        candidates = _candidates(words) | _candidates(leet.split())
         for cat in self.categories:
-            if cat.keywords and (_has_keyword(words, cat.keywords) or _has_keyword(leet_words, cat.keywords)):
+            if cat.keywords and not candidates.isdisjoint(_inflected(cat.keywords)):
                 return Verdict(True, cat.name, cat.message)
             if any(s in letters or s in spaced for s in cat.substrings):
                 return Verdict(True, cat.name, cat.message)
@@ -87,22 +86,43 @@ class Rules:
                 return Verdict(True, cat.name, cat.message)
         return Verdict(False)
 
+    def _unallowed(self, spaced: str) -> str:
+        """`spaced` without its allowed phrases, each matched as whole words ("nude color" is allowed,
+        "nude colorful" is not); a CJK phrase, written without spaces, matches anywhere."""
+        pattern = _allow_pattern(self.allow)
+        return pattern.sub(" ", spaced) if pattern else spaced
+
     def merged(self, other: Rules) -> Rules:
         return Rules(self.categories + other.categories, self.allow + other.allow)
 
 
-def _has_keyword(words: list[str], keywords: frozenset[str]) -> bool:
-    for i in range(len(words)):
-        joined = ""
-        for j in range(i, min(i + _MAX_JOIN, len(words))):
-            joined += words[j]
-            # A run of split fragments counts only when every fragment is short (an evasion such as
-            # "n u d e" or "nu.de"), so that two ordinary words never join into a keyword.
-            if j > i and len(words[j]) > 3:
+@cache
+def _inflected(keywords: frozenset[str]) -> frozenset[str]:
+    """Every keyword with every ending ("nude", "nudes", "nuded", ...): one set lookup per candidate."""
+    return frozenset(k + end for k in keywords for end in _ENDINGS)
+
+
+@cache
+def _allow_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    words = [re.escape(p) for p in phrases if not any(is_cjk(c) for c in p)]
+    cjk = [re.escape(p) for p in phrases if any(is_cjk(c) for c in p)]
+    alternatives = ([rf"(?<![^\W_])(?:{'|'.join(words)})(?![^\W_])"] if words else []) + cjk
+    return re.compile("|".join(alternatives)) if alternatives else None
+
+
+def _candidates(words: list[str]) -> set[str]:
+    """Every word, and every run of a word and the short fragments after it (an evasion such as
+    "n u d e" or "nu.de"); a fragment of more than 3 letters ends a run, so that two ordinary words
+    never join into a keyword."""
+    found = set(words)
+    for i, word in enumerate(words):
+        joined = word
+        for fragment in words[i + 1 : i + _MAX_JOIN]:
+            if len(fragment) > 3:
                 break
-            if any(joined.endswith(end) and joined[: len(joined) - len(end)] in keywords for end in _ENDINGS):
-                return True
-    return False
+            joined += fragment
+            found.add(joined)
+    return found
 
 
 def _keyword_form(value: str) -> str:
@@ -111,7 +131,7 @@ def _keyword_form(value: str) -> str:
 
 def _substring_form(value: str) -> str:
     norm = normalise(value)
-    return "".join(_WORD.findall(norm)) if all(_is_cjk(c) or not c.isalnum() for c in norm) else norm
+    return "".join(_WORD.findall(norm)) if all(is_cjk(c) or not c.isalnum() for c in norm) else norm
 
 
 def rules_from_dict(data: dict, *, source: str = "rules") -> Rules:
@@ -137,7 +157,8 @@ def rules_from_dict(data: dict, *, source: str = "rules") -> Rules:
                 patterns=tuple(patterns),
             )
         )
-    allow = tuple(normalise(p) for p in (data.get("allow") or {}).get("phrases", []))
+    phrases = (" ".join(_WORD.findall(normalise(raw))) for raw in (data.get("allow") or {}).get("phrases", []))
+    allow = tuple(p for p in phrases if p)
     return Rules(tuple(categories), allow)
 
 
