@@ -87,11 +87,11 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     sessions = make_sessionmaker(engine)
     store = make_store(settings)
     publish = make_publisher(broker) if broker is not None else None
-    billing = BillingService(sessions, settings)
+    assets = AssetService(sessions, store, settings)
+    billing = BillingService(sessions, settings, storage=assets)
     tasks = TaskService(sessions, settings, publish, billing)
     tasks.read_sessions = make_read_sessionmaker(engine)
     keys = KeyService(sessions, _revocations(settings))
-    assets = AssetService(sessions, store, settings)
     moderation = Moderation(settings)
     policies = PolicyService(sessions)
     step = OutputStep(settings, assets, policies)

@@ -233,6 +233,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("quota_exceeded", 402, "The quota cannot cover the request's estimate."),
     ErrorCode("rate_limited", 429, "Too many requests; retry after `Retry-After` seconds."),
     ErrorCode("signature_invalid", 403, "A download URL's signature is invalid or expired."),
+    ErrorCode("storage_quota_exceeded", 402, "Storing the file would pass the caller's storage quota in bytes."),
     ErrorCode("task_not_cancelable", 409, "The task has already finished."),
     ErrorCode("task_not_finished", 409, "The task has not finished, so there is nothing to redeliver."),
     ErrorCode("task_not_found", 404, "No task with this id belongs to the caller."),

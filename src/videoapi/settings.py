@@ -146,6 +146,10 @@ class LimitSettings(Base):
     more get 429 `too_many_concurrent` (uploads are not counted: they stream to disk)."""
     max_media_reads: int = 8
     """The same, over all callers of one API process."""
+    storage_quota_bytes: int | None = None
+    """Bytes each owner may keep in the store (assets and outputs, until deleted or expired); an upload
+    or URL asset that would pass it is refused with 402 `storage_quota_exceeded`. None: unlimited.
+    `videoapi keys storage-quota` sets it per key."""
 
 
 class EditSettings(Base):

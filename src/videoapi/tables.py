@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from videoapi.assets.models import Asset
+from videoapi.assets.models import Asset, StorageQuota
 from videoapi.auth.models import ApiKey
 from videoapi.billing.models import Quota, Reservation, UsageRecord
 from videoapi.db.base import Base
@@ -20,6 +20,7 @@ __all__ = [
     "OwnerPolicy",
     "Quota",
     "Reservation",
+    "StorageQuota",
     "Task",
     "UsageRecord",
     "WebhookAttempt",

@@ -96,3 +96,36 @@ def _key_ids(settings: Settings) -> list[str]:
             await services.close()
 
     return asyncio.run(run())
+
+
+def test_a_storage_quota_refuses_the_upload_that_would_pass_it_and_usage_shows_it(
+    make_settings: Callable[..., Settings], clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = clip.stat().st_size
+    settings = make_settings(**{"limits.storage_quota_bytes": 2 * size + size // 2})
+    with running_app(settings) as api:
+        first = api.upload(clip)
+        assert api.get("/v1/video/usage").json()["storage"] == {
+            "used_bytes": first["size_bytes"],
+            "quota_bytes": 2 * size + size // 2,
+            "remaining_bytes": 2 * size + size // 2 - first["size_bytes"],
+        }
+        api.upload(clip)
+        with clip.open("rb") as fh:
+            refused = api.post("/v1/video/assets", files={"file": ("clip.mp4", fh, "video/mp4")})
+        body = assert_problem(refused, 402, "storage_quota_exceeded")
+        assert "storage quota" in body["detail"]
+        assert api.get("/v1/video/usage").json()["storage"]["used_bytes"] == 2 * first["size_bytes"]
+
+        # Deleting an asset frees its bytes; the key's own quota (CLI) overrides the default.
+        assert api.delete(f"/v1/video/assets/{first['id']}").status_code == 204
+        api.upload(clip)
+        key_id = next(iter(_key_ids(settings)))
+        monkeypatch.setenv("VIDEOAPI_SERVER__VAR_DIR", str(settings.var_path))
+        out = CliRunner().invoke(cli, ["keys", "storage-quota", key_id, "--unlimited"])
+        assert out.exit_code == 0, out.output
+        assert "quota unlimited" in out.output
+        api.upload(clip)
+        assert api.get("/v1/video/usage").json()["storage"]["quota_bytes"] is None
+        out = CliRunner().invoke(cli, ["usage", "report", "--key", key_id])
+        assert f"storage: {3 * first['size_bytes']} bytes stored, no quota" in out.output

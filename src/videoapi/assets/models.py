@@ -29,3 +29,14 @@ class Asset(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_assets_owner_created", "owner_id", "created_at"),)
+
+
+class StorageQuota(Base):
+    """Bytes one owner may keep in the store (its assets and outputs); no row: `limits.storage_quota_bytes`."""
+
+    __tablename__ = "storage_quotas"
+
+    owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """None: unlimited for this owner, whatever the default."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoapi.assets.models import Asset
+from videoapi.assets.models import Asset, StorageQuota
 from videoapi.assets.schemas import AssetOut, InputRef
 from videoapi.db.base import utcnow
 from videoapi.db.engine import transaction
-from videoapi.errors import Gone, InvalidRequest, NotFound
+from videoapi.errors import Gone, InvalidRequest, NotFound, PaymentRequired
 from videoapi.media.admission import MediaAdmission
 from videoapi.media.fetch import fetch_url
 from videoapi.media.probe import MediaInfo, probe
@@ -89,6 +90,40 @@ class AssetService:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    async def storage_usage(self, owner_id: str) -> tuple[int, int | None]:
+        """(bytes the owner keeps in the store, its storage quota in bytes or None for unlimited)."""
+        async with self.sessions() as session:
+            used = await session.scalar(
+                select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(
+                    Asset.owner_id == owner_id, Asset.deleted_at.is_(None)
+                )
+            )
+            row = await session.get(StorageQuota, owner_id)
+        return int(used or 0), row.max_bytes if row is not None else self.settings.limits.storage_quota_bytes
+
+    async def set_storage_quota(self, owner_id: str, max_bytes: int | None) -> None:
+        async with transaction(self.sessions) as session:
+            row = await session.get(StorageQuota, owner_id)
+            if row is None:
+                session.add(StorageQuota(owner_id=owner_id, max_bytes=max_bytes, updated_at=utcnow()))
+            else:
+                row.max_bytes, row.updated_at = max_bytes, utcnow()
+
+    async def clear_storage_quota(self, owner_id: str) -> None:
+        async with transaction(self.sessions) as session:
+            row = await session.get(StorageQuota, owner_id)
+            if row is not None:
+                await session.delete(row)
+
+    async def check_storage(self, owner_id: str, adding: int) -> None:
+        used, quota = await self.storage_usage(owner_id)
+        if quota is not None and used + adding > quota:
+            raise PaymentRequired(
+                f"storing {adding} more bytes would pass the storage quota of {quota} bytes ({used} in use); "
+                "delete assets or ask for a larger quota",
+                code="storage_quota_exceeded",
+            )
+
     async def register_file(
         self,
         owner_id: str,
@@ -99,6 +134,8 @@ class AssetService:
         source_url: str | None = None,
     ) -> Asset:
         """Probe a local file, refuse it if it is not usable media, then move it into the store."""
+        if origin != "output":  # a finished task's outputs are kept; new inputs are what the quota stops
+            await self.check_storage(owner_id, path.stat().st_size)
         media = await asyncio.to_thread(probe, path, self.settings.limits)
         asset_id = str(uuid.uuid4())
         key = f"assets/{asset_id}/source"

@@ -31,12 +31,21 @@ class QuotaOut(msgspec.Struct):
     remaining: float | None
 
 
+class StorageOut(msgspec.Struct):
+    used_bytes: int
+    """Bytes of the caller's assets and outputs in the store (deleted and expired ones not counted)."""
+    quota_bytes: int | None
+    """None: no storage quota."""
+    remaining_bytes: int | None
+
+
 class UsageOut(msgspec.Struct):
     since: str
     total_credits: float
     total_tasks: int
     by_day_and_kind: list[UsageRow]
     quota: QuotaOut
+    storage: StorageOut
 
 
 @get("/v1/video/usage", summary="Usage and charges by day and kind; remaining monthly quota", tags=["billing"])

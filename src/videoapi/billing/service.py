@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,10 +40,19 @@ class Estimate:
     model: str | None = None
 
 
+class StorageMeter(Protocol):
+    """What an owner keeps in the store (the assets feature answers it; billing only reports it)."""
+
+    async def storage_usage(self, owner_id: str) -> tuple[int, int | None]: ...
+
+
 class BillingService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, storage: StorageMeter | None = None
+    ) -> None:
         self.sessions = sessions
         self.settings = settings
+        self.storage = storage
         self._prices: PriceSheet | None = None
 
     @property
@@ -177,4 +186,11 @@ class BillingService:
                 "used_this_month": round(used or 0.0, 4),
                 "remaining": round(max(quota.monthly_credits - (used or 0.0), 0.0), 4) if quota else None,
             }
+            if self.storage is not None:
+                stored, limit = await self.storage.storage_usage(owner_id)
+                out["storage"] = {
+                    "used_bytes": stored,
+                    "quota_bytes": limit,
+                    "remaining_bytes": max(limit - stored, 0) if limit is not None else None,
+                }
         return out

@@ -210,6 +210,28 @@ def keys_quota(key_id: str, monthly: float | None, unlimited: bool) -> None:
     click.echo(f"{owner}: {'no quota' if unlimited else f'{monthly:g} credits per month'}")
 
 
+@keys.command("storage-quota")
+@click.argument("key_id")
+@click.option("--bytes", "max_bytes", type=click.IntRange(min=0), default=None, help="Bytes the key may keep stored.")
+@click.option("--unlimited", is_flag=True, help="No storage quota for this key, whatever the default.")
+@click.option("--default", "use_default", is_flag=True, help="Use `limits.storage_quota_bytes` again.")
+def keys_storage_quota(key_id: str, max_bytes: int | None, unlimited: bool, use_default: bool) -> None:
+    """Set a key's storage quota: the bytes of assets and outputs it may keep in the store."""
+    if [max_bytes is not None, unlimited, use_default].count(True) != 1:
+        raise click.UsageError("give exactly one of --bytes N, --unlimited or --default")
+
+    async def run(services: Any) -> tuple[str, tuple[int, int | None]]:
+        owner = await resolve_key_id(services, key_id)
+        if use_default:
+            await services.assets.clear_storage_quota(owner)
+        else:
+            await services.assets.set_storage_quota(owner, max_bytes)
+        return owner, await services.assets.storage_usage(owner)
+
+    owner, (used, limit) = with_services(run)
+    click.echo(f"{owner}: {used} bytes stored, quota {'unlimited' if limit is None else f'{limit} bytes'}")
+
+
 @keys.command("policy")
 @click.argument("key_id")
 @click.option("--trial/--no-trial", default=None, help="Trial keys get the trial watermark on every output.")

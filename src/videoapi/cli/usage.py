@@ -37,3 +37,7 @@ def usage_report(since: datetime | None, key_id: str | None) -> None:
     quota = report.get("quota")
     if quota and quota["monthly_credits"] is not None:
         click.echo(f"quota: {quota['monthly_credits']:g} per month, {quota['remaining']:g} left")
+    storage = report.get("storage")
+    if storage:
+        limit = "no quota" if storage["quota_bytes"] is None else f"quota {storage['quota_bytes']} bytes"
+        click.echo(f"storage: {storage['used_bytes']} bytes stored, {limit}")
