@@ -223,8 +223,12 @@ class GatewaySettings(Base):
     """Requests per second of a key (or token subject) without its own rate."""
     default_burst: int = 20
     """Bucket size of a key without its own burst: requests it may send at once."""
-    default_max_active_tasks: int = 0
-    """Queued plus running tasks a key may have at once; 0: unlimited. Keys can set their own."""
+    default_max_active_tasks: int = 50
+    """Queued plus running tasks a key may have at once (50: one full batch); 0: unlimited. Keys can set
+    their own (`keys create --max-tasks`)."""
+    default_max_priority: Priority = "normal"
+    """Highest task priority a key without its own cap may ask for; `keys create --max-priority high`
+    grants more to one key."""
     max_queue_depth: int = 0
     """Creates answer 503 while the target queue holds more queued tasks than this; 0: never."""
     shed_retry_after_s: int = 5
