@@ -208,6 +208,17 @@ def test_bad_timelines_are_refused_at_submission(api: Api) -> None:
     body = assert_problem(api.post("/v1/video/edit/composite", json=text), 422, "invalid_text")
     assert body["errors"][0]["field"] == "timeline.tracks[0].clips[0].text"
 
+    # As documented: no tracks or no clips is a schema error; only audio is `empty_timeline`.
+    for empty, field in (
+        ({"tracks": []}, "timeline.tracks"),
+        ({"tracks": [{"clips": []}]}, "timeline.tracks[0].clips"),
+    ):
+        body = assert_problem(api.post("/v1/video/edit/composite", json={"timeline": empty}), 422, "invalid_request")
+        assert body["errors"][0]["field"] == field
+    music = {"type": "audio", "source": {"url": "https://example.com/a.mp3"}, "duration_s": 1}
+    only_audio = {"timeline": {"tracks": [{"clips": [music]}]}}
+    body = assert_problem(api.post("/v1/video/edit/composite", json=only_audio), 422, "empty_timeline")
+
 
 def test_text_at_the_bottom_or_top_keeps_a_safe_margin_from_the_frame_edge(api: Api, tmp_path: Path) -> None:
     """Like subtitles, anchored text stays 5% of the height away from the edge it is anchored to."""
