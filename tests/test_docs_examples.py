@@ -180,6 +180,12 @@ def docs_api(tmp_path_factory: pytest.TempPathFactory, media_server: str) -> Ite
         yield api
 
 
+@pytest.fixture(scope="module")
+def uploads() -> dict[str, str]:
+    """Placeholder name -> asset id, shared by the examples (one upload per name)."""
+    return {}
+
+
 def substitute(value: Any, api: Api, uploads: dict[str, str], media_dir: Path, served: str) -> Any:
     """The example with placeholder asset ids replaced by uploads and example.com URLs by the test server."""
     if isinstance(value, dict):
@@ -202,9 +208,12 @@ def substitute(value: Any, api: Api, uploads: dict[str, str], media_dir: Path, s
 
 @pytest.mark.parametrize("example", [e for e in EXAMPLES if not needs_model_weights(e)], ids=str)
 def test_documented_request_is_accepted_and_its_task_succeeds(
-    example: Example, docs_api: Api, media_server: str, tmp_path_factory: pytest.TempPathFactory
+    example: Example,
+    docs_api: Api,
+    uploads: dict[str, str],
+    media_server: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    uploads = _UPLOADS.setdefault(id(docs_api), {})
     body = substitute(example.body, docs_api, uploads, tmp_path_factory.mktemp("media"), media_server)
     resp = docs_api.client.request(
         example.method, example.path, json=body, headers={**docs_api.auth, **example.headers}
@@ -215,7 +224,3 @@ def test_documented_request_is_accepted_and_its_task_succeeds(
     for task_id in ids:
         task = docs_api.wait(task_id, timeout_s=120)
         assert task["status"] == "succeeded", f"{example}: {task}"
-
-
-_UPLOADS: dict[int, dict[str, str]] = {}
-"""Placeholder name -> asset id, shared by the examples of one app."""
