@@ -77,8 +77,11 @@ def codes_in(tree: ast.Module, statuses: dict[str, int]) -> Iterator[tuple[str, 
                 yield code, sent if name != "problem" or isinstance(first, ast.Constant) else None, node.lineno
             # `{404: "not_found", ...}.get(status, "http_error")`: a status -> code table and its default.
             receiver = getattr(node.func, "value", None)
-            if name == "get" and isinstance(receiver, ast.Dict) and len(node.args) == 2:
-                for key, value in zip(receiver.keys, receiver.values, strict=True):
+            statuses_map = isinstance(receiver, ast.Dict) and all(
+                isinstance(k, ast.Constant) and isinstance(k.value, int) for k in receiver.keys
+            )
+            if name == "get" and statuses_map and len(node.args) == 2:
+                for key, value in zip(receiver.keys, receiver.values, strict=True):  # type: ignore[union-attr]
                     if isinstance(key, ast.Constant) and (code := _str(value)):
                         yield code, key.value, node.lineno
                 if code := _str(node.args[1]):

@@ -50,8 +50,10 @@ class ServerSettings(Base):
     """Address `videoapi serve` binds to."""
     port: int = 8000
     """Port `videoapi serve` binds to."""
-    public_url: str = "http://127.0.0.1:8000"
-    """Base URL clients reach the API at; signed download URLs of the local store start with it."""
+    public_url: str = ""
+    """Base URL clients reach the API at; signed download URLs of the local store start with it.
+    Empty: `http://HOST:PORT` of the address `videoapi serve` binds (127.0.0.1 for 0.0.0.0); set it
+    behind a proxy or when other machines fetch downloads."""
     environment: Literal["development", "production", "test"] = "development"
     """`production` switches logs to JSON and hides the development key banner."""
     embedded_workers: bool = True
@@ -62,6 +64,14 @@ class ServerSettings(Base):
     """Directory for the SQLite file, local storage and temporary work files."""
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     """CIDRs of reverse proxies whose X-Forwarded-For is believed; empty: the socket address is the client."""
+
+    @property
+    def base_url(self) -> str:
+        """`public_url`, or the URL of the bound host and port when it is empty."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
 
 class DatabaseSettings(Base):
@@ -222,8 +232,12 @@ class GatewaySettings(Base):
     """Requests per second of a key (or token subject) without its own rate."""
     default_burst: int = 20
     """Bucket size of a key without its own burst: requests it may send at once."""
-    default_max_active_tasks: int = 0
-    """Queued plus running tasks a key may have at once; 0: unlimited. Keys can set their own."""
+    default_max_active_tasks: int = 50
+    """Queued plus running tasks a key may have at once (50: one full batch); 0: unlimited. Keys can set
+    their own (`keys create --max-tasks`)."""
+    default_max_priority: Priority = "normal"
+    """Highest task priority a key without its own cap may ask for; `keys create --max-priority high`
+    grants more to one key."""
     max_queue_depth: int = 0
     """Creates answer 503 while the target queue holds more queued tasks than this; 0: never."""
     shed_retry_after_s: int = 5

@@ -255,6 +255,21 @@ def test_keys_show_list_and_revoke(cli: Callable[..., str], make_settings: Calla
     assert missing.exit_code == 1 and "no API key nope" in missing.output
 
 
+def test_keys_commands_accept_the_prefix_as_keys_list_prints_it(cli: Callable[..., str]) -> None:
+    """`keys list` prints `vk_33d25e1d52da_…`; that text, or `vk_33d25e1d52da`, names the key everywhere."""
+    cli("db", "upgrade")
+    prefix = cli("keys", "create", "--name", "partner").strip().splitlines()[-1].split("_")[1]
+    printed = re.search(r"(vk_[0-9a-f]{12})_…", cli("keys", "list"))
+    assert printed is not None and printed.group(1) == f"vk_{prefix}"
+
+    for reference in (f"vk_{prefix}", f"vk_{prefix}_…", f"vk_{prefix}_..."):
+        assert re.search(r"name:\s+partner", cli("keys", "show", reference)), reference
+    cli("keys", "quota", f"vk_{prefix}", "--monthly", "7")
+    assert cli_json("keys", "show", prefix, "--json")["quota"]["monthly_credits"] == 7
+    assert cli("keys", "revoke", f"vk_{prefix}_…").startswith("revoked ")
+    assert invoke("keys", "show", "vk_000000000000").exit_code == 1
+
+
 # ---- storage -------------------------------------------------------------------------------------
 
 

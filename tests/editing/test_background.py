@@ -177,3 +177,28 @@ def test_bad_background_requests_are_422_naming_the_field(api: Api, green_screen
     url = {"url": "https://media.example.com/green.mp4"}
     assert problem({"input": url, "replacement": {"color": "red", "image": url}})[1] == "replacement"
     assert api.get("/v1/video/tasks").json()["items"] == []  # nothing was queued
+
+
+@pytest.mark.parametrize(("backdrop", "subject_rgb"), [("0x00b140", (255, 0, 0)), ("0x0047bb", (255, 200, 0))])
+def test_without_key_color_the_backdrop_colour_is_estimated_from_the_frame_borders(
+    api: Api, tmp_path: Path, backdrop: str, subject_rgb: tuple[int, int, int]
+) -> None:
+    """A standard #00b140 green screen (or #0047bb blue) is keyed cleanly with no `key` at all."""
+    source = tmp_path / "screen.mp4"
+    subject = "0x{:02x}{:02x}{:02x}".format(*subject_rgb)
+    # The subject touches the bottom edge, as a presenter does.
+    ffmpeg(
+        "-f", "lavfi", "-i",
+        f"color=c={backdrop}:s=320x240:r={FPS}:d=1[g];color=c={subject}:s=80x140:r={FPS}:d=1[p];"
+        "[g][p]overlay=x=120:y=100",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(source),
+    )  # fmt: skip
+    asset = api.upload(source)
+    body = {"input": {"asset_id": asset["id"]}, "replacement": {"color": "#ffffff"}}
+    _, out = run(api, body, tmp_path / "out.mp4")
+    frames = decode(out)
+    for n in (0, len(frames) - 1):
+        frame = frames[n]
+        for row, col in ((10, 10), (120, 60), (230, 300), (50, 160)):
+            assert near(frame[row, col], (255, 255, 255)), (backdrop, n, (row, col), frame[row, col])
+        assert near(frame[170, 160], subject_rgb, tolerance=40), frame[170, 160]

@@ -207,3 +207,41 @@ def test_bad_timelines_are_refused_at_submission(api: Api) -> None:
     text = {"timeline": {"tracks": [{"clips": [{"type": "text", "text": "a\x07b", "duration_s": 1}]}]}}
     body = assert_problem(api.post("/v1/video/edit/composite", json=text), 422, "invalid_text")
     assert body["errors"][0]["field"] == "timeline.tracks[0].clips[0].text"
+
+    # As documented: no tracks or no clips is a schema error; only audio is `empty_timeline`.
+    for empty, field in (
+        ({"tracks": []}, "timeline.tracks"),
+        ({"tracks": [{"clips": []}]}, "timeline.tracks[0].clips"),
+    ):
+        body = assert_problem(api.post("/v1/video/edit/composite", json={"timeline": empty}), 422, "invalid_request")
+        assert body["errors"][0]["field"] == field
+    music = {"type": "audio", "source": {"url": "https://example.com/a.mp3"}, "duration_s": 1}
+    only_audio = {"timeline": {"tracks": [{"clips": [music]}]}}
+    body = assert_problem(api.post("/v1/video/edit/composite", json=only_audio), 422, "empty_timeline")
+
+
+def test_text_at_the_bottom_or_top_keeps_a_safe_margin_from_the_frame_edge(api: Api, tmp_path: Path) -> None:
+    """Like subtitles, anchored text stays 5% of the height away from the edge it is anchored to."""
+    text = {"type": "text", "text": "SAFE", "duration_s": 1, "size": 24, "color": "white", "box_color": "white"}
+    body = {
+        "timeline": {
+            "tracks": [
+                {"clips": [{"type": "color", "color": "black", "duration_s": 1}]},
+                {"clips": [{**text, "position": "bottom"}]},
+                {"clips": [{**text, "position": "top"}]},
+                {"clips": [{**text, "position": "bottom-left", "margin": 0}]},
+            ]
+        },
+        "output": {"width": 320, "aspect_ratio": "16:9", "fps": FPS, "quality": "low"},
+    }
+    frame = rgb_frames(api.download(post(api, body)["url"], tmp_path / "out.mp4"))[FPS // 2]
+    height = frame.shape[0]
+    safe = round(0.05 * height)
+    centre = frame[:, 120:200].mean(axis=(1, 2))
+    bright = np.flatnonzero(centre > 128)
+    assert bright.size, "no text drawn"
+    assert bright.min() >= safe and bright.max() < height - safe, (bright.min(), bright.max(), safe)
+    assert bright.min() <= safe + 4 and bright.max() >= height - safe - 5  # at the margin, not further in
+    # An explicit margin of 0 puts it flush against the edges again.
+    corner = frame[:, :40].mean(axis=(1, 2))
+    assert corner[-1] > 128 and frame[-1, 0].mean() > 128

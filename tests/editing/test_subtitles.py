@@ -172,7 +172,7 @@ def test_soft_track_in_mp4_is_mov_text_with_language_and_copied_streams(
 ) -> None:
     segments = [
         {"start_s": 0.5, "end_s": 1.25, "text": "日本語の字幕"},
-        {"start_s": 2.0, "end_s": 9.0, "text": "a <b> & {\\an8} \\N c\nsecond line"},
+        {"start_s": 2.0, "end_s": 9.0, "text": "a <3 & {x} \\N c\nsecond line"},
     ]
     asset = api.upload(plain_clip)
     task = run(api, {"input": {"asset_id": asset["id"]}, "segments": segments, "mode": "soft", "language": "jpn"})
@@ -189,6 +189,25 @@ def test_soft_track_in_mp4_is_mov_text_with_language_and_copied_streams(
         first_in = next(p for p in src.demux(src.streams.video[0]) if p.size)
         assert bytes(first_out) == bytes(first_in)  # the video was copied, not re-encoded
         assert got.streams.audio[0].codec_context.name == "aac"
+
+
+def test_formatting_tags_in_segments_are_dropped_as_in_srt(api: Api, plain_clip: Path, tmp_path: Path) -> None:
+    """`segments` text is plain text like SRT cues: `<i>`, `{\\an8}` and WebVTT tags are not drawn."""
+    asset = api.upload(plain_clip)
+
+    def burned(text: str, name: str) -> np.ndarray:
+        body = {"input": {"asset_id": asset["id"]}, "segments": [{"start_s": 0, "end_s": 3, "text": text}]}
+        return frame_at(frames(api.download(run(api, body)["result"]["url"], tmp_path / name)), 1.0).astype(int)
+
+    plain = burned("HELLO", "plain.mp4")
+    tagged = burned("{\\an2}<b>HEL</b><i>LO</i><c.yellow></c>", "tagged.mp4")
+    assert changed(plain.astype(np.uint8), slice(None)) > 50  # the text is there
+    assert np.abs(plain - tagged).mean() < 0.5, np.abs(plain - tagged).mean()
+
+    soft = {"input": {"asset_id": asset["id"]}, "mode": "soft"}
+    soft["segments"] = [{"start_s": 0, "end_s": 1, "text": "<i>HELLO</i> <v Bob>there"}]
+    _, _, packets = subtitle_packets(api.download(run(api, soft)["result"]["url"], tmp_path / "soft.mp4"))
+    assert [data[2 : 2 + int.from_bytes(data[:2], "big")].decode() for _, _, data in packets] == ["HELLO there"]
 
 
 def test_soft_track_in_webm_is_webvtt(api: Api, plain_clip: Path, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ def count_tasks(api: Api) -> int:
 
 
 def test_batch_edit_creates_all_in_order(queued_api: Callable[..., AbstractContextManager[Api]]) -> None:
-    with queued_api() as api:
+    with queued_api(**{"gateway.default_max_priority": "high"}) as api:
         items = [
             {"kind": "trim", "request": TRIM},
             {"kind": "edit.transcode", "request": {"input": URL, "resolution": "480p", "priority": "high"}},

@@ -52,12 +52,29 @@ def test_priority_is_capped_per_key(queued_api: Callable[..., AbstractContextMan
         }
         body = assert_problem(normal_only.post("/v1/video/batch/edit", json=batch), 403, "priority_not_allowed")
         assert body["errors"][0]["field"] == "items[1].request.priority"
-        # A key without a cap may ask for high.
-        assert api.post("/v1/video/edit/trim", json={**TRIM, "priority": "high"}).json()["priority"] == "high"
+        # A key allowed high may ask for it.
+        high = api.as_key(make_key(api.settings, max_priority="high"))
+        assert high.post("/v1/video/edit/trim", json={**TRIM, "priority": "high"}).json()["priority"] == "high"
+
+
+def test_a_key_without_its_own_caps_gets_normal_priority_and_a_bounded_task_count(
+    queued_api: Callable[..., AbstractContextManager[Api]],
+) -> None:
+    """Defaults protect the queue: high priority and unbounded queued work must be granted per key."""
+    with queued_api() as api:
+        plain = api.as_key(make_key(api.settings))
+        assert_problem(
+            plain.post("/v1/video/edit/trim", json={**TRIM, "priority": "high"}), 403, "priority_not_allowed"
+        )
+        cap = api.settings.gateway.default_max_active_tasks
+        assert 0 < cap <= 100
+        batch = {"items": [{"kind": "trim", "request": TRIM}] * cap}
+        assert plain.post("/v1/video/batch/edit", json=batch).status_code == 202
+        assert_problem(plain.post("/v1/video/edit/trim", json=TRIM), 429, "too_many_tasks")
 
 
 def test_high_priority_is_claimed_first(queued_api: Callable[..., AbstractContextManager[Api]]) -> None:
-    with queued_api() as api:
+    with queued_api(**{"gateway.default_max_priority": "high"}) as api:
         ids = {p: api.post("/v1/video/edit/trim", json={**TRIM, "priority": p}).json()["id"] for p in ("low", "normal")}
         ids["high"] = api.post("/v1/video/edit/trim", json={**TRIM, "priority": "high"}).json()["id"]
 

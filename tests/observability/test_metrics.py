@@ -146,6 +146,7 @@ def test_metrics_endpoint_exports_every_queue_and_priority_and_a_waiting_task(
             "queue.url": redis_url,
             "queue.namespace": f"t{uuid.uuid4().hex[:10]}",
             "server.embedded_workers": False,
+            "gateway.default_max_priority": "high",
         }
     )
     with running_app(settings) as api:

@@ -249,3 +249,17 @@ def test_each_model_line_says_whether_its_weights_are_here_and_how_to_get_them(
 
 # Runs ffmpeg (the filters check) and opens media; see tests/conftest.py _no_ffmpeg_unless_marked.
 pytestmark = pytest.mark.ffmpeg
+
+
+def test_a_public_url_on_another_port_than_the_bound_one_warns(tmp_path: Path) -> None:
+    def warned(**env: str) -> list[str]:
+        settings = load_settings(environ={f"VIDEOAPI_{k.upper()}": v for k, v in env.items()})
+        return [c.detail for c in doctor.check_config(settings) if c.status == "warn"]
+
+    [mismatch] = warned(server__port="8123", server__public_url="http://127.0.0.1:8000")
+    assert "server.public_url" in mismatch and "8000" in mismatch and "8123" in mismatch
+    assert warned(server__port="8123") == []  # derived from the bound address
+    assert warned(server__port="8123", server__public_url="http://127.0.0.1:8123/") == []
+    assert warned(server__port="8123", server__public_url="https://videos.example.com") == []  # behind a proxy
+    [unreachable] = warned(server__host="0.0.0.0")
+    assert "127.0.0.1:8000" in unreachable and "server.public_url" in unreachable

@@ -49,11 +49,23 @@ CONTENT_TYPES = {
 }
 
 
+WEBM_CODECS = frozenset({"vp8", "vp9", "av1", "opus", "vorbis"})
+"""What a WebM file may hold; Matroska holding anything else is plain Matroska."""
+
+
 def content_type_for(media: MediaInfo) -> str:
-    names = media.format_name.split(",")
-    if "mp4" in names and "mov" in names:
-        return "video/mp4"
-    for name in names:
+    """The MIME type from the container and the streams probed in it: the demuxer alone names a family
+    (mp4/m4a, matroska/webm, ogg) whose type depends on whether there is video, and on the codecs."""
+    names = {name.removesuffix("_pipe") for name in media.format_name.split(",")}
+    major = "audio" if media.video is None and media.audio is not None else "video"
+    if "mp4" in names:
+        return f"{major}/mp4"
+    if "matroska" in names:
+        codecs = {stream.codec for stream in (media.video, media.audio) if stream is not None}
+        return f"{major}/webm" if "webm" in names and codecs <= WEBM_CODECS else f"{major}/x-matroska"
+    if "ogg" in names:
+        return f"{major}/ogg"
+    for name in media.format_name.split(","):
         stem = name.removesuffix("_pipe")
         if stem in CONTENT_TYPES:
             return CONTENT_TYPES[stem]

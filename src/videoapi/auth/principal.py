@@ -20,7 +20,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """None: gateway.default_rate_per_s."""
     burst: int | None = None
     """None: gateway.default_burst."""
-    max_priority: str = "high"
+    max_priority: str = "normal"
+    """The highest priority it may ask for; keys default to gateway.default_max_priority."""
     max_active_tasks: int | None = None
     """None: gateway.default_max_active_tasks."""
 

@@ -39,6 +39,16 @@ def parse_key(plaintext: str) -> str | None:
     return parts[1]
 
 
+def key_reference(value: str) -> str:
+    """An id or a prefix as an operator gives it: `vk_PREFIX_…` (what `keys list` prints) and `vk_PREFIX`
+    name the key with that prefix; anything else is taken as it is."""
+    text = value.strip().removesuffix("…").removesuffix("...").rstrip("_")
+    parts = text.split("_")
+    if len(parts) == 2 and parts[0] == KEY_PREFIX and len(parts[1]) == 12:
+        return parts[1]
+    return value
+
+
 class KeyService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], revocations: Any = None) -> None:
         self.sessions = sessions
@@ -144,6 +154,7 @@ class KeyService:
 
 
 def _by_id_or_prefix(value: str) -> Any:
+    value = key_reference(value)
     return (ApiKey.id == value) | (ApiKey.prefix == value)
 
 

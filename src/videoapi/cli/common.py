@@ -76,8 +76,11 @@ async def resolve_key_id(services: Any, key_id_or_prefix: str) -> str:
 
 
 async def find_key(services: Any, key_id_or_prefix: str) -> Any:
+    from videoapi.auth.service import key_reference
+
+    wanted = key_reference(key_id_or_prefix)
     for key in await services.keys.list():
-        if key_id_or_prefix in (key.id, key.prefix):
+        if wanted in (key.id, key.prefix):
             return key
     raise click.ClickException(f"no API key {key_id_or_prefix}")
 

@@ -27,7 +27,12 @@ def keys() -> None:
 @click.option("--allow-ip", "allow_ips", multiple=True, help="CIDR (IPv4 or IPv6) the key may be used from; repeat.")
 @click.option("--rate", "rate_per_s", type=float, default=None, help="Requests per second (default: gateway setting).")
 @click.option("--burst", type=int, default=None, help="Requests at once, the bucket size (default: gateway setting).")
-@click.option("--max-priority", type=click.Choice(["low", "normal", "high"]), default=None, help="Default: high.")
+@click.option(
+    "--max-priority",
+    type=click.Choice(["low", "normal", "high"]),
+    default=None,
+    help="Default: gateway.default_max_priority (normal).",
+)
 @click.option("--max-tasks", "max_active_tasks", type=int, default=None, help="Queued + running tasks at once.")
 @click.option(
     "--monthly-credits",
@@ -139,7 +144,7 @@ def keys_show(key_id: str, as_json: bool) -> None:
         ("allowed from", " ".join(key.allow_ips) if key.allow_ips else "anywhere"),
         ("rate", _limit(key.rate_per_s, f"{gateway.default_rate_per_s:g}", " requests/s")),
         ("burst", _limit(key.burst, str(gateway.default_burst), " requests")),
-        ("max priority", key.max_priority or "high (default)"),
+        ("max priority", key.max_priority or f"{gateway.default_max_priority} (default)"),
         ("max active tasks", _limit(key.max_active_tasks, str(gateway.default_max_active_tasks or "unlimited"))),
         ("quota", _quota(quota)),
         ("trial", "yes" if policy.trial else "no"),

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
+from msgspec import structs
 
 from videoapi.cli.common import settings as load_cli_settings
 from videoapi.settings import Settings
@@ -25,11 +26,15 @@ def serve(host: str | None, port: int | None) -> None:
     from videoapi.app import create_app
 
     settings = load_cli_settings()
+    # --host/--port are the bound address everywhere, so derived download URLs name them too.
+    bound = structs.replace(settings.server, host=host or settings.server.host, port=port or settings.server.port)
+    settings = structs.replace(settings, server=bound)
+    _ready_database(settings)
     _print_dev_key_once(settings)
     uvicorn.run(
         create_app(settings),
-        host=host or settings.server.host,
-        port=port or settings.server.port,
+        host=bound.host,
+        port=bound.port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
@@ -37,6 +42,21 @@ def serve(host: str | None, port: int | None) -> None:
         # otherwise believe it from 127.0.0.1 and replace the socket address.
         proxy_headers=False,
     )
+
+
+def _ready_database(settings: Settings) -> None:
+    """Migrate the embedded SQLite (one machine, nobody else to run it); any other database must already
+    be at head, else one line says what to run, instead of a failed start."""
+    from videoapi.db.migrate import upgrade
+    from videoapi.ops.doctor import check_database
+
+    if settings.database_url.startswith("sqlite"):
+        with _alembic_errors():
+            upgrade(settings.database_url)
+        return
+    failed = [check for check in check_database(settings) if check.status == "fail"]
+    if failed:
+        raise click.ClickException(f"{failed[0].detail}: {failed[0].fix}")
 
 
 def _print_dev_key_once(settings: Settings) -> None:
@@ -63,7 +83,7 @@ def _print_dev_key_once(settings: Settings) -> None:
         click.echo(
             "\nCreated a development API key (shown once, stored hashed):\n\n"
             f"    {plaintext}\n\n"
-            f"Try: curl -H 'Authorization: Bearer {plaintext}' {settings.server.public_url}/v1/video/tasks\n",
+            f"Try: curl -H 'Authorization: Bearer {plaintext}' {settings.server.base_url}/v1/video/tasks\n",
             err=True,
         )
 

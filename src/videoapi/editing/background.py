@@ -35,6 +35,8 @@ from videoapi.outputs.schemas import CommonOptions
 from videoapi.settings import Settings
 
 Fit = Literal["cover", "contain", "stretch"]
+DEFAULT_KEY_COLOR = "#00ff00"
+"""Key colour when none is given and the borders are neither green nor blue (and at submission)."""
 DEFAULT_FPS = 25.0
 """Frame rate of the output when the input's container does not say."""
 
@@ -51,8 +53,9 @@ class Spill(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ChromaKey(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    color: str = "#00ff00"
-    """The backdrop colour to make transparent."""
+    color: str | None = None
+    """The backdrop colour to make transparent; not given: estimated from the input's frame borders
+    (a green or blue there), else #00ff00."""
     similarity: Annotated[float, Meta(ge=0.01, le=1)] = 0.2
     """How close to `color` a pixel must be to be keyed out (0.01: only the exact colour)."""
     blend: Annotated[float, Meta(ge=0, le=1)] = 0.05
@@ -95,7 +98,8 @@ def background_inputs(req: BackgroundRequest) -> list[InputRef]:
 def check_background(req: BackgroundRequest, settings: Settings) -> None:
     """Checks that need no probe: one replacement, valid colours."""
     _replacement_kind(req.replacement)
-    parse_color(req.key.color, "key.color")
+    if req.key.color is not None:
+        parse_color(req.key.color, "key.color")
     if req.replacement.color is not None:
         parse_color(req.replacement.color, "replacement.color")
 
@@ -194,7 +198,7 @@ def _check_replacement_media(kind: Literal["image", "video"], media: MediaInfo) 
 def _key_chain(key: ChromaKey, media: MediaInfo, width: int, height: int) -> str:
     """Filters from the decoded input to the keyed foreground with alpha."""
     assert media.video is not None
-    color = parse_color(key.color, "key.color")
+    color = parse_color(key.color or DEFAULT_KEY_COLOR, "key.color")
     parts = ["setpts=PTS-STARTPTS"]
     if (media.video.width, media.video.height) != (width, height):
         parts.append(f"scale={width}:{height}")

@@ -27,6 +27,9 @@ _SRT_TIME = re.compile(r"^(\d{1,3}):(\d{2}):(\d{2})[,.](\d{3})$")
 _VTT_TIME = re.compile(r"^(?:(\d{2,3}):)?(\d{2}):(\d{2})\.(\d{3})$")
 _SRT_TAGS = re.compile(r"</?(?:b|i|u|s|font)(?:\s[^<>]*)?>|\{\\[^{}]*\}", re.IGNORECASE)
 _VTT_TAGS = re.compile(r"<[^<>\n]*>")
+# Segments are plain text, not a format: only the tags of SRT and WebVTT (and ASS overrides) are
+# dropped, so that literal text such as "a < b > c" stays.
+_SEGMENT_TAGS = re.compile(r"</?(?:b|i|u|s|font|c|v|ruby|rt|lang)(?:[.\s][^<>]*)?>|\{\\[^{}]*\}", re.IGNORECASE)
 _BLANK = re.compile(r"^[ \t]*$")
 
 
@@ -134,7 +137,7 @@ def parse_segments(segments: Sequence[SegmentLike], limits: CueLimits, field: st
     for i, seg in enumerate(segments):
         for lineno, ch in _bad_chars(seg.text):
             raise _error(f"{field}[{i}].text", None, None, f"line {lineno} of the text has control character {ch!r}")
-        body = seg.text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        body = _SEGMENT_TAGS.sub("", seg.text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
         cues.append(_cue(seg.start_s, seg.end_s, body, i + 1, None, field, limits))
     return _finish(cues, field)
 

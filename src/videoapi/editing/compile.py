@@ -37,7 +37,7 @@ from videoapi.editing.timeline import (
 )
 from videoapi.media.colors import parse_color
 from videoapi.media.encoding import CONTENT_TYPES, POSTER_MAX_HEIGHT, container_flags, encode_args
-from videoapi.media.filters import ANCHORS, anchored, escape_value, fit, num, rate, yuv
+from videoapi.media.filters import ANCHORS, anchored, escape_value, fit, num, rate, safe_margins, yuv
 from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
@@ -422,7 +422,9 @@ class _Compiler:
         size = clip.size or max(8, round(lay.height / 18))
         pad = clip.box_padding if clip.box_color else 0
         ax, ay = ANCHORS[clip.position]
-        x, y = anchored(ax, ay, clip.x, clip.y, "w-text_w", "h-text_h", margin=pad)
+        # The box is drawn `pad` around the text, so the margin is kept from the box's edge.
+        safe_x, safe_y = (clip.margin, clip.margin) if clip.margin is not None else safe_margins(lay.width, lay.height)
+        x, y = anchored(ax, ay, clip.x, clip.y, "w-text_w", "h-text_h", margin=safe_x + pad, margin_y=safe_y + pad)
         start_s, end_s = self.seconds(p.start_f), self.seconds(p.end_f)
         opts = [
             f"fontfile={escape_value(str(font.path))}",

@@ -6,13 +6,14 @@ are generic over this table, so a new kind is a request type plus a pure planner
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from videoapi.assets.schemas import InputRef
 from videoapi.editing.audio import AudioRequest, audio_inputs, check_audio, plan_audio
+from videoapi.editing.backdrop import with_estimated_key
 from videoapi.editing.background import BackgroundRequest, background_inputs, check_background, plan_background
 from videoapi.editing.compile import check_composite, composite_inputs, plan_composite
 from videoapi.editing.plan import plan_transcode, plan_trim, trim_ranges
@@ -41,6 +42,9 @@ class EditKind:
     plan: Planner
     check: StaticCheck | None = None
     drawn: DrawnTexts | None = None
+    prepare: Callable[[Any, Sequence[Source], Path], Awaitable[Any]] | None = None
+    """Worker-only step between resolving the inputs and planning that may read them (one sampled frame);
+    it returns the request to plan. Submission plans without it."""
 
 
 def _single(req: Any) -> list[InputRef]:
@@ -116,6 +120,7 @@ def all_kinds() -> list[EditKind]:
             background_inputs,
             plan_background,
             check_background,
+            with_estimated_key,
         ),
     ]
 

@@ -42,7 +42,7 @@ from videoapi.media.encoding import (
     encode_args,
     poster_args,
 )
-from videoapi.media.filters import filter_quote
+from videoapi.media.filters import filter_quote, safe_margins
 from videoapi.media.fonts import Font, catalog, needs_cjk, resolve_font
 from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
@@ -182,7 +182,8 @@ def subtitle_style(req: SubtitlesRequest, cues: Sequence[Cue], width: int, heigh
     style = req.style
     font = pick_font(style.font, "\n".join(c.text for c in cues), req.language, settings)
     size = style.size or max(8, round(height * 0.055))
-    margin = style.margin if style.margin is not None else round(height * 0.05)
+    safe_x, safe_y = safe_margins(width, height)
+    margin = style.margin if style.margin is not None else safe_y
     return AssStyle(
         font_family=font.family,
         font_size=size,
@@ -193,7 +194,7 @@ def subtitle_style(req: SubtitlesRequest, cues: Sequence[Cue], width: int, heigh
         box_padding=max(2, round(size * 0.25)),
         alignment=ALIGNMENT[style.position],
         margin_v=margin,
-        margin_h=max(4, round(width * 0.04)),
+        margin_h=safe_x,
     )
 
 

@@ -135,6 +135,9 @@ class TextClip(_Placed, tag="text", kw_only=True):
     """Colour of a box behind the text (e.g. `#00000080`); none when omitted."""
     box_padding: Annotated[int, Meta(ge=0, le=500)] = 10
     position: Anchor = "bottom"
+    margin: Annotated[int, Meta(ge=0, le=4000)] | None = None
+    """Pixels between the text (its box) and the frame edges it is anchored to; default, as subtitles:
+    5% of the output height at the top and bottom, 4% of the width at the sides; 0: flush."""
     x: Offset = 0
     y: Offset = 0
     fade_in_s: Time = 0.0

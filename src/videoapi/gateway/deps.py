@@ -61,7 +61,7 @@ async def provide_principal(request: Request) -> Principal:
             scopes=frozenset(key.scopes),
             rate_per_s=key.rate_per_s,
             burst=key.burst,
-            max_priority=key.max_priority or "high",
+            max_priority=key.max_priority or gateway.settings.gateway.default_max_priority,
             max_active_tasks=key.max_active_tasks,
         )
     structlog.contextvars.bind_contextvars(owner=principal.owner_id)

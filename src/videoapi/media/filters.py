@@ -64,10 +64,24 @@ def fit(mode: str, width: int, height: int) -> list[str]:
     return [f"scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2"]
 
 
-def anchored(ax: float, ay: float, dx: int, dy: int, free_x: str, free_y: str, margin: int = 0) -> tuple[str, str]:
-    """x and y expressions placing an item at anchor (ax, ay) of the free space, moved by (dx, dy) pixels."""
+SAFE_MARGIN_Y = 0.05
+"""Share of the frame height kept clear above and below anchored text (subtitles, composite text)."""
+SAFE_MARGIN_X = 0.04
+"""Share of the frame width kept clear at the sides."""
 
-    def one(a: float, free: str, d: int) -> str:
+
+def safe_margins(width: int, height: int) -> tuple[int, int]:
+    """Pixels (x, y) that text anchored to an edge keeps from it: the title-safe area."""
+    return max(4, round(width * SAFE_MARGIN_X)), round(height * SAFE_MARGIN_Y)
+
+
+def anchored(
+    ax: float, ay: float, dx: int, dy: int, free_x: str, free_y: str, margin: int = 0, margin_y: int | None = None
+) -> tuple[str, str]:
+    """x and y expressions placing an item at anchor (ax, ay) of the free space, moved by (dx, dy) pixels,
+    `margin` pixels from the edges (`margin_y` from the top and bottom when it differs)."""
+
+    def one(a: float, free: str, d: int, margin: int) -> str:
         parts = [f"{num(a)}*({free}{f'-{2 * margin}' if margin else ''})"] if a else []
         if margin:
             parts.append(str(margin))
@@ -75,7 +89,7 @@ def anchored(ax: float, ay: float, dx: int, dy: int, free_x: str, free_y: str, m
             parts.append(str(d))
         return "+".join(parts).replace("+-", "-") or "0"
 
-    return one(ax, free_x, dx), one(ay, free_y, dy)
+    return one(ax, free_x, dx, margin), one(ay, free_y, dy, margin if margin_y is None else margin_y)
 
 
 def yuv(r: int, g: int, b: int) -> tuple[float, float, float]:

@@ -128,6 +128,7 @@ def check_config(settings: Settings) -> list[Check]:
             f"loaded: environment {env}, {db}, broker {settings.queue.broker}, storage {settings.storage.backend}",
         )
     ]
+    checks += _public_url_checks(settings)
     if env != "production":
         return checks
     # Each works in production, on one machine only: a warning, with the way out.
@@ -151,6 +152,40 @@ def check_config(settings: Settings) -> list[Check]:
     checks += [Check("config", "warn", detail, fix=fix) for applies, detail, fix in single_node if applies]
     checks += [Check("config", "fail", problem, fix) for problem, fix in _secret_problems(settings)]
     return checks
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"})
+
+
+def _public_url_checks(settings: Settings) -> list[Check]:
+    """Signed download URLs start with the public URL: one that names this machine on another port than
+    the bound one hands out dead links; a derived one names 127.0.0.1 when binding every interface."""
+    server = settings.server
+    if not server.public_url:
+        if server.host in ("0.0.0.0", "::"):
+            return [
+                Check(
+                    "config",
+                    "warn",
+                    f"server.public_url is empty, so download URLs name {server.base_url}, "
+                    "which only this machine can reach",
+                    fix="set server.public_url to the URL clients reach the API at",
+                )
+            ]
+        return []
+    parts = urlsplit(server.public_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if parts.hostname in LOOPBACK_HOSTS | {server.host} and port != server.port:
+        return [
+            Check(
+                "config",
+                "warn",
+                f"server.public_url {server.public_url} names port {port}, but serve binds port {server.port}: "
+                "download URLs point at the wrong port",
+                fix="leave server.public_url empty (it then follows server.host and server.port) or correct it",
+            )
+        ]
+    return []
 
 
 def _secret_problems(settings: Settings) -> list[tuple[str, str]]:

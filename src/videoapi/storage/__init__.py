@@ -24,4 +24,4 @@ def make_store(settings: Settings) -> ObjectStore:
             region=cfg.s3_region,
             public_endpoint=cfg.s3_public_endpoint,
         )
-    return LocalStore(settings.storage_dir, public_url=settings.server.public_url, secret=load_signing_secret(settings))
+    return LocalStore(settings.storage_dir, public_url=settings.server.base_url, secret=load_signing_secret(settings))
