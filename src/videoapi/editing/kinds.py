@@ -84,7 +84,7 @@ def all_kinds() -> list[EditKind]:
             _single,
             plan_subtitles,
             check_subtitles,
-            subtitle_texts,
+            drawn=subtitle_texts,
         ),
         EditKind(
             "edit.thumbnails",
@@ -120,7 +120,7 @@ def all_kinds() -> list[EditKind]:
             background_inputs,
             plan_background,
             check_background,
-            with_estimated_key,
+            prepare=with_estimated_key,
         ),
     ]
 
