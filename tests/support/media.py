@@ -155,3 +155,22 @@ def with_remote_manifest_url(path: Path, url: str) -> Path:
         raise ValueError(f"{path.name}: not a JPEG, PNG or MP4")
     path.write_bytes(data)
     return path
+
+
+def make_growing_video(path: Path, small: str = "320x240", large: str = "2000x2000", small_s: float = 8.0) -> Path:
+    """An MPEG-TS whose H.264 frames are `small` for `small_s` seconds and then `large`.
+
+    Two transport streams joined byte for byte: a probe sees only the small first part, a decoder
+    that reads on meets a new SPS and starts returning large frames. Timestamps run on across the join.
+    """
+    parts = []
+    for size, duration_s, offset_s in ((small, small_s, 0.0), (large, 1.0, small_s)):
+        part = path.with_name(f"{path.stem}.{size}.ts")
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=5:duration={duration_s}", "-c:v", "libx264",
+               "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-output_ts_offset", str(offset_s),
+               "-f", "mpegts", str(part))  # fmt: skip
+        parts.append(part)
+    path.write_bytes(b"".join(p.read_bytes() for p in parts))
+    for part in parts:
+        part.unlink()
+    return path
