@@ -10,11 +10,10 @@ import re
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import PurePosixPath
 
 import imageio_ffmpeg
 
-from videoapi.errors import MediaError, ProcessingError, TaskTimeout
+from videoapi.errors import MediaError, ProcessingError, TaskTimeout, scrub_paths
 
 FFMPEG: str = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -33,8 +32,6 @@ _INPUT_DAMAGED_MARKERS = (
 )
 _INPUT_REFUSED_MARKERS = ("Format not on whitelist", "Protocol not on whitelist")
 
-# An absolute path (optionally a file: URL) not glued to a word or a number, so "25/1" survives.
-_ABS_PATH_RE = re.compile(r"(?:file:)?(?<![\w./])/[^\s'\",;]*")
 _LOG_CONTEXT_RE = re.compile(r" @ 0x[0-9a-f]+")
 
 _PR_SET_PDEATHSIG = 1
@@ -201,11 +198,4 @@ def _summarize(stderr: str) -> str:
 
 def _scrub(line: str) -> str:
     line = _LOG_CONTEXT_RE.sub("", line)
-    return _ABS_PATH_RE.sub(_path_to_name, line)
-
-
-def _path_to_name(match: re.Match[str]) -> str:
-    # Keep the file name (ours, e.g. "input-0.mp4"), drop the directories; a sentence's final dot stays.
-    path = match.group().removeprefix("file:")
-    dot = "." if path.endswith(".") else ""
-    return (PurePosixPath(path.rstrip(".")).name or "<path>") + dot
+    return scrub_paths(line)
