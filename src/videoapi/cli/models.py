@@ -13,7 +13,9 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--json", "as_json", is_flag=True, help="The listing of GET /v1/video/models, with local paths and install folders.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="The listing of GET /v1/video/models, with local paths and install folders."
+)
 def models_list(as_json: bool) -> None:
     """Each model of the registry, the kinds it serves, and whether its weights are present here."""
     import msgspec
