@@ -6,12 +6,15 @@ import functools
 import http.server
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
 import pytest
 
 from tests.support.app import SLOW_TRANSCODE, Api, running_app
+from tests.support.media import make_growing_video
+from videoapi.settings import Settings
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -122,3 +125,21 @@ def test_url_input_is_fetched_probed_and_trimmed(make_settings, clip: Path, tmp_
             assert abs(task["result"]["duration"] - 0.5) <= 0.08
     finally:
         server.shutdown()
+
+
+def test_an_edit_of_a_video_whose_frames_grow_past_the_limit_fails_with_input_too_large(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Given a video probed at 320x240 that turns 2000x2000 later, ffmpeg's decoders refuse the large
+    frames and the task fails with `input_too_large` instead of rendering them."""
+    limits = {"limits.max_width": 1920, "limits.max_height": 1920, "limits.max_pixels": 1920 * 1080}
+    settings = make_settings(**limits)
+    growing = make_growing_video(tmp_path / "grow.ts", small_s=2.0)
+    with running_app(settings) as api:
+        asset = api.upload(growing)
+        assert asset["media"]["video"]["width"] == 320
+        resp = api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}, "height": 240})
+        assert resp.status_code == 202, resp.text
+        task = api.wait(resp.json()["id"])
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == "input_too_large", task["error"]

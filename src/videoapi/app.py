@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import dramatiq
-from litestar import Litestar, MediaType, Response, get
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from sqlalchemy import text
 
 from videoapi import __version__
@@ -20,7 +21,7 @@ from videoapi.assets.api import ROUTES as ASSET_ROUTES
 from videoapi.billing.api import ROUTES as BILLING_ROUTES
 from videoapi.composition import DEPENDENCIES, Services, build_services, make_gateway, worker_lifecycle
 from videoapi.editing.api import ROUTES as EDIT_ROUTES
-from videoapi.errors import ServiceUnavailable
+from videoapi.errors import ServiceUnavailable, Unauthorized
 from videoapi.gateway.api import ROUTES as GATEWAY_ROUTES
 from videoapi.gateway.deps import add_rate_limit_headers
 from videoapi.generation.api import ROUTES as GENERATION_ROUTES
@@ -56,7 +57,9 @@ async def ready(state: State) -> Response[dict[str, Any]]:
             await asyncio.wait_for(probe(), timeout=5)
             checks[name] = "ok"
         except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+            # The reason goes to the log: its text names hosts, paths and versions a caller must not see.
+            log.warning("ready_check_failed", component=name, error=f"{type(exc).__name__}: {exc}"[:300])
+            checks[name] = "fail"
 
     async def db() -> None:
         async with services.engine.connect() as conn:
@@ -86,11 +89,47 @@ def _check_broker(broker: dramatiq.Broker | None, worker: dramatiq.Worker | None
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["ops"], media_type=MediaType.TEXT)
-async def metrics(state: State) -> Response[bytes]:
-    # Gauges read from the task table: only the API exports them (workers expose their own counters).
-    snapshot = await queue_snapshot(state.services.tasks.read_sessions, QUEUES)
-    set_task_table_gauges(snapshot)
+async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    token: str = state.metrics_token
+    if token:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise Unauthorized("/metrics needs the metrics bearer token (metrics.token)")
+    await refresh_task_gauges(state.services)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def refresh_task_gauges(services: Services) -> None:
+    """Re-read the task-table gauges: only the API exports them (workers expose their own counters)."""
+    set_task_table_gauges(await queue_snapshot(services.tasks.read_sessions, QUEUES))
+
+
+@asynccontextmanager
+async def metrics_listener(settings: Settings, services: Services) -> AsyncIterator[None]:
+    """Serve /metrics on `metrics.listen` (if set) for the `with` block, its task gauges re-read every `refresh_s`."""
+    address = settings.metrics.listen_address
+    if address is None:
+        yield
+        return
+
+    async def refresh_forever() -> None:
+        while True:
+            try:
+                await refresh_task_gauges(services)
+            except Exception as exc:  # a failed reading keeps the last one; the next may succeed
+                log.warning("metrics_refresh_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            await asyncio.sleep(settings.metrics.refresh_s)
+
+    await refresh_task_gauges(services)
+    server, _ = start_http_server(address[1], addr=address[0], registry=REGISTRY)
+    refresher = asyncio.create_task(refresh_forever())
+    log.info("metrics_listening", address=settings.metrics.listen)
+    try:
+        yield
+    finally:
+        refresher.cancel()
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -117,12 +156,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.store = services.store
         app.state.signing_secret = load_signing_secret(settings)
         app.state.worker = worker
+        app.state.metrics_token = settings.metrics.token
         if worker is not None:
             # The in-process broker forgets its messages on restart; the task table does not.
             await services.tasks.republish_ready(QUEUES)
         log.info("api_started", broker=settings.queue.broker, embedded_workers=worker is not None)
         try:
-            yield
+            async with metrics_listener(settings, services):
+                yield
         finally:
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
@@ -134,7 +175,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             health,
             ready,
-            metrics,
+            # On a separate listener, /metrics leaves the API port.
+            *([] if settings.metrics.listen else [metrics]),
             download_file,
             *ASSET_ROUTES,
             *TASK_ROUTES,

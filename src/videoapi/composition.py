@@ -113,7 +113,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         edits=EditingService(settings, sessions, assets, policies, moderation, billing, step),
         generations=GenerationService(settings, sessions, assets, policies, moderation, billing, step),
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
-        detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames),
+        detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
         watermark=key,
     )
 

@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+
+# An absolute filesystem path (or a file: URL); not a URL's path (after "host/" or "scheme:"), not
+# an API route (/v1/...).
+_SERVER_PATH_RE = re.compile(r"file:/[^\s'\",;]*|(?<![\w./:~])/(?!v1/)[^\s'\",;]*")
+
+
+def scrub_paths(text: str) -> str:
+    """`text` with each absolute filesystem path replaced by its last component ("input-0.mp4").
+
+    Messages a caller sees (task errors, problem details) go through it: they never name the
+    server's directories.
+    """
+    return _SERVER_PATH_RE.sub(_last_component, text)
+
+
+def _last_component(match: re.Match[str]) -> str:
+    path = match.group().removeprefix("file:")
+    dot = "." if path.endswith(".") else ""  # a sentence's final dot stays
+    name = path.rstrip(".").rstrip("/").rsplit("/", 1)[-1]
+    return (name or "<path>") + dot
 
 
 class AppError(Exception):

@@ -342,6 +342,24 @@ class WatermarkSettings(Base):
     """Frames read, spread over the video, when detecting."""
 
 
+class MetricsSettings(Base):
+    token: str = ""
+    """Bearer token `GET /metrics` requires (`Authorization: Bearer <token>`); empty: none is asked."""
+    listen: str = ""
+    """`host:port` of a separate listener serving only /metrics (an internal address); set, the API port
+    no longer serves /metrics. In production one of `token` or `listen` is required."""
+    refresh_s: float = 10.0
+    """How often the separate listener's task-table gauges are re-read, in seconds."""
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        """`listen` as (host, port); None when it is empty or not host:port."""
+        host, _, port = self.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            return None
+        return host.strip("[]"), int(port)
+
+
 class LogSettings(Base):
     level: str = "info"
     json: bool | None = None
@@ -364,6 +382,7 @@ class Settings(Base):
     moderation: ModerationSettings = msgspec.field(default_factory=ModerationSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
     generation: GenerationSettings = msgspec.field(default_factory=GenerationSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     @property
@@ -486,6 +505,10 @@ def _check(settings: Settings) -> None:
     for name in ("trusted_proxies",):
         problems.extend(_bad_cidrs(f"server.{name}", getattr(settings.server, name)))
     problems.extend(_bad_cidrs("gateway.webhook_allow_cidrs", settings.gateway.webhook_allow_cidrs))
+    if settings.metrics.listen and settings.metrics.listen_address is None:
+        problems.append(f"metrics.listen: {settings.metrics.listen!r} is not host:port")
+    if settings.server.environment == "production" and not (settings.metrics.token or settings.metrics.listen):
+        problems.append("metrics.token or metrics.listen is required in production (/metrics is not public)")
     if problems:
         raise SettingsError("invalid configuration: " + "; ".join(problems))
 

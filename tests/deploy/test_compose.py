@@ -226,10 +226,14 @@ def test_prometheus_scrapes_the_api_and_every_worker_on_their_real_ports() -> No
     config = yaml.safe_load(PROMETHEUS.read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"videoapi-api", "videoapi-worker"}
-    assert jobs["videoapi-api"]["static_configs"] == [{"targets": ["api:8000"]}]
+    assert jobs["videoapi-api"]["static_configs"] == [{"targets": ["api:9100"]}]
     assert jobs["videoapi-api"]["metrics_path"] == "/metrics"
     assert "8000:8000" in services["api"]["ports"]
-    assert settings_from_env(container_env(services["api"])).server.port == 8000
+    api_settings = settings_from_env(container_env(services["api"]))
+    assert api_settings.server.port == 8000
+    # /metrics has its own listener, on the compose network only: never a published port.
+    assert api_settings.metrics.listen_address == ("0.0.0.0", 9100)
+    assert not any("9100" in str(port) for port in services["api"]["ports"])
     discovery = jobs["videoapi-worker"]["dns_sd_configs"]
     assert len(discovery) == 1 and discovery[0]["type"] == "A"
     assert sorted(discovery[0]["names"]) == ["worker-cpu", "worker-gpu"]

@@ -144,3 +144,32 @@ def test_bad_thumbnail_requests_are_a_422_naming_the_field(
     resp = api.post("/v1/video/edit/thumbnails", json={"input": {"asset_id": asset["id"]}, **body})
     problem = assert_problem(resp, 422, code)
     assert problem["errors"][0]["field"] == field
+
+
+def test_many_far_apart_frames_open_a_bounded_number_of_decoders(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 50 frames 12 s apart in a 10-minute video, the ffmpeg pass opens at most MAX_DECODERS inputs,
+    and every image is still the frame at its time."""
+    from videoapi.editing.thumbnails import MAX_DECODERS
+    from videoapi.outputs import step
+
+    video = make_bands(tmp_path / "ten-minutes.mp4", 200, 1, "64x48")
+    inputs_opened: list[int] = []
+    real_run = step.run_ffmpeg
+
+    async def counting(args: list[str], **kw: Any) -> None:
+        inputs_opened.append(args.count("-i"))
+        await real_run(args, **kw)
+
+    monkeypatch.setattr(step, "run_ffmpeg", counting)
+    asset = api.upload(video)
+    task = run(api, {"input": {"asset_id": asset["id"]}, "mode": "frames", "count": 50, "format": "png"})
+    assert inputs_opened and max(inputs_opened) <= MAX_DECODERS
+    outputs = task["result"]["outputs"]
+    assert len(outputs) == 50
+    times = [600 * (i + 0.5) / 50 for i in range(50)]
+    for i in (0, 16, 17, 33, 34, 49):  # either side of each colour change (200 s, 400 s)
+        image = Image.open(api.download(outputs[i]["url"], tmp_path / f"{i}.png")).convert("RGB")
+        expected = "red" if times[i] < 200 else "green" if times[i] < 400 else "blue"
+        assert colour_name(image.getpixel((32, 24))) == expected, (i, times[i])

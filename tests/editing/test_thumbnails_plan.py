@@ -11,7 +11,14 @@ import msgspec
 import pytest
 
 from videoapi.editing.kinds import Source
-from videoapi.editing.thumbnails import POSTER_CANDIDATES, ThumbnailsRequest, check_thumbnails, plan_thumbnails
+from videoapi.editing.thumbnails import (
+    MAX_DECODERS,
+    POSTER_CANDIDATES,
+    ThumbnailsRequest,
+    check_thumbnails,
+    plan_thumbnails,
+    seek_groups,
+)
 from videoapi.errors import InvalidRequest
 from videoapi.media.probe import MediaInfo, VideoInfo
 from videoapi.settings import Settings
@@ -182,3 +189,17 @@ def test_a_sheet_over_the_output_limits_names_the_setting() -> None:
 def test_an_image_input_has_no_thumbnails() -> None:
     still = msgspec.structs.replace(media(duration_s=0.0, fps=None), is_image=True)
     assert problem(lambda: plan(request(), still))[0] == "input_not_video"
+
+
+def test_many_far_apart_frames_share_at_most_max_decoders_inputs() -> None:
+    p = plan(request(mode="frames", times_s=[float(t) for t in range(3000, 0, -30)]), media(duration_s=3600))
+    assert p.args.count("-i") == MAX_DECODERS
+    assert len(outputs(p.args)) == 100
+    # Output 0 is the frame at 3000 s: the last input seeks to the first time of its run, and trims to 3000 s.
+    last_seek = seeks(p.args)[-1]
+    head = re.search(rf"\[g{MAX_DECODERS - 1}_(\d+)\]trim=start=([0-9.]+),[^;]*\[o0\]", graph(p.args))
+    assert head is not None and last_seek + float(head.group(2)) == pytest.approx(3000)
+    # Equal gaps: equal shares.
+    assert [len(g) for g in seek_groups([float(t) for t in range(100)], 10)] == [10] * 10
+    # Clusters: one run per cluster, whatever the order asked.
+    assert seek_groups([500.0, 1.0, 501.0, 2.0, 900.0], 3) == [[1, 3], [0, 2], [4]]

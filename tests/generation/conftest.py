@@ -40,6 +40,15 @@ def _model(name: str, pipeline: str, source: Path | str, kinds: list[str], limit
     return "\n".join(lines) + "\n"
 
 
+def broken_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A diffusers folder with a model_index.json naming components whose weights are absent."""
+    folder = tmp_path_factory.mktemp("broken-model")
+    index = {"_class_name": "LTXPipeline", "transformer": ["diffusers", "LTXVideoTransformer3DModel"]}
+    (folder / "model_index.json").write_text(json.dumps(index), encoding="utf-8")
+    (folder / "transformer").mkdir()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from tests.support import tiny  # torch and diffusers take seconds to import: only when a test needs them
@@ -102,6 +111,15 @@ def registry_file(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[st
                 call=call,
             ),
             _model("absent-model", "LTXPipeline", "acme/absent-video-model", ["text-to-video"], _LTX_LIMITS),
+            # Installed as far as the registry can tell (model_index.json is there), but its weights are not.
+            _model(
+                "broken-ltx",
+                "LTXPipeline",
+                str(broken_model_dir(tmp_path_factory)),
+                ["text-to-video"],
+                _LTX_LIMITS,
+                call=call,
+            ),
         ]
     )
     path = tmp_path_factory.mktemp("registry") / "models.toml"

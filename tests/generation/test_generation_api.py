@@ -250,3 +250,23 @@ def test_a_visible_watermark_is_drawn_on_generated_frames(gen_api: Api, tmp_path
     assert a.shape == b.shape
     centre = (slice(None), slice(8, 24), slice(8, 24))
     assert np.abs(a[centre].astype(int) - b[centre].astype(int)).max() > 60
+
+
+def test_model_hints_and_task_errors_never_show_server_paths(gen_api: Api) -> None:
+    """Given a missing model, a model whose weights are broken and local model folders, no answer
+    (model list, 503 hint, failed task) names a directory of the server."""
+    var = str(gen_api.settings.var_path)
+    listed = gen_api.get("/v1/video/models")
+    assert listed.status_code == 200
+    assert var not in listed.text and "/tmp/" not in listed.text
+    absent = next(m for m in listed.json()["items"] if m["name"] == "absent-model")
+    assert "videoapi models download absent-model" in absent["install_hint"]
+
+    refused = assert_problem(gen_api.post(T2V, json={"prompt": "a cat", "model": "absent-model"}), 503)
+    assert "videoapi models download absent-model" in refused["detail"] and var not in refused["detail"]
+
+    failed = gen_api.wait(submit(gen_api, T2V, {"prompt": "a cat", "model": "broken-ltx"})["id"])
+    assert failed["status"] == "failed", failed
+    assert failed["error"]["code"] == "model_not_installed"
+    assert "broken-ltx" in failed["error"]["message"]
+    assert "/tmp/" not in failed["error"]["message"] and var not in failed["error"]["message"]

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from tests.support.app import running_app
-from tests.support.media import ffmpeg
+from tests.support.media import ffmpeg, make_growing_video
+from videoapi.errors import MediaError
 from videoapi.moderation import frames
 from videoapi.moderation.frames import sample_frames, scan_output
-from videoapi.settings import Settings
+from videoapi.settings import LimitSettings, Settings
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -105,11 +106,22 @@ def test_outputs_with_a_keyframe_every_2_s_are_sampled_from_keyframes_alone(
     passes: list[bool] = []
     decode = frames._decode
 
-    def spy(path: Path, *, keyframes_only: bool) -> Any:
+    def spy(path: Path, limits: LimitSettings, *, keyframes_only: bool) -> Any:
         passes.append(keyframes_only)
-        return decode(path, keyframes_only=keyframes_only)
+        return decode(path, limits, keyframes_only=keyframes_only)
 
     monkeypatch.setattr(frames, "_decode", spy)
     times = [t for t, _ in sample_frames(video, every_s=2.0, max_frames=16)]
     assert times == pytest.approx([0.0, 2.0, 4.0], abs=0.05)
     assert passes == [True]  # no full decode was needed
+
+
+def test_a_scan_refuses_frames_that_grow_past_the_limit(tmp_path: Path) -> None:
+    """Given an output that is 320x240 at first and 2000x2000 later, the scan stops with `input_too_large`."""
+    growing = make_growing_video(tmp_path / "grow.ts", small_s=1.0)
+    limits = LimitSettings(max_width=1920, max_height=1920)
+    with pytest.raises(MediaError) as refused:
+        scan_output(
+            growing, threshold=0.6, blocked_classes=BLOCKED, every_s=0.5, detector=magenta_flagger, limits=limits
+        )
+    assert refused.value.code == "input_too_large"

@@ -14,7 +14,7 @@ from videoapi.settings import Settings
 def test_production_logs_are_json_with_the_request_id(
     make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with running_app(make_settings(**{"server.environment": "production"})) as api:
+    with running_app(make_settings(**{"server.environment": "production", "metrics.token": "scrape"})) as api:
         resp = api.get("/v1/video/tasks", headers={"X-Request-ID": "req-12345678"})
         assert resp.headers["x-request-id"] == "req-12345678"
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]

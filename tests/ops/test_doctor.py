@@ -154,6 +154,7 @@ def production(tmp_path: Path, **env: str) -> Settings:
         environ={
             "VIDEOAPI_SERVER__VAR_DIR": str(tmp_path / "var"),
             "VIDEOAPI_SERVER__ENVIRONMENT": "production",
+            "VIDEOAPI_METRICS__TOKEN": "metrics-scrape-token",
             **{f"VIDEOAPI_{k.upper()}": v for k, v in env.items()},
         }
     )

@@ -277,3 +277,19 @@ def test_the_policy_cli_sets_and_shows_a_keys_policy(
     rules.write_text('[categories.x]\npatterns = ["(unclosed"]\n')
     broken = CliRunner().invoke(cli, ["keys", "policy", key_id, "--rules", str(rules)])
     assert broken.exit_code != 0 and "bad pattern" in broken.output
+
+
+def test_the_logo_source_opens_only_whitelisted_demuxers(tmp_path: Path) -> None:
+    """Given a "logo" that is a concat script naming another file, the logo's `movie=` source refuses it,
+    as every ffmpeg input does: it never reads the file the script names."""
+    from videoapi.outputs.watermark import VisibleWatermark, vf_for_frames
+
+    secret = make_image(tmp_path / "someone-elses.png", color="red")
+    logo = tmp_path / "logo.png"
+    logo.write_text(f"ffconcat version 1.0\nfile '{secret.name}'\n")  # relative: concat's safe mode allows it
+    vf, _ = vf_for_frames(VisibleWatermark(image={"url": "https://example.com/l.png"}), logo, tmp_path)
+    clip = tmp_path / "clip.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=5:duration=0.4", "-c:v", "libx264", "-preset",
+           "ultrafast", "-pix_fmt", "yuv420p", str(clip))  # fmt: skip
+    with pytest.raises(RuntimeError, match="Format not on whitelist"):
+        ffmpeg("-i", str(clip), "-vf", vf, str(tmp_path / "out.mp4"))

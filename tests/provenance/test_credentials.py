@@ -3,14 +3,16 @@ the same, and the detect endpoint reports it; WebM, which C2PA cannot hold, is r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.server
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
 import pytest
 
 from tests.support.app import running_app
-from tests.support.media import make_video
+from tests.support.media import make_image, make_video, with_remote_manifest_url
 from videoapi.provenance.credentials import read_credentials, sign_ai_generated
 from videoapi.settings import Settings
 
@@ -59,3 +61,44 @@ def test_detect_reports_the_manifest(make_settings: Callable[..., Settings], tmp
         body = api.post("/v1/video/watermark/detect", json={"input": {"asset_id": asset["id"]}}).json()
     assert body["credentials"]["ai_generated"] is True
     assert body["credentials"]["validation_state"] == "Valid"
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP server that records every request line it receives."""
+    seen: list[str] = []
+
+    class Record(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(f"GET {self.path}")
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Record)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "photo.png", "clip.mp4"])
+def test_detect_never_fetches_a_remote_manifest_named_by_the_file(
+    make_settings: Callable[..., Settings], tmp_path: Path, listener: tuple[str, list[str]], name: str
+) -> None:
+    """Given a file whose XMP points its C2PA manifest at a loopback address, detection sends nothing there."""
+    base, seen = listener
+    path = tmp_path / name
+    make_video(path, duration_s=0.5) if name.endswith(".mp4") else make_image(path)
+    with_remote_manifest_url(path, f"{base}/manifest/{name}")
+    with running_app(make_settings()) as api:
+        asset = api.upload(path)
+        resp = api.post("/v1/video/watermark/detect", json={"input": {"asset_id": asset["id"]}})
+    assert resp.status_code == 200, resp.text
+    assert seen == []
+    assert resp.json()["credentials"] is None  # a manifest we may not fetch is no manifest

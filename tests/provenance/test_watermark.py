@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.app import assert_problem, running_app
-from tests.support.media import ffmpeg
+from tests.support.media import ffmpeg, make_growing_video
 from videoapi.cli import main as cli
 from videoapi.composition import watermark_key_for
 from videoapi.provenance.watermark import MAX_AMPLITUDE, WatermarkKey, detect_file, embed_frames, token_for
-from videoapi.settings import Settings
+from videoapi.settings import LimitSettings, Settings
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -65,14 +65,14 @@ def attacked(original: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> 
 def test_the_mark_survives_crf28_and_a_720p_downscale(attacked: Path) -> None:
     with av.open(str(attacked)) as container:
         assert container.streams.video[0].height == 720
-    found = detect_file(attacked, KEY)
+    found = detect_file(attacked, KEY, limits=LimitSettings())
     assert found.found
     assert found.token == "a1b2c3d4e5f6"
     assert found.agreement > 0.9
 
 
 def test_a_single_attacked_frame_is_enough(attacked: Path) -> None:
-    assert detect_file(attacked, KEY, max_frames=1).token == "a1b2c3d4e5f6"
+    assert detect_file(attacked, KEY, limits=LimitSettings(), max_frames=1).token == "a1b2c3d4e5f6"
 
 
 def test_the_mark_is_invisible_to_the_eye(original: np.ndarray) -> None:
@@ -85,8 +85,8 @@ def test_nothing_is_found_in_unmarked_video_or_with_another_key(
     original: np.ndarray, attacked: Path, tmp_path: Path
 ) -> None:
     plain = encode(original, tmp_path / "plain.mp4")
-    assert not detect_file(plain, KEY).found
-    assert not detect_file(attacked, WatermarkKey(b"another secret")).found
+    assert not detect_file(plain, KEY, limits=LimitSettings()).found
+    assert not detect_file(attacked, WatermarkKey(b"another secret"), limits=LimitSettings()).found
 
 
 def test_the_api_and_cli_name_the_task_that_made_a_file(
@@ -123,3 +123,17 @@ def test_the_api_and_cli_name_the_task_that_made_a_file(
         assert f"task {task_id}" in found.output
         missing = CliRunner().invoke(cli, ["watermark", "detect", str(clip)])
         assert missing.exit_code == 1 and "no watermark found" in missing.output
+
+
+def test_detect_refuses_a_video_whose_frames_grow_past_the_limit(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Given a video that is 320x240 when probed and 2000x2000 further on, detection stops with a 422."""
+    settings = make_settings(**{"limits.max_width": 1920, "limits.max_height": 1920})
+    growing = make_growing_video(tmp_path / "grow.ts")
+    with running_app(settings) as api:
+        asset = api.upload(growing)
+        assert asset["media"]["video"]["width"] == 320  # the probe saw only the small first frames
+        resp = api.post("/v1/video/watermark/detect", json={"input": {"asset_id": asset["id"]}})
+    problem = assert_problem(resp, 413, "input_too_large")
+    assert "2000x2000" in problem["detail"]

@@ -9,7 +9,10 @@ import pytest
 from litestar import Litestar, MediaType, Request, Response
 from litestar.testing import TestClient
 
+from tests.support.app import assert_problem, running_app
+from tests.support.media import make_image
 from videoapi.errors import AppError
+from videoapi.settings import Settings
 from videoapi.storage.api import download_file
 from videoapi.storage.local import LocalStore
 from videoapi.storage.signing import sign
@@ -152,3 +155,34 @@ def test_bad_key_with_a_valid_signature_gets_404(client: TestClient[Litestar]) -
 
 def test_missing_query_parameters_are_refused(client: TestClient[Litestar]) -> None:
     assert client.get(f"/v1/video/files/{KEY}").status_code == 400
+
+
+@pytest.mark.ffmpeg
+def test_downloads_are_nosniff_and_their_filename_is_signed(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """A download URL's `dl` (the attachment filename) is part of what it signs: changed, added or
+    dropped, the URL is refused; every answer tells the browser not to sniff the content type."""
+    with running_app(make_settings()) as api:
+        asset = api.upload(make_image(tmp_path / "photo.png"))
+        url = asset["url"].removeprefix("http://testserver.local")
+        assert "dl=photo.png" in url
+        ok = api.client.get(url)
+        assert ok.status_code == 200 and ok.headers["x-content-type-options"] == "nosniff"
+        assert ok.headers["content-disposition"].startswith('attachment; filename="photo.png"')
+        assert api.client.head(url).headers["x-content-type-options"] == "nosniff"
+        ranged = api.client.get(url, headers={"Range": "bytes=0-9"})
+        assert ranged.status_code == 206 and ranged.headers["x-content-type-options"] == "nosniff"
+        cached = api.client.get(url, headers={"If-None-Match": ok.headers["etag"]})
+        assert cached.status_code == 304 and cached.headers["x-content-type-options"] == "nosniff"
+
+        renamed = url.replace("dl=photo.png", "dl=photo.html")
+        assert_problem(api.client.get(renamed), 403, "signature_invalid")
+        dropped = url.replace("&dl=photo.png", "")
+        assert_problem(api.client.get(dropped), 403, "signature_invalid")
+        # A URL signed without a filename cannot be given one.
+        key = url.split("?")[0].removeprefix("/v1/video/files/")
+        exp = int(time.time()) + 600
+        plain = f"/v1/video/files/{key}?exp={exp}&sig={sign(key, exp, api.client.app.state.signing_secret)}"
+        assert api.client.get(plain).status_code == 200
+        assert_problem(api.client.get(plain + "&dl=photo.html"), 403, "signature_invalid")

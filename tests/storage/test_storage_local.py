@@ -173,7 +173,8 @@ async def test_signed_url_points_at_the_download_route_and_verifies(store: Local
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"http://api.test/v1/video/files/{KEY}"
     assert query["dl"] == "my video.mp4"
     exp = int(query["exp"])
-    assert verify(KEY, exp, query["sig"], SECRET, exp - 300)
+    assert verify(KEY, exp, query["sig"], SECRET, exp - 300, "my video.mp4")
+    assert not verify(KEY, exp, query["sig"], SECRET, exp - 300)  # the filename is signed too
     assert "dl=" not in await store.signed_url(KEY, expires_s=300)
 
 

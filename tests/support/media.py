@@ -127,3 +127,50 @@ def video_info(path: Path) -> dict[str, Any]:
         frames = sum(1 for _ in container.decode(video=0))
         return {"frames": frames, "width": stream.width, "height": stream.height, "fps": float(stream.average_rate),
                 "codec": stream.codec_context.name}  # fmt: skip
+
+
+def with_remote_manifest_url(path: Path, url: str) -> Path:
+    """Add XMP saying `dcterms:provenance="url"` (a remote C2PA manifest) to a JPEG, PNG or MP4, in place.
+
+    JPEG: an APP1 XMP segment after SOI; PNG: an iTXt `XML:com.adobe.xmp` chunk after IHDR;
+    MP4: a top-level `uuid` box with the XMP UUID at the end.
+    """
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dcterms="http://purl.org/dc/terms/" '
+        f'dcterms:provenance="{url}"/></rdf:RDF></x:xmpmeta>'
+    ).encode()
+    data = path.read_bytes()
+    if data[:2] == b"\xff\xd8":
+        payload = b"http://ns.adobe.com/xap/1.0/\x00" + xmp
+        data = data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
+        itxt = _png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp)
+        data = data[:ihdr_end] + itxt + data[ihdr_end:]
+    elif data[4:8] == b"ftyp":
+        body = bytes.fromhex("be7acfcb97a942e89c71999491e3afac") + xmp
+        data += struct.pack(">I", 8 + len(body)) + b"uuid" + body
+    else:
+        raise ValueError(f"{path.name}: not a JPEG, PNG or MP4")
+    path.write_bytes(data)
+    return path
+
+
+def make_growing_video(path: Path, small: str = "320x240", large: str = "2000x2000", small_s: float = 8.0) -> Path:
+    """An MPEG-TS whose H.264 frames are `small` for `small_s` seconds and then `large`.
+
+    Two transport streams joined byte for byte: a probe sees only the small first part, a decoder
+    that reads on meets a new SPS and starts returning large frames. Timestamps run on across the join.
+    """
+    parts = []
+    for size, duration_s, offset_s in ((small, small_s, 0.0), (large, 1.0, small_s)):
+        part = path.with_name(f"{path.stem}.{size}.ts")
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=5:duration={duration_s}", "-c:v", "libx264",
+               "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-output_ts_offset", str(offset_s),
+               "-f", "mpegts", str(part))  # fmt: skip
+        parts.append(part)
+    path.write_bytes(b"".join(p.read_bytes() for p in parts))
+    for part in parts:
+        part.unlink()
+    return path

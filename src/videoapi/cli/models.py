@@ -13,14 +13,16 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--json", "as_json", is_flag=True, help="The same listing as GET /v1/video/models.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="The listing of GET /v1/video/models, with local paths and install folders."
+)
 def models_list(as_json: bool) -> None:
     """Each model of the registry, the kinds it serves, and whether its weights are present here."""
     import msgspec
 
     from videoapi.generation.service import list_models
 
-    listing = list_models(settings())
+    listing = list_models(settings(), for_operator=True)
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode(listing), indent=2).decode())
         return

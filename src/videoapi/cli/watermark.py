@@ -22,7 +22,9 @@ def watermark_detect(path: str) -> None:
     from videoapi.provenance.watermark import detect_file
 
     config = settings()
-    found = detect_file(Path(path), watermark_key_for(config), max_frames=config.watermark.detect_max_frames)
+    found = detect_file(
+        Path(path), watermark_key_for(config), limits=config.limits, max_frames=config.watermark.detect_max_frames
+    )
     if not found.found or found.token is None:
         click.echo(f"no watermark found ({found.frames} frame(s) read)")
         raise SystemExit(1)

@@ -8,6 +8,7 @@ come from one decode pass (see `grab`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn
 
@@ -32,6 +33,8 @@ SEEK_SPACING_S = 10.0
 """Seek to each frame when the wanted frames are on average further apart than this: x264's default
 keyframe interval is 250 frames (10 s at 25 fps), so a seek then decodes less than one decode pass."""
 """Frames, evenly spaced, among which the `thumbnail` filter picks the most representative."""
+MAX_DECODERS = POSTER_CANDIDATES
+"""Inputs (each a decoder holding its reference frames) one thumbnails pass opens at most."""
 DEFAULT_GRID = 3
 DEFAULT_TILE_WIDTH = 320
 ImageFormat = Literal["jpeg", "png", "webp"]
@@ -185,19 +188,49 @@ def grab(src: Path, times: list[float]) -> tuple[list[str], list[str], list[str]
     """How to get the first frame at or after each time: (input args, graph chains, one chain head per time).
 
     Far-apart frames (a long video) are each their own input opened with `-ss`: ffmpeg seeks to
-    the keyframe before the time and decodes only from there. Close frames come from one decode
+    the keyframe before the time and decodes only from there. Past `MAX_DECODERS` frames, runs of
+    nearby times share an input (see `seek_groups`). Close frames come from one decode
     of the video up to the last of them, split into one branch per time, since seeking would decode
     the same keyframe intervals again for every frame.
     """
     if max(times) > SEEK_SPACING_S * len(times):
         inputs: list[str] = []
-        for t in times:
+        chains: list[str] = []
+        heads = [""] * len(times)
+        for k, group in enumerate(seek_groups(times, MAX_DECODERS)):
+            start = times[group[0]]
             # One decoder thread per input: each decodes a few frames, and the inputs run in parallel.
-            inputs += ["-threads", "1", "-ss", f"{t:.6f}", *input_args(src)]
-        return inputs, [], [f"[{i}:v:0]trim=end_frame=1,setpts=PTS-STARTPTS" for i in range(len(times))]
+            inputs += ["-threads", "1", "-ss", f"{start:.6f}", *input_args(src)]
+            if len(group) == 1:
+                heads[group[0]] = f"[{k}:v:0]trim=end_frame=1,setpts=PTS-STARTPTS"
+                continue
+            # After `-ss`, the input's timestamps start at 0 at `start`.
+            chains.append(f"[{k}:v:0]split={len(group)}" + "".join(f"[g{k}_{j}]" for j in range(len(group))))
+            for j, index in enumerate(group):
+                heads[index] = f"[g{k}_{j}]trim=start={times[index] - start:.6f},trim=end_frame=1,setpts=PTS-STARTPTS"
+        return inputs, chains, heads
     chains = [f"[0:v:0]split={len(times)}" + "".join(f"[s{i}]" for i in range(len(times)))]
     heads = [f"[s{i}]trim=start={t:.6f},trim=end_frame=1,setpts=PTS-STARTPTS" for i, t in enumerate(times)]
     return input_args(src), chains, heads
+
+
+def seek_groups(times: list[float], max_groups: int) -> list[list[int]]:
+    """Indices of `times` in at most `max_groups` runs of consecutive times, cut at the widest gaps.
+
+    Each run is one input: a seek to its first time, then one decode up to its last, so that the
+    number of decoders open at once stays bounded however many frames are asked for. Cutting at
+    the widest gaps decodes the least video in total.
+    """
+    order = sorted(range(len(times)), key=lambda i: times[i])
+    share = len(order) / max_groups
+
+    def rank(n: int) -> tuple[float, float]:
+        # Widest gaps first (the least decoding in all); among equal gaps, the cuts nearest equal shares.
+        return (-round(times[order[n]] - times[order[n - 1]], 6), abs(n / share - round(n / share)))
+
+    cuts = sorted(sorted(range(1, len(order)), key=rank)[: max_groups - 1])
+    bounds = [0, *cuts, len(order)]
+    return [order[a:b] for a, b in pairwise(bounds)]
 
 
 def evenly_spaced(count: int, duration_s: float) -> list[float]:

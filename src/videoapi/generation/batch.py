@@ -240,10 +240,10 @@ class GenerationRunner:
             duration = local.media.duration_s if isinstance(req, StyleTransferRequest) else None
             plan = plan_generation(registry, spec, kind, req, seed, input_duration_s=duration)
             if need == "image":
-                item_image = await asyncio.to_thread(load_image, local.path, plan.width, plan.height)
+                item_image = await asyncio.to_thread(load_image, local.path, plan.width, plan.height, settings.limits)
             else:
                 item_video = await asyncio.to_thread(
-                    read_frames, local.path, plan.frames, plan.fps, plan.width, plan.height
+                    read_frames, local.path, plan.frames, plan.fps, plan.width, plan.height, settings.limits
                 )
         if plan.batch_key != ctx.task.batch_key:
             log.warning("batch_key_changed", task_id=ctx.task.id, stored=ctx.task.batch_key, now=plan.batch_key)

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from videoapi.errors import ModelNotInstalled, ProcessingError
+from videoapi.errors import ModelNotInstalled, ProcessingError, scrub_paths
 from videoapi.generation.registry import ModelSpec, component_source, resolve_source, weights_dir
 from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import MODEL_CACHE_LOADED, MODEL_CACHE_REQUESTS, MODEL_LOAD_SECONDS
@@ -45,9 +45,17 @@ def resolve_device(settings: Settings, spec: ModelSpec) -> str:
 
 
 def install_hint(spec: ModelSpec, settings: Settings) -> str:
+    """How an operator installs `spec`, with the server paths: for the CLI and `doctor` only."""
     if spec.is_local:
         return f"put its diffusers folder (with model_index.json) at {spec.source}"
     return f"run `videoapi models download {spec.name}` (into {weights_dir(settings, spec)})"
+
+
+def public_install_hint(spec: ModelSpec) -> str:
+    """How `spec` gets installed, for API callers and task errors: no server path."""
+    if spec.is_local:
+        return "an operator must put its diffusers folder in place (`videoapi models list` on the server says where)"
+    return f"run `videoapi models download {spec.name}` on the server"
 
 
 class PipelineCache:
@@ -61,7 +69,7 @@ class PipelineCache:
         source = resolve_source(settings, spec)
         if source is None:
             if not (settings.generation.allow_downloads and not spec.is_local):
-                raise ModelNotInstalled(f"model {spec.name} is not installed: {install_hint(spec, settings)}")
+                raise ModelNotInstalled(f"model {spec.name} is not installed: {public_install_hint(spec)}")
             source = spec.source
         key = (spec.name, source, device, spec.dtype, spec.pipeline)
         with self._lock:
@@ -117,7 +125,7 @@ class PipelineCache:
             comp_source = component_source(settings, spec, name) or (comp.source if not offline else None)
             if comp_source is None:
                 raise ModelNotInstalled(
-                    f"model {spec.name}: component {name} is not installed: {install_hint(spec, settings)}"
+                    f"model {spec.name}: component {name} is not installed: {public_install_hint(spec)}"
                 )
             comp_cls = pipeline_class(comp.cls)
             comp_kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": offline}
@@ -129,8 +137,9 @@ class PipelineCache:
         try:
             pipe = cls.from_pretrained(source, **kwargs)
         except (OSError, FileNotFoundError) as exc:
+            log.warning("pipeline_load_failed", model=spec.name, source=source, error=str(exc)[:500])
             raise ModelNotInstalled(
-                f"model {spec.name} could not be loaded from {source}: {str(exc)[:300]}; {install_hint(spec, settings)}"
+                f"model {spec.name} could not be loaded: {scrub_paths(str(exc)[:300])}; {public_install_hint(spec)}"
             ) from exc
         if device == "cuda" and spec.sequential_cpu_offload:
             pipe.enable_sequential_cpu_offload()

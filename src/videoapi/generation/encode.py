@@ -8,14 +8,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 from PIL import Image
 
 from videoapi.errors import MediaError, ProcessingError
 from videoapi.media.encoding import KEYFRAMES, VP9, X264
 from videoapi.media.ffmpeg import FFMPEG
-from videoapi.media.safety import container_options
+from videoapi.media.probe import decoded_frames, open_input
+from videoapi.settings import LimitSettings
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -84,31 +84,30 @@ def fit(image: Image.Image, width: int, height: int) -> Image.Image:
     return image.crop((left, top, left + width, top + height))
 
 
-def load_image(path: Path, width: int, height: int) -> Image.Image:
+def load_image(path: Path, width: int, height: int, limits: LimitSettings) -> Image.Image:
     """The first video frame of an image (or video) file, fitted to the output size."""
-    frames = read_frames(path, 1, None, width, height)
+    frames = read_frames(path, 1, None, width, height, limits)
     return frames[0]
 
 
-def read_frames(path: Path, count: int, fps: float | None, width: int, height: int) -> list[Image.Image]:
+def read_frames(
+    path: Path, count: int, fps: float | None, width: int, height: int, limits: LimitSettings
+) -> list[Image.Image]:
     """`count` frames sampled at `fps` from the start (every decoded frame when fps is None), fitted.
 
     A shorter input repeats its last frame, so the call always gets exactly `count` frames.
     """
     frames: list[Image.Image] = []
-    try:
-        with av.open(str(path), options=container_options()) as src:
-            stream = next((s for s in src.streams if s.type == "video"), None)
-            if stream is None:
-                raise MediaError("the input has no video stream", code="input_no_media")
-            for frame in src.decode(stream):
-                if frame.time is not None and fps is not None and frame.time + 1e-6 < len(frames) / fps:
-                    continue
-                frames.append(fit(frame.to_image(), width, height))
-                if len(frames) >= count:
-                    break
-    except av.FFmpegError as exc:
-        raise MediaError(f"the input could not be decoded: {exc}", code="input_unreadable") from exc
+    with open_input(path, limits) as src:
+        stream = next((s for s in src.streams if s.type == "video"), None)
+        if stream is None:
+            raise MediaError("the input has no video stream", code="input_no_media")
+        for frame in decoded_frames(src, stream, limits):
+            if frame.time is not None and fps is not None and frame.time + 1e-6 < len(frames) / fps:
+                continue
+            frames.append(fit(frame.to_image(), width, height))
+            if len(frames) >= count:
+                break
     if not frames:
         raise MediaError("the input has no decodable frame", code="input_unreadable")
     frames += [frames[-1]] * (count - len(frames))

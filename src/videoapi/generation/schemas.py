@@ -87,6 +87,7 @@ class ModelOut(msgspec.Struct):
     hardware: str
     pipeline: str
     source: str
+    """The Hugging Face repository, or `local folder` for weights kept on the server."""
     status: str
     """`installed`, `downloadable` (the worker fetches it on first use) or `missing` (requests are refused)."""
     install_hint: str | None

@@ -13,7 +13,7 @@ from videoapi.assets.service import AssetService
 from videoapi.auth.principal import Principal
 from videoapi.billing.service import BillingService
 from videoapi.errors import InvalidRequest, ModelNotInstalled
-from videoapi.generation.cache import install_hint
+from videoapi.generation.cache import install_hint, public_install_hint
 from videoapi.generation.kinds import CPU_QUEUE, GPU_QUEUE, KIND_OF_TASK, TASK_KINDS
 from videoapi.generation.plan import pick_model, plan_generation
 from videoapi.generation.registry import Registry, availability, load_registry
@@ -93,7 +93,7 @@ class GenerationService:
         if availability(settings, spec) == "missing":
             raise ModelNotInstalled(
                 f"model {spec.name} is not installed on this server; an operator can install it: "
-                f"{install_hint(spec, settings)}",
+                f"{public_install_hint(spec)}",
                 errors=[{"field": "model", "message": f"{spec.name} is not installed"}],
             )
         duration = None
@@ -135,7 +135,9 @@ class GenerationService:
         )
 
 
-def list_models(settings: Settings, registry: Registry | None = None) -> ModelList:
+def list_models(settings: Settings, registry: Registry | None = None, *, for_operator: bool = False) -> ModelList:
+    """The registry's models; `for_operator` (the CLI) keeps local sources and install paths, which
+    API callers never see."""
     registry = registry or load_registry(settings)
     items = []
     for name, spec in registry.models.items():
@@ -148,9 +150,13 @@ def list_models(settings: Settings, registry: Registry | None = None) -> ModelLi
                 description=spec.description,
                 hardware=spec.hardware,
                 pipeline=spec.pipeline,
-                source=spec.source,
+                source="local folder" if spec.is_local and not for_operator else spec.source,
                 status=status,
-                install_hint=None if status == "installed" else install_hint(spec, settings),
+                install_hint=None
+                if status == "installed"
+                else install_hint(spec, settings)
+                if for_operator
+                else public_install_hint(spec),
                 frames={"rule": c.frames_rule, "min": c.min_frames, "max": c.max_frames, "default": c.default_frames},
                 size={
                     "multiple": c.size_multiple,

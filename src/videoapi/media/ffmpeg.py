@@ -10,11 +10,10 @@ import re
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import PurePosixPath
 
 import imageio_ffmpeg
 
-from videoapi.errors import MediaError, ProcessingError, TaskTimeout
+from videoapi.errors import MediaError, ProcessingError, TaskTimeout, scrub_paths
 
 FFMPEG: str = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -32,9 +31,9 @@ _INPUT_DAMAGED_MARKERS = (
     "Invalid NAL unit size",
 )
 _INPUT_REFUSED_MARKERS = ("Format not on whitelist", "Protocol not on whitelist")
+# What libavutil logs when a decoder refuses a frame over its max_pixels.
+_FRAME_TOO_LARGE_MARKER = "exceeds specified max pixel count"
 
-# An absolute path (optionally a file: URL) not glued to a word or a number, so "25/1" survives.
-_ABS_PATH_RE = re.compile(r"(?:file:)?(?<![\w./])/[^\s'\",;]*")
 _LOG_CONTEXT_RE = re.compile(r" @ 0x[0-9a-f]+")
 
 _PR_SET_PDEATHSIG = 1
@@ -47,6 +46,7 @@ async def run_ffmpeg(
     duration_s: float | None,
     on_progress: Callable[[float], None] | None = None,
     timeout_s: float,
+    max_pixels: int | None = None,
 ) -> None:
     """Run ffmpeg with `args` (inputs, filters, outputs) and wait for it to succeed.
 
@@ -55,7 +55,13 @@ async def run_ffmpeg(
     propagates. Cancelling the awaiting task stops ffmpeg too. Raises TaskTimeout after
     `timeout_s`, MediaError(input_unreadable / input_unsupported_format) when ffmpeg says the input
     is bad, and ProcessingError(ffmpeg_failed) for any other failure.
+
+    `max_pixels` caps every input's decoder: a frame larger than that (a stream that grows after
+    the small first frame the probe saw) fails the run with MediaError(input_too_large), even where
+    ffmpeg itself would only drop the frame and exit 0.
     """
+    if max_pixels is not None:
+        args = with_max_pixels(args, max_pixels)
     command = [
         FFMPEG,
         "-hide_banner",
@@ -94,8 +100,25 @@ async def run_ffmpeg(
         # Cancellation, or an exception from on_progress: ffmpeg must not outlive the task.
         await _stop_even_if_cancelled(proc)
         raise
+    stderr = stderr_tail.decode("utf-8", errors="replace")
+    if _FRAME_TOO_LARGE_MARKER in stderr:
+        raise MediaError(
+            "A frame of the input exceeds the limit on pixels per frame (limits.max_pixels).",
+            code="input_too_large",
+            status=413,
+        )
     if returncode != 0:
-        raise _error_from_stderr(stderr_tail.decode("utf-8", errors="replace"), returncode)
+        raise _error_from_stderr(stderr, returncode)
+
+
+def with_max_pixels(args: list[str], max_pixels: int) -> list[str]:
+    """`args` with `-max_pixels N` before every `-i`, so that each input's decoder refuses larger frames."""
+    out: list[str] = []
+    for arg in args:
+        if arg == "-i":
+            out += ["-max_pixels", str(max_pixels)]
+        out.append(arg)
+    return out
 
 
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
@@ -201,11 +224,4 @@ def _summarize(stderr: str) -> str:
 
 def _scrub(line: str) -> str:
     line = _LOG_CONTEXT_RE.sub("", line)
-    return _ABS_PATH_RE.sub(_path_to_name, line)
-
-
-def _path_to_name(match: re.Match[str]) -> str:
-    # Keep the file name (ours, e.g. "input-0.mp4"), drop the directories; a sentence's final dot stays.
-    path = match.group().removeprefix("file:")
-    dot = "." if path.endswith(".") else ""
-    return (PurePosixPath(path.rstrip(".")).name or "<path>") + dot
+    return scrub_paths(line)

@@ -1,12 +1,16 @@
 """Probe one local media file with PyAV: streams, duration, size, rotation; refuse what exceeds limits.
 
 `probe` is synchronous and does blocking I/O and decoding; callers run it in a worker thread.
+Every other PyAV reader of a user's file opens it with `open_input` and decodes it with
+`decoded_frames`: the same demuxer and protocol whitelists as ffmpeg, and the frame-size limits on
+every frame, since a stream may grow after the small first frame that the probe saw.
 """
 
 from __future__ import annotations
 
 import errno
 import struct
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -80,7 +84,7 @@ def probe(path: Path, limits: LimitSettings) -> MediaInfo:
     if reason := sniff_refused(path):
         raise MediaError(f"Unsupported input: {reason}.", code="input_unsupported_format")
 
-    with _open(path, limits) as container:
+    with open_input(path, limits) as container:
         video_stream = container.streams.video[0] if container.streams.video else None
         audio_stream = container.streams.audio[0] if container.streams.audio else None
         if video_stream is None and audio_stream is None:
@@ -144,7 +148,8 @@ def probe(path: Path, limits: LimitSettings) -> MediaInfo:
         )
 
 
-def _open(path: Path, limits: LimitSettings) -> av.container.InputContainer:
+def open_input(path: Path, limits: LimitSettings) -> av.container.InputContainer:
+    """Open a local media file for reading with the whitelists and the pixel cap; MediaError if it cannot be."""
     # `format_whitelist` must be given to avformat_open_input itself: checking container.format
     # after av.open would be too late, as the hls demuxer opens its segments while reading the
     # header. `max_pixels` reaches the decoders that avformat_find_stream_info runs on each stream.
@@ -196,6 +201,23 @@ def _fps(rate: Fraction | None) -> float | None:
     if not rate:
         return None
     return round(float(rate), 3)
+
+
+def decoded_frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, limits: LimitSettings
+) -> Iterator[av.VideoFrame]:
+    """Decode `stream`, refusing (`input_too_large`) the first frame over the frame-size limits."""
+    stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(limits.max_pixels)}
+    try:
+        for frame in container.decode(stream):
+            _check_frame_size(frame.width, frame.height, limits)
+            yield frame
+    except av.error.FFmpegError as exc:
+        if exc.errno == errno.EINVAL:  # a decoder refusing a frame over max_pixels
+            raise MediaError(
+                "A frame exceeds the limit on pixels per frame.", code="input_too_large", status=413
+            ) from None
+        raise MediaError("The video data is damaged or truncated.", code="input_unreadable") from None
 
 
 def _check_frame_size(width: int, height: int, limits: LimitSettings) -> None:

@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 
 from videoapi.errors import AppError
+from videoapi.media.probe import decoded_frames, open_input
 from videoapi.observability.metrics import MODERATION_BLOCKS
-from videoapi.settings import Settings
+from videoapi.settings import LimitSettings, Settings
 
 # Detector: BGR frames -> per frame, a list of {"class", "score", "box"}.
 Detector = Callable[[Sequence[np.ndarray]], list[list[dict[str, Any]]]]
@@ -63,31 +64,34 @@ class ScanReport:
         }
 
 
-def sample_frames(path: Path, every_s: float, max_frames: int) -> list[tuple[float, np.ndarray]]:
+def sample_frames(
+    path: Path, every_s: float, max_frames: int, limits: LimitSettings | None = None
+) -> list[tuple[float, np.ndarray]]:
     """BGR frames at 0, every_s, 2*every_s ... (at most `max_frames`, spread over the whole video).
 
     Decoding only keyframes is several times cheaper, and our encodes put one every 2 s; when the
     keyframes are too sparse for the sampling (other encoders), every frame is decoded instead.
     """
-    with av.open(str(path)) as container:
+    limits = limits or LimitSettings()
+    with open_input(path, limits) as container:
         if not container.streams.video:
             return []
         duration = float(container.duration / av.time_base) if container.duration else 0.0
     step = max(every_s, duration / max_frames) if duration > 0 else every_s
     targets = [i * step for i in range(max_frames) if i * step < max(duration, 1e-6)] or [0.0]
-    keyframes = _pick_nearest(_decode(path, keyframes_only=True), targets, tolerance=step / 2)
+    keyframes = _pick_nearest(_decode(path, limits, keyframes_only=True), targets, tolerance=step / 2)
     if len(keyframes) >= len(targets):
         return keyframes
-    return _pick(_decode(path, keyframes_only=False), targets, tolerance=float("inf"))
+    return _pick(_decode(path, limits, keyframes_only=False), targets, tolerance=float("inf"))
 
 
-def _decode(path: Path, *, keyframes_only: bool) -> Iterator[tuple[float, av.VideoFrame]]:
-    with av.open(str(path)) as container:
+def _decode(path: Path, limits: LimitSettings, *, keyframes_only: bool) -> Iterator[tuple[float, av.VideoFrame]]:
+    with open_input(path, limits) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
-        for frame in container.decode(stream):
+        for frame in decoded_frames(container, stream, limits):
             yield float(frame.time or 0.0), frame
 
 
@@ -147,9 +151,10 @@ def scan_output(
     every_s: float = 2.0,
     max_frames: int = 16,
     detector: Detector | None = None,
+    limits: LimitSettings | None = None,
 ) -> ScanReport:
     detector = detector or nudenet_detector
-    frames = sample_frames(path, every_s, max_frames)
+    frames = sample_frames(path, every_s, max_frames, limits)
     report = ScanReport(frames=len(frames), blocked=False)
     if not frames:
         return report
@@ -185,6 +190,7 @@ async def scan_configured(settings: Settings, path: Path, threshold: float | Non
         blocked_classes=mod.output_blocked_classes,
         every_s=mod.output_every_s,
         max_frames=mod.output_max_frames,
+        limits=settings.limits,
     )
     raise_if_blocked(report)
     return report

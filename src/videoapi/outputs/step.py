@@ -95,7 +95,11 @@ class OutputStep:
         for argv in plan.before:
             await _run_before(argv)
         await run_ffmpeg(
-            plan.args, duration_s=plan.duration_s, on_progress=ctx.report_progress, timeout_s=ctx.time_limit_s
+            plan.args,
+            duration_s=plan.duration_s,
+            on_progress=ctx.report_progress,
+            timeout_s=ctx.time_limit_s,
+            max_pixels=self.settings.limits.max_pixels,
         )
         return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs))
 

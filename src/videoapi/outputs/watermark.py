@@ -23,6 +23,7 @@ from videoapi.media.colors import parse_color
 from videoapi.media.encoding import encode_args
 from videoapi.media.filters import ANCHORS, Anchor, escape_value, num
 from videoapi.media.fonts import resolve_font
+from videoapi.media.safety import container_options
 
 
 class VisibleWatermark(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -119,10 +120,13 @@ def _fragment(wm: VisibleWatermark, logo: Path | None, work: Path, files: dict[P
     y = y.replace("W", "main_w").replace("H", "main_h")
     size = num(wm.size or 0.15)
 
+    # `movie=` opens its file with a demuxer of its own: it gets the same whitelists as every ffmpeg input.
+    whitelists = ":".join(f"{name}={value}" for name, value in container_options().items())
+
     def logo_fragment(src: str, dst: str) -> str:
         # Labels are named after `dst`, so that several outputs of one graph can each get a logo.
         return (
-            f"movie=filename={escape_value(str(logo))},format=rgba,"
+            f"movie=filename={escape_value(str(logo))}:format_opts={escape_value(whitelists)},format=rgba,"
             f"colorchannelmixer=aa={num(wm.opacity)}[{dst}_logo];"
             f"[{src}]split[{dst}_main][{dst}_ref];"
             f"[{dst}_logo][{dst}_ref]scale=w=rw*{size}:h=-2[{dst}_scaled];"

@@ -7,6 +7,11 @@ them a self-made CA and signing certificate are created once under `<var_dir>/c2
 readers report as valid but from an untrusted signer (`signingCredential.untrusted`).
 WebM is not a format C2PA can embed in: such outputs carry container tags instead (see
 `ai_metadata`).
+
+The c2pa library has its own HTTP client, outside every check in `media/fetch.py`: a file's XMP
+can name a remote manifest (`dcterms:provenance`) and its certificates can name OCSP responders.
+Reading and signing therefore run in a context with no network at all (see `offline_context`);
+only an operator's own timestamp authority (`provenance.ta_url`) is reachable, and only when signing.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from videoapi import __version__
 from videoapi.settings import Settings
@@ -54,6 +60,18 @@ def load_credentials(settings: Settings) -> Credentials:
         if not (chain.exists() and key.exists()):
             _make_self_signed(folder, chain, key)
     return Credentials(chain.read_bytes(), key.read_bytes())
+
+
+def offline_context(allowed_hosts: tuple[str, ...] = ()) -> Any:
+    """A c2pa Context that fetches no remote manifest, no OCSP response and reaches no host but `allowed_hosts`."""
+    import c2pa
+
+    settings = {
+        "core": {"allowed_network_hosts": list(allowed_hosts), "allow_redirects": False},
+        "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+        "builder": {"certificate_status_fetch": None},
+    }
+    return c2pa.Context(settings=c2pa.Settings.from_dict(settings))
 
 
 def sign_ai_generated(
@@ -96,7 +114,7 @@ def sign_ai_generated(
     signed = path.with_name(f".{path.name}.c2pa")
     try:
         with path.open("rb") as src, signed.open("wb") as dst:
-            c2pa.Builder(json.dumps(manifest)).sign(signer, mime, src, dst)
+            c2pa.Builder(json.dumps(manifest), _signing_context(settings)).sign(signer, mime, src, dst)
         os.replace(signed, path)
     finally:
         signed.unlink(missing_ok=True)
@@ -112,7 +130,7 @@ def read_credentials(path: Path, content_type: str) -> dict[str, Any] | None:
         return None
     try:
         with path.open("rb") as fh:
-            reader = c2pa.Reader(mime, fh)
+            reader = c2pa.Reader(mime, fh, context=offline_context())
             store = json.loads(reader.json())
     except Exception:  # c2pa raises its own error types for "no manifest" and damaged ones alike
         return None
@@ -131,6 +149,11 @@ def read_credentials(path: Path, content_type: str) -> dict[str, Any] | None:
         "issuer": signature.get("issuer"),
         "signed_at": signature.get("time"),
     }
+
+
+def _signing_context(settings: Settings) -> Any:
+    ta_host = urlsplit(settings.provenance.ta_url).hostname if settings.provenance.ta_url else None
+    return offline_context((ta_host,) if ta_host else ())
 
 
 def _make_self_signed(folder: Path, chain_path: Path, key_path: Path) -> None:

@@ -15,6 +15,7 @@ from videoapi.assets.schemas import InputRef
 from videoapi.assets.service import AssetService, content_type_for
 from videoapi.provenance.credentials import read_credentials
 from videoapi.provenance.watermark import Detection, WatermarkKey, detect_file
+from videoapi.settings import LimitSettings
 from videoapi.tasks.models import Task
 
 
@@ -45,14 +46,16 @@ class Detector:
         assets: AssetService,
         key: WatermarkKey,
         max_frames: int,
+        limits: LimitSettings,
     ) -> None:
         self.sessions = sessions
         self.assets = assets
         self.key = key
         self.max_frames = max_frames
+        self.limits = limits
 
     def detect_path(self, path: Path) -> Detection:
-        return detect_file(path, self.key, max_frames=self.max_frames)
+        return detect_file(path, self.key, limits=self.limits, max_frames=self.max_frames)
 
     async def task_for_token(self, token: str, owner_id: str | None) -> str | None:
         prefix = f"{token[:8]}-{token[8:12]}"

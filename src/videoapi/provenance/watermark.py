@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
+
+from videoapi.media.probe import decoded_frames, open_input
+from videoapi.settings import LimitSettings
 
 GRID = 128
 BITS = 64
@@ -162,14 +164,16 @@ def detect_frames(frames: list[np.ndarray], key: WatermarkKey) -> Detection:
     return Detection(True, token.hex(), len(frames), round(agreement, 3))
 
 
-def detect_file(path: Path, key: WatermarkKey, *, max_frames: int = 48) -> Detection:
+def detect_file(path: Path, key: WatermarkKey, *, limits: LimitSettings, max_frames: int = 48) -> Detection:
     """Read up to `max_frames` frames spread over the video (or the one picture of an image)."""
     frames: list[np.ndarray] = []
-    with av.open(str(path)) as container:
+    with open_input(path, limits) as container:
+        if not container.streams.video:
+            return detect_frames([], key)
         stream = container.streams.video[0]
         total = stream.frames or 0
         step = max(1, total // max_frames) if total else 1
-        for index, frame in enumerate(container.decode(stream)):
+        for index, frame in enumerate(decoded_frames(container, stream, limits)):
             if index % step == 0:
                 frames.append(frame.to_ndarray(format="rgb24"))
                 if len(frames) >= max_frames:

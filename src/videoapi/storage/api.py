@@ -24,12 +24,14 @@ async def download_file(
     key: Annotated[str, PathParameter(description="Object key")],
     exp: Annotated[int, QueryParameter(description="Expiry of the URL, unix seconds")],
     sig: Annotated[str, QueryParameter(description="Signature of key and exp")],
-    dl: Annotated[str | None, QueryParameter(description="Download as an attachment with this filename")] = None,
+    dl: Annotated[
+        str | None, QueryParameter(description="Download as an attachment with this filename (signed too)")
+    ] = None,
 ) -> Response:
     """Download an object of the local store; the URL's signature is the authorization."""
     key = key.removeprefix("/")  # path parameters keep their leading slash
     now = time.time()
-    if not verify(key, exp, sig, request.app.state.signing_secret, now):
+    if not verify(key, exp, sig, request.app.state.signing_secret, now, dl):
         raise Forbidden("download URL signature invalid or expired", code="signature_invalid")
     store: ObjectStore = request.app.state.store
     try:
@@ -46,6 +48,8 @@ async def download_file(
         "accept-ranges": "bytes",
         # A CDN must not share a signed download with others; keep it no longer than the URL lives.
         "cache-control": f"private, max-age={max(exp - int(now), 0)}",
+        # The stored content type is the one to use: a browser must not guess HTML or script from the bytes.
+        "x-content-type-options": "nosniff",
     }
     if dl:
         headers["content-disposition"] = content_disposition(dl)

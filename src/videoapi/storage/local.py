@@ -116,9 +116,10 @@ class LocalStore:
     async def signed_url(self, key: str, *, expires_s: int, filename: str | None = None) -> str:
         validate_key(key)
         expires_at = int(time.time()) + expires_s
-        url = f"{self._public_url}/v1/video/files/{key}?exp={expires_at}&sig={sign(key, expires_at, self._secret)}"
-        if filename:
-            url += f"&dl={quote(filename, safe='')}"
+        dl = filename or None
+        url = f"{self._public_url}/v1/video/files/{key}?exp={expires_at}&sig={sign(key, expires_at, self._secret, dl)}"
+        if dl:
+            url += f"&dl={quote(dl, safe='')}"
         return url
 
     async def check(self) -> None:

@@ -15,19 +15,22 @@ from videoapi.settings import Settings
 SIGNING_KEY_FILE = "signing.key"
 
 
-def sign(key: str, expires_at: int, secret: bytes) -> str:
-    """URL-safe base64 (unpadded) HMAC-SHA256 of the object key and its expiry (unix seconds)."""
-    # Keys never contain a newline (validate_key), so "key\nexp" cannot be forged from another pair.
-    message = f"{key}\n{expires_at}".encode()
-    digest = hmac.new(secret, message, hashlib.sha256).digest()
+def sign(key: str, expires_at: int, secret: bytes, filename: str | None = None) -> str:
+    """URL-safe base64 (unpadded) HMAC-SHA256 of the object key, its expiry (unix seconds) and the
+    attachment filename (`dl`) when there is one, so that nobody can rename a download."""
+    # Keys never contain a newline (validate_key) and the expiry is digits, so "key\nexp" and
+    # "key\nexp\nfilename" cannot be forged from another key, expiry or filename, nor from each other.
+    message = f"{key}\n{expires_at}" + (f"\n{filename}" if filename is not None else "")
+    message_bytes = message.encode()
+    digest = hmac.new(secret, message_bytes, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def verify(key: str, expires_at: int, sig: str, secret: bytes, now: float) -> bool:
-    """True when `sig` signs `key` and `expires_at`, and `expires_at` has not passed at `now`."""
+def verify(key: str, expires_at: int, sig: str, secret: bytes, now: float, filename: str | None = None) -> bool:
+    """True when `sig` signs `key`, `expires_at` and `filename`, and `expires_at` has not passed at `now`."""
     if expires_at <= now:
         return False
-    return hmac.compare_digest(sign(key, expires_at, secret), sig)
+    return hmac.compare_digest(sign(key, expires_at, secret, filename), sig)
 
 
 def load_signing_secret(settings: Settings) -> bytes:

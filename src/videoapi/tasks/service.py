@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.db.base import utcnow
 from videoapi.db.engine import transaction
-from videoapi.errors import Conflict, InvalidRequest, NotFound
+from videoapi.errors import Conflict, InvalidRequest, NotFound, scrub_paths
 from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import TASK_RETRIES
 from videoapi.settings import Settings
@@ -372,7 +372,8 @@ class TaskService:
                 if task is not None and task.lease_owner == worker_id and task.status == Status.RUNNING:
                     values["cost"] = await self.billing.settle(session, task, result, now)
         if error is not None:
-            values.update(error_code=error[0], error_message=error[1])
+            # Whatever raised it, the caller reads this message: it never names a server directory.
+            values.update(error_code=error[0], error_message=scrub_paths(error[1]))
         done = await session.execute(
             update(Task)
             .where(Task.id == task_id, Task.lease_owner == worker_id, Task.status == Status.RUNNING)
@@ -395,7 +396,7 @@ class TaskService:
                     not_before=now + timedelta(seconds=delay_s),
                     published_at=now,
                     error_code=error[0],
-                    error_message=error[1],
+                    error_message=scrub_paths(error[1]),
                     updated_at=now,
                 )
             )
