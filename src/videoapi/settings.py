@@ -232,7 +232,11 @@ class GatewaySettings(Base):
     )
     """Delay before each retry of a failed delivery (Standard Webhooks schedule); jittered by 10 %."""
     webhook_timeout_s: float = 15.0
-    """Time allowed to one delivery attempt."""
+    """Deadline of one whole delivery attempt: address check, connect, request and response body together."""
+    webhook_max_in_flight: int = 32
+    """Deliveries one worker process sends at once; a slow endpoint holds one of these, not the dispatcher."""
+    webhook_max_in_flight_per_owner: int = 2
+    """Deliveries of one owner a worker process sends at once, so one owner's slow endpoint cannot take every slot."""
     webhook_poll_interval_s: float = 1.0
     """How often each worker process looks for finished tasks and due deliveries."""
     webhook_allow_cidrs: list[str] = msgspec.field(default_factory=list)
@@ -463,6 +467,9 @@ def _check(settings: Settings) -> None:
     for name in ("trusted_proxies",):
         problems.extend(_bad_cidrs(f"server.{name}", getattr(settings.server, name)))
     problems.extend(_bad_cidrs("gateway.webhook_allow_cidrs", settings.gateway.webhook_allow_cidrs))
+    for name in ("webhook_timeout_s", "webhook_max_in_flight", "webhook_max_in_flight_per_owner"):
+        if getattr(settings.gateway, name) <= 0:
+            problems.append(f"gateway.{name} must be positive")
     if problems:
         raise SettingsError("invalid configuration: " + "; ".join(problems))
 

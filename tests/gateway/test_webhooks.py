@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.app import Api, assert_problem, running_app, with_services
-from tests.support.gateway import Receiver, make_key
+from tests.support.gateway import HostileReceiver, Receiver, make_key
+from tests.support.waits import wait_until
 from videoapi.settings import Settings
 
 # Loopback inputs are refused by the worker at once, so these tasks fail within milliseconds.
@@ -224,3 +226,58 @@ def test_jwt_callers_need_a_configured_secret(make_settings: Callable[..., Setti
         assert resp.status_code == 202
         request = receiver.wait_for(1)[0]
         assert Webhook(secret).verify(request["body"], request["headers"])["data"]["id"] == resp.json()["id"]
+
+
+def test_endless_and_dripping_bodies_never_delay_other_owners(
+    make_settings: Callable[..., Settings], receiver: Receiver
+) -> None:
+    """One owner's endpoint streams an endless body, another drips a byte every 0.5 s: a third owner's
+    delivery still arrives at once, each bad attempt ends by its deadline, and memory stays flat."""
+    timeout_s = 3.0
+    endless, drip = HostileReceiver("endless"), HostileReceiver("drip")
+    settings = make_settings(**{**FAST, "gateway.webhook_timeout_s": timeout_s})
+    tracemalloc.start()
+    try:
+        with running_app(settings) as api:
+            owners = [api.as_key(make_key(settings, name)) for name in ("endless", "drip", "fine")]
+            tracemalloc.reset_peak()
+            baseline = tracemalloc.get_traced_memory()[0]
+            slow = [
+                owner.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": target.url()}).json()
+                for owner, target in zip(owners, (endless, drip), strict=False)
+            ]
+            wait_until(lambda: endless.requests and drip.requests, what="both bad endpoints called")
+            asked = time.monotonic()
+            fine = owners[2].post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()}).json()
+            receiver.wait_for(1, timeout_s=timeout_s / 2)
+            assert time.monotonic() - asked < timeout_s / 2
+            assert webhook_log(owners[2], fine["id"], lambda i: i and i[0]["status"] == "succeeded")
+            # The endless body is dropped after 64 KiB: the 200 counts, long before the deadline.
+            (endless_log,) = webhook_log(owners[0], slow[0]["id"], lambda i: i and i[0]["attempts"])
+            assert endless_log["status"] == "succeeded"
+            assert endless_log["attempts"][0]["latency_ms"] < timeout_s * 1000
+            # The drip is cut at the deadline of the whole attempt, not of each read.
+            (drip_log,) = webhook_log(owners[1], slow[1]["id"], lambda i: i and i[0]["attempts"])
+            first = drip_log["attempts"][0]
+            assert first["status_code"] is None and "timed out" in first["error"]
+            assert timeout_s * 1000 * 0.9 < first["latency_ms"] < timeout_s * 1000 + 1000
+            peak_growth = tracemalloc.get_traced_memory()[1] - baseline
+            assert peak_growth < 16 * 1024 * 1024, f"peak memory grew by {peak_growth / 2**20:.1f} MiB"
+    finally:
+        tracemalloc.stop()
+        endless.close()
+        drip.close()
+
+
+def test_one_owner_holds_at_most_its_share_of_connections(make_settings: Callable[..., Settings]) -> None:
+    drip = HostileReceiver("drip")
+    settings = make_settings(**{**FAST, "gateway.webhook_timeout_s": 2.0, "gateway.webhook_max_in_flight_per_owner": 1})
+    try:
+        with running_app(settings) as api:
+            for _ in range(3):
+                api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": drip.url()})
+            wait_until(lambda: drip.requests, what="the first delivery")
+            time.sleep(1.0)  # stays: the assert is that no second connection opens during this window
+            assert len(drip.requests) == 1
+    finally:
+        drip.close()
