@@ -242,7 +242,8 @@ class GatewaySettings(Base):
     webhook_allow_cidrs: list[str] = msgspec.field(default_factory=list)
     """Private networks webhook targets may reach (like `limits.fetch_allow_cidrs` for inputs)."""
     webhook_secret: str = ""
-    """`whsec_...` signing secret of owners without an API key (JWT subjects); empty: they get no webhooks."""
+    """Master secret of JWT subjects' webhooks: each subject signs with its own secret derived from this one
+    (`GET /v1/video/webhooks/secret`); empty: they get no webhooks."""
 
 
 class GenerationSettings(Base):

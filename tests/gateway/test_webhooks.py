@@ -208,24 +208,42 @@ def test_pending_deliveries_survive_a_restart(make_settings: Callable[..., Setti
 
 
 def test_jwt_callers_need_a_configured_secret(make_settings: Callable[..., Settings], receiver: Receiver) -> None:
-    import jwt
-
-    token = jwt.encode({"sub": "u", "exp": int(time.time()) + 60, "scope": "edit read"}, "k" * 32, algorithm="HS256")
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {jwt_token('u')}"}
     with running_app(make_settings(**FAST, **{"auth.jwt_secret": "k" * 32})) as api:
         resp = api.client.post(
             "/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()}, headers=headers
         )
         assert_problem(resp, 422, "webhooks_unavailable")
-    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    settings = make_settings(**FAST, **{"auth.jwt_secret": "k" * 32, "gateway.webhook_secret": secret})
+        assert_problem(api.client.get("/v1/video/webhooks/secret", headers=headers), 422, "webhooks_unavailable")
+
+
+def jwt_token(sub: str) -> str:
+    import jwt
+
+    return jwt.encode({"sub": sub, "exp": int(time.time()) + 60, "scope": "edit read"}, "k" * 32, algorithm="HS256")
+
+
+def test_each_jwt_subject_signs_with_its_own_secret(make_settings: Callable[..., Settings], receiver: Receiver) -> None:
+    master = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    settings = make_settings(**FAST, **{"auth.jwt_secret": "k" * 32, "gateway.webhook_secret": master})
+    alice, bob = ({"Authorization": f"Bearer {jwt_token(sub)}"} for sub in ("alice", "bob"))
     with running_app(settings) as api:
+        (alice_secret,) = api.client.get("/v1/video/webhooks/secret", headers=alice).json()["secrets"]
+        (bob_secret,) = api.client.get("/v1/video/webhooks/secret", headers=bob).json()["secrets"]
+        assert len({alice_secret, bob_secret, master}) == 3 and alice_secret.startswith("whsec_")
+        # Stable: the same subject is told the same secret by every process, every time.
+        assert api.client.get("/v1/video/webhooks/secret", headers=alice).json()["secrets"] == [alice_secret]
+        # An API key is told its own key's secrets.
+        assert api.get("/v1/video/webhooks/secret").json()["secrets"] == secrets_of(settings, api.key)
         resp = api.client.post(
-            "/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()}, headers=headers
+            "/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()}, headers=alice
         )
         assert resp.status_code == 202
         request = receiver.wait_for(1)[0]
-        assert Webhook(secret).verify(request["body"], request["headers"])["data"]["id"] == resp.json()["id"]
+        assert Webhook(alice_secret).verify(request["body"], request["headers"])["data"]["id"] == resp.json()["id"]
+        for other in (bob_secret, master):
+            with pytest.raises(WebhookVerificationError):
+                Webhook(other).verify(request["body"], request["headers"])
 
 
 def test_endless_and_dripping_bodies_never_delay_other_owners(

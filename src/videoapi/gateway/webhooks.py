@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoapi.auth.service import KeyService
+from videoapi.auth.service import KeyService, subject_webhook_secret
 from videoapi.db.base import utcnow
 from videoapi.db.engine import transaction
 from videoapi.errors import Conflict, FetchError, InvalidRequest
@@ -196,6 +196,24 @@ class WebhookService:
             created_at=now.isoformat(),
         )
 
+    async def secrets_for_caller(self, owner_id: str) -> list[str]:
+        """The caller's signing secrets, newest first; 422 `webhooks_unavailable` when it has none."""
+        found = await self.secrets(owner_id)
+        if not found:
+            raise InvalidRequest(
+                "this server has no webhook signing secret for token-authenticated callers",
+                code="webhooks_unavailable",
+            )
+        return found
+
+    async def secrets(self, owner_id: str) -> list[str]:
+        """An API key's unexpired secrets; for any other owner (a JWT subject), its own derived secret."""
+        found = await self.keys.webhook_secrets(owner_id)
+        if found:
+            return found
+        master = self.settings.webhook_secret
+        return [subject_webhook_secret(master, owner_id)] if master else []
+
     # ---- dispatcher side ------------------------------------------------------------------
 
     async def queue_finished(self) -> int:
@@ -297,7 +315,7 @@ class WebhookService:
 
     async def _send(self, client: httpx.AsyncClient, delivery: WebhookDelivery) -> int:
         task = await self.tasks.get(delivery.task_id, None)
-        secrets = await self._secrets(delivery.owner_id)
+        secrets = await self.secrets(delivery.owner_id)
         if not secrets:
             raise _Permanent("no webhook signing secret for this owner")
         timestamp = int(time.time())
@@ -330,12 +348,6 @@ class WebhookService:
             ) as response:
                 await _drain(response)
         return response.status_code
-
-    async def _secrets(self, owner_id: str) -> list[str]:
-        found = await self.keys.webhook_secrets(owner_id)
-        if found:
-            return found
-        return [self.settings.webhook_secret] if self.settings.webhook_secret else []
 
     async def _record(
         self, delivery: WebhookDelivery, outcome: str, status_code: int | None, error: str | None, latency_ms: float
