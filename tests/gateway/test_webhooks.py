@@ -22,6 +22,8 @@ FAST = {
     "gateway.webhook_poll_interval_s": 0.1,
     "gateway.webhook_retry_delays_s": [0.2, 0.2, 0.2],
     "gateway.webhook_timeout_s": 5.0,
+    # The receivers listen on random ports; empty: any port.
+    "gateway.webhook_allow_ports": [],
 }
 
 
@@ -299,3 +301,21 @@ def test_one_owner_holds_at_most_its_share_of_connections(make_settings: Callabl
             assert len(drip.requests) == 1
     finally:
         drip.close()
+
+
+def test_webhook_targets_are_limited_to_ports_80_and_443_unless_configured(
+    make_settings: Callable[..., Settings], receiver: Receiver
+) -> None:
+    default_ports = {k: v for k, v in FAST.items() if k != "gateway.webhook_allow_ports"}
+    with running_app(make_settings(**default_ports)) as api:
+        for url in (receiver.url(), "https://example.com:8443/hook", "http://example.com:22/"):
+            body = assert_problem(
+                api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": url}), 422, "url_forbidden"
+            )
+            assert "port" in body["detail"], body
+    time.sleep(0.5)  # stays: the assert is that nothing was sent
+    assert receiver.requests == []
+    with running_app(make_settings(**{**FAST, "gateway.webhook_allow_ports": [receiver.port]})) as api:
+        resp = api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()})
+        assert resp.status_code == 202, resp.text
+        receiver.wait_for(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import click
 
+from videoapi.cli.common import refuse_unsafe_production
 from videoapi.cli.common import settings as load_cli_settings
 from videoapi.settings import Settings
 
@@ -25,10 +27,12 @@ def serve(host: str | None, port: int | None) -> None:
     from videoapi.app import create_app
 
     settings = load_cli_settings()
-    _print_dev_key_once(settings)
+    refuse_unsafe_production(settings)
+    host = host or settings.server.host
+    _print_dev_key_once(settings, host)
     uvicorn.run(
         create_app(settings),
-        host=host or settings.server.host,
+        host=host,
         port=port or settings.server.port,
         log_config=None,
         access_log=False,
@@ -39,8 +43,18 @@ def serve(host: str | None, port: int | None) -> None:
     )
 
 
-def _print_dev_key_once(settings: Settings) -> None:
-    if settings.server.environment != "development":
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _print_dev_key_once(settings: Settings, host: str) -> None:
+    # A key printed to a console is only safe where nobody else can reach the server.
+    if settings.server.environment != "development" or not _is_loopback(host):
         return
 
     async def ensure(services: Any) -> str | None:
@@ -84,6 +98,7 @@ def worker(queues: str, threads: int | None, metrics_port: int | None) -> None:
     from videoapi.queue.names import QUEUES, queue_name
 
     settings = load_cli_settings()
+    refuse_unsafe_production(settings)
     if settings.queue.broker == "stub":
         raise click.ClickException("queue.broker is 'stub' (in-process): set redis or rabbitmq to run separate workers")
     wanted = [q.strip() for q in queues.split(",") if q.strip()]

@@ -326,7 +326,9 @@ class WebhookService:
                 "data": await present_task(task, self.sign),
             }
         )
-        target, ip = await check_target(delivery.url, self.settings.webhook_allow_cidrs)
+        target, ip = await check_target(
+            delivery.url, self.settings.webhook_allow_cidrs, self.settings.webhook_allow_ports
+        )
         headers = {
             "Host": target.netloc.decode("ascii"),
             "User-Agent": _USER_AGENT,
