@@ -70,6 +70,21 @@ def test_a_token_whose_sub_is_an_api_key_id_cannot_see_that_keys_tasks(jwt_api: 
     assert_problem(jwt_api.get(f"/v1/video/tasks/{mine['id']}"), 404)
 
 
+def test_issuer_and_subject_never_run_together(make_settings: Callable[..., Settings], pg_url: str) -> None:
+    """`iss` "a:b" + `sub` "c" is not `iss` "a" + `sub` "b:c"; a long pair still fits the owner columns."""
+    with running_app(make_settings(**{"auth.jwt_secret": SECRET, "database.url": pg_url})) as api:
+        long_iss = "https://login.example.com/realms/" + "r" * 40
+        pairs = [("a:b", "c"), ("a", "b:c"), (long_iss, "u" * 64), (long_iss, "u" * 63 + "v")]
+        ids = []
+        for iss, sub in pairs:
+            resp = api.client.post("/v1/video/edit/trim", json=TRIM, headers=bearer(token({"iss": iss, "sub": sub})))
+            assert resp.status_code == 202, resp.text
+            ids.append(resp.json()["id"])
+        for (iss, sub), own in zip(pairs, ids, strict=True):
+            listed = api.client.get("/v1/video/tasks", headers=bearer(token({"iss": iss, "sub": sub}))).json()
+            assert [t["id"] for t in listed["items"]] == [own]
+
+
 def key_id_of(api: Api) -> str:
     async def run(services: Any) -> str:
         return (await services.keys.authenticate(api.key)).id
