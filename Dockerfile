@@ -58,10 +58,14 @@ COPY migrations ./migrations
 COPY alembic.ini ./
 COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/entrypoint.sh
 # Everything the processes write goes under the volume, so the root filesystem can be read-only.
+# Production by default: `serve` and `worker` refuse placeholder secrets and create no first key;
+# /metrics is served on its own port (9100), off the API port.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     VIDEOAPI_HOME=/app \
+    VIDEOAPI_SERVER__ENVIRONMENT=production \
+    VIDEOAPI_METRICS__LISTEN=0.0.0.0:9100 \
     VIDEOAPI_SERVER__HOST=0.0.0.0 \
     VIDEOAPI_SERVER__VAR_DIR=/var/lib/videoapi \
     HF_HOME=/var/lib/videoapi/hf \

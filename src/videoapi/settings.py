@@ -55,7 +55,8 @@ class ServerSettings(Base):
     Empty: `http://HOST:PORT` of the address `videoapi serve` binds (127.0.0.1 for 0.0.0.0); set it
     behind a proxy or when other machines fetch downloads."""
     environment: Literal["development", "production", "test"] = "development"
-    """`production` switches logs to JSON and hides the development key banner."""
+    """`production` switches logs to JSON and refuses to start with a placeholder or short secret;
+    `development` creates and prints a first API key when `serve` binds to a loopback address."""
     embedded_workers: bool = True
     """Run queue workers as threads inside `videoapi serve` (the embedded shape)."""
     worker_threads: int = 2
@@ -255,13 +256,20 @@ class GatewaySettings(Base):
     )
     """Delay before each retry of a failed delivery (Standard Webhooks schedule); jittered by 10 %."""
     webhook_timeout_s: float = 15.0
-    """Time allowed to one delivery attempt."""
+    """Deadline of one whole delivery attempt: address check, connect, request and response body together."""
+    webhook_max_in_flight: int = 32
+    """Deliveries one worker process sends at once; a slow endpoint holds one of these, not the dispatcher."""
+    webhook_max_in_flight_per_owner: int = 2
+    """Deliveries of one owner a worker process sends at once, so one owner's slow endpoint cannot take every slot."""
     webhook_poll_interval_s: float = 1.0
     """How often each worker process looks for finished tasks and due deliveries."""
     webhook_allow_cidrs: list[str] = msgspec.field(default_factory=list)
     """Private networks webhook targets may reach (like `limits.fetch_allow_cidrs` for inputs)."""
+    webhook_allow_ports: list[int] = msgspec.field(default_factory=lambda: [80, 443])
+    """Ports webhook targets may use (explicit, or the scheme's default); empty: any port."""
     webhook_secret: str = ""
-    """`whsec_...` signing secret of owners without an API key (JWT subjects); empty: they get no webhooks."""
+    """Master secret of JWT subjects' webhooks: each subject signs with its own secret derived from this one
+    (`GET /v1/video/webhooks/secret`); empty: they get no webhooks."""
 
 
 class GenerationSettings(Base):
@@ -485,6 +493,48 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     return settings
 
 
+# Values from examples and habits (deploy/k8s/base/secrets.example.yaml says GENERATE_ME).
+KNOWN_WEAK_SECRETS = frozenset(
+    {
+        "changeme", "change-me", "change_me", "secret", "password", "minioadmin", "test", "dev", "development",
+        "example", "generate_me", "generate_me_too", "generate-me", "replace-me", "replace_me", "secret_key",
+    }
+)  # fmt: skip
+MIN_SECRET_CHARS = 16
+
+
+def secret_problems(settings: Settings) -> list[tuple[str, str]]:
+    """(problem, fix) for each secret unfit for production: missing where one machine's own would not do,
+    a well-known example value, or shorter than `MIN_SECRET_CHARS`."""
+    problems = []
+    signing = settings.storage.signing_secret
+    if not signing and (settings.storage.backend == "local" or not settings.watermark.secret):
+        problems.append(
+            (
+                "storage.signing_secret is empty: each machine generates its own, so download URLs and "
+                "watermarks made on one machine are not accepted on another",
+                "set storage.signing_secret to the same random value on every machine (`openssl rand -hex 32`)",
+            )
+        )
+    named = {
+        "storage.signing_secret": signing,
+        "watermark.secret": settings.watermark.secret,
+        "auth.jwt_secret": settings.auth.jwt_secret,
+        "storage.s3_secret_key": settings.storage.s3_secret_key if settings.storage.backend == "s3" else "",
+        "gateway.webhook_secret": settings.gateway.webhook_secret.removeprefix("whsec_"),
+    }
+    for field, value in named.items():
+        if not value:
+            continue
+        if value.strip().lower() in KNOWN_WEAK_SECRETS:
+            problems.append((f"{field} is a well-known example value", f"set {field} to a random value"))
+        elif len(value) < MIN_SECRET_CHARS and field != "storage.s3_secret_key":
+            problems.append(
+                (f"{field} is shorter than {MIN_SECRET_CHARS} characters", f"set {field} to `openssl rand -hex 32`")
+            )
+    return problems
+
+
 def _check(settings: Settings) -> None:
     problems = []
     if settings.queue.broker != "stub" and not settings.queue.url:
@@ -509,6 +559,9 @@ def _check(settings: Settings) -> None:
         problems.append(f"metrics.listen: {settings.metrics.listen!r} is not host:port")
     if settings.server.environment == "production" and not (settings.metrics.token or settings.metrics.listen):
         problems.append("metrics.token or metrics.listen is required in production (/metrics is not public)")
+    for name in ("webhook_timeout_s", "webhook_max_in_flight", "webhook_max_in_flight_per_owner"):
+        if getattr(settings.gateway, name) <= 0:
+            problems.append(f"gateway.{name} must be positive")
     if problems:
         raise SettingsError("invalid configuration: " + "; ".join(problems))
 

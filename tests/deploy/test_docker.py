@@ -97,6 +97,8 @@ def test_image_environment_points_at_the_install_and_loads_as_settings() -> None
     env = dockerfile_env(final_stage())
     assert env["VIDEOAPI_HOME"] == "/app"
     assert env["VIDEOAPI_SERVER__HOST"] == "0.0.0.0"
+    # The image is for deployments: production, so placeholder secrets stop it and no key is made.
+    assert env["VIDEOAPI_SERVER__ENVIRONMENT"] == "production"
     assert env["HF_HOME"].startswith(env["VIDEOAPI_SERVER__VAR_DIR"] + "/")
     assert env["PATH"].startswith("/opt/venv/bin:")
     settings = settings_from_env(env)

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.support.app import Api, assert_problem, free_port, running_app
+from tests.support.app import Api, assert_problem, free_port, running_app, with_services
 from tests.support.gateway import make_key, serve
 from videoapi.gateway.clientip import client_ip, parse_networks
 from videoapi.settings import Settings
@@ -56,6 +56,40 @@ def test_hs256_token_names_the_owner_by_sub(jwt_api: Api) -> None:
     assert_problem(jwt_api.client.get(f"/v1/video/tasks/{task_id}", headers=bearer(good(sub="user-2"))), 404)
     # An API key is a different owner too.
     assert_problem(jwt_api.get(f"/v1/video/tasks/{task_id}"), 404)
+
+
+def test_a_token_whose_sub_is_an_api_key_id_cannot_see_that_keys_tasks(jwt_api: Api) -> None:
+    created = jwt_api.post("/v1/video/edit/trim", json=TRIM)
+    assert created.status_code == 202, created.text
+    key_id = key_id_of(jwt_api)
+    impostor = bearer(good(sub=key_id))
+    assert_problem(jwt_api.client.get(f"/v1/video/tasks/{created.json()['id']}", headers=impostor), 404)
+    assert jwt_api.client.get("/v1/video/tasks", headers=impostor).json()["items"] == []
+    # Nor the other way round: the key does not see what the token creates.
+    mine = jwt_api.client.post("/v1/video/edit/trim", json=TRIM, headers=impostor).json()
+    assert_problem(jwt_api.get(f"/v1/video/tasks/{mine['id']}"), 404)
+
+
+def test_issuer_and_subject_never_run_together(make_settings: Callable[..., Settings], pg_url: str) -> None:
+    """`iss` "a:b" + `sub` "c" is not `iss` "a" + `sub` "b:c"; a long pair still fits the owner columns."""
+    with running_app(make_settings(**{"auth.jwt_secret": SECRET, "database.url": pg_url})) as api:
+        long_iss = "https://login.example.com/realms/" + "r" * 40
+        pairs = [("a:b", "c"), ("a", "b:c"), (long_iss, "u" * 64), (long_iss, "u" * 63 + "v")]
+        ids = []
+        for iss, sub in pairs:
+            resp = api.client.post("/v1/video/edit/trim", json=TRIM, headers=bearer(token({"iss": iss, "sub": sub})))
+            assert resp.status_code == 202, resp.text
+            ids.append(resp.json()["id"])
+        for (iss, sub), own in zip(pairs, ids, strict=True):
+            listed = api.client.get("/v1/video/tasks", headers=bearer(token({"iss": iss, "sub": sub}))).json()
+            assert [t["id"] for t in listed["items"]] == [own]
+
+
+def key_id_of(api: Api) -> str:
+    async def run(services: Any) -> str:
+        return (await services.keys.authenticate(api.key)).id
+
+    return with_services(api.settings, run)
 
 
 @pytest.mark.parametrize(

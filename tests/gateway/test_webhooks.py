@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.app import Api, assert_problem, running_app, with_services
-from tests.support.gateway import Receiver, make_key
+from tests.support.gateway import HostileReceiver, Receiver, make_key
+from tests.support.waits import wait_until
 from videoapi.settings import Settings
 
 # Loopback inputs are refused by the worker at once, so these tasks fail within milliseconds.
@@ -20,6 +22,8 @@ FAST = {
     "gateway.webhook_poll_interval_s": 0.1,
     "gateway.webhook_retry_delays_s": [0.2, 0.2, 0.2],
     "gateway.webhook_timeout_s": 5.0,
+    # The receivers listen on random ports; empty: any port.
+    "gateway.webhook_allow_ports": [],
 }
 
 
@@ -206,21 +210,112 @@ def test_pending_deliveries_survive_a_restart(make_settings: Callable[..., Setti
 
 
 def test_jwt_callers_need_a_configured_secret(make_settings: Callable[..., Settings], receiver: Receiver) -> None:
-    import jwt
-
-    token = jwt.encode({"sub": "u", "exp": int(time.time()) + 60, "scope": "edit read"}, "k" * 32, algorithm="HS256")
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {jwt_token('u')}"}
     with running_app(make_settings(**FAST, **{"auth.jwt_secret": "k" * 32})) as api:
         resp = api.client.post(
             "/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()}, headers=headers
         )
         assert_problem(resp, 422, "webhooks_unavailable")
-    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    settings = make_settings(**FAST, **{"auth.jwt_secret": "k" * 32, "gateway.webhook_secret": secret})
+        assert_problem(api.client.get("/v1/video/webhooks/secret", headers=headers), 422, "webhooks_unavailable")
+
+
+def jwt_token(sub: str) -> str:
+    import jwt
+
+    return jwt.encode({"sub": sub, "exp": int(time.time()) + 60, "scope": "edit read"}, "k" * 32, algorithm="HS256")
+
+
+def test_each_jwt_subject_signs_with_its_own_secret(make_settings: Callable[..., Settings], receiver: Receiver) -> None:
+    master = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    settings = make_settings(**FAST, **{"auth.jwt_secret": "k" * 32, "gateway.webhook_secret": master})
+    alice, bob = ({"Authorization": f"Bearer {jwt_token(sub)}"} for sub in ("alice", "bob"))
     with running_app(settings) as api:
+        (alice_secret,) = api.client.get("/v1/video/webhooks/secret", headers=alice).json()["secrets"]
+        (bob_secret,) = api.client.get("/v1/video/webhooks/secret", headers=bob).json()["secrets"]
+        assert len({alice_secret, bob_secret, master}) == 3 and alice_secret.startswith("whsec_")
+        # Stable: the same subject is told the same secret by every process, every time.
+        assert api.client.get("/v1/video/webhooks/secret", headers=alice).json()["secrets"] == [alice_secret]
+        # An API key is told its own key's secrets.
+        assert api.get("/v1/video/webhooks/secret").json()["secrets"] == secrets_of(settings, api.key)
         resp = api.client.post(
-            "/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()}, headers=headers
+            "/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()}, headers=alice
         )
         assert resp.status_code == 202
         request = receiver.wait_for(1)[0]
-        assert Webhook(secret).verify(request["body"], request["headers"])["data"]["id"] == resp.json()["id"]
+        assert Webhook(alice_secret).verify(request["body"], request["headers"])["data"]["id"] == resp.json()["id"]
+        for other in (bob_secret, master):
+            with pytest.raises(WebhookVerificationError):
+                Webhook(other).verify(request["body"], request["headers"])
+
+
+def test_endless_and_dripping_bodies_never_delay_other_owners(
+    make_settings: Callable[..., Settings], receiver: Receiver
+) -> None:
+    """One owner's endpoint streams an endless body, another drips a byte every 0.5 s: a third owner's
+    delivery still arrives at once, each bad attempt ends by its deadline, and memory stays flat."""
+    timeout_s = 3.0
+    endless, drip = HostileReceiver("endless"), HostileReceiver("drip")
+    settings = make_settings(**{**FAST, "gateway.webhook_timeout_s": timeout_s})
+    tracemalloc.start()
+    try:
+        with running_app(settings) as api:
+            owners = [api.as_key(make_key(settings, name)) for name in ("endless", "drip", "fine")]
+            tracemalloc.reset_peak()
+            baseline = tracemalloc.get_traced_memory()[0]
+            slow = [
+                owner.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": target.url()}).json()
+                for owner, target in zip(owners, (endless, drip), strict=False)
+            ]
+            wait_until(lambda: endless.requests and drip.requests, what="both bad endpoints called")
+            asked = time.monotonic()
+            fine = owners[2].post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()}).json()
+            receiver.wait_for(1, timeout_s=timeout_s / 2)
+            assert time.monotonic() - asked < timeout_s / 2
+            assert webhook_log(owners[2], fine["id"], lambda i: i and i[0]["status"] == "succeeded")
+            # The endless body is dropped after 64 KiB: the 200 counts, long before the deadline.
+            (endless_log,) = webhook_log(owners[0], slow[0]["id"], lambda i: i and i[0]["attempts"])
+            assert endless_log["status"] == "succeeded"
+            assert endless_log["attempts"][0]["latency_ms"] < timeout_s * 1000
+            # The drip is cut at the deadline of the whole attempt, not of each read.
+            (drip_log,) = webhook_log(owners[1], slow[1]["id"], lambda i: i and i[0]["attempts"])
+            first = drip_log["attempts"][0]
+            assert first["status_code"] is None and "timed out" in first["error"]
+            assert timeout_s * 1000 * 0.9 < first["latency_ms"] < timeout_s * 1000 + 1000
+            peak_growth = tracemalloc.get_traced_memory()[1] - baseline
+            assert peak_growth < 16 * 1024 * 1024, f"peak memory grew by {peak_growth / 2**20:.1f} MiB"
+    finally:
+        tracemalloc.stop()
+        endless.close()
+        drip.close()
+
+
+def test_one_owner_holds_at_most_its_share_of_connections(make_settings: Callable[..., Settings]) -> None:
+    drip = HostileReceiver("drip")
+    settings = make_settings(**{**FAST, "gateway.webhook_timeout_s": 2.0, "gateway.webhook_max_in_flight_per_owner": 1})
+    try:
+        with running_app(settings) as api:
+            for _ in range(3):
+                api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": drip.url()})
+            wait_until(lambda: drip.requests, what="the first delivery")
+            time.sleep(1.0)  # stays: the assert is that no second connection opens during this window
+            assert len(drip.requests) == 1
+    finally:
+        drip.close()
+
+
+def test_webhook_targets_are_limited_to_ports_80_and_443_unless_configured(
+    make_settings: Callable[..., Settings], receiver: Receiver
+) -> None:
+    default_ports = {k: v for k, v in FAST.items() if k != "gateway.webhook_allow_ports"}
+    with running_app(make_settings(**default_ports)) as api:
+        for url in (receiver.url(), "https://example.com:8443/hook", "http://example.com:22/"):
+            body = assert_problem(
+                api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": url}), 422, "url_forbidden"
+            )
+            assert "port" in body["detail"], body
+    time.sleep(0.5)  # stays: the assert is that nothing was sent
+    assert receiver.requests == []
+    with running_app(make_settings(**{**FAST, "gateway.webhook_allow_ports": [receiver.port]})) as api:
+        resp = api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()})
+        assert resp.status_code == 202, resp.text
+        receiver.wait_for(1)

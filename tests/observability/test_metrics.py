@@ -253,6 +253,7 @@ def test_webhook_attempts_count_by_outcome_and_are_timed(
     settings = make_settings(
         **{
             "gateway.webhook_allow_cidrs": ["127.0.0.0/8"],
+            "gateway.webhook_allow_ports": [receiver.port],
             "gateway.webhook_poll_interval_s": 0.1,
             "gateway.webhook_retry_delays_s": [0.2],  # one retry, then give up
             "gateway.webhook_timeout_s": 5.0,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.server
 import json
+import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -74,6 +76,51 @@ class Receiver:
         return [json.loads(r["body"]) for r in self.requests]
 
     def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HostileReceiver:
+    """A webhook endpoint on 127.0.0.1 that answers 200 and then never finishes its body.
+
+    `endless`: sends `burst_bytes` as fast as the client reads, then one byte every `drip_s`
+    (so a per-read timeout never fires); `drip`: one byte every `drip_s` from the start.
+    """
+
+    def __init__(self, mode: str, drip_s: float = 0.5, burst_bytes: int = 64 * 1024 * 1024) -> None:
+        self.requests: list[float] = []
+        self.sent_bytes = 0
+        self.port = free_port()
+        self._closing = threading.Event()
+        receiver = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.recv(65536)  # the request (headers and a small JSON body)
+                receiver.requests.append(time.monotonic())
+                try:
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+                    if mode == "endless":
+                        chunk = b"x" * 65536
+                        for _ in range(burst_bytes // len(chunk)):
+                            self.request.sendall(chunk)
+                            receiver.sent_bytes += len(chunk)
+                    while not receiver._closing.wait(drip_s):
+                        self.request.sendall(b"x")
+                        receiver.sent_bytes += 1
+                except OSError:
+                    return  # the client hung up: what a bounded reader does
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -1,13 +1,15 @@
 """JWT bearer tokens: HS256 with a shared secret, RS256/ES256 with a PEM key or a JWKS (file or URL).
 
 The token's `alg` picks the key material, and only material configured for that family is ever
-used, so an RSA public key can never be misused as an HMAC secret. `sub` names the owner;
-`scope` (space-separated) or `scopes` (a list) says what the token may do.
+used, so an RSA public key can never be misused as an HMAC secret. `iss` and `sub` name the owner,
+`jwt:{iss}:{sub}`, a namespace no API key id can enter; `scope` (space-separated) or `scopes`
+(a list) says what the token may do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -24,14 +26,33 @@ ASYMMETRIC = ("RS256", "ES256")
 # An unknown `kid` refetches the JWKS (key rotation), but not more often than this.
 _JWKS_MIN_REFRESH_S = 10.0
 _JWKS_TIMEOUT_S = 10.0
+# The width of every owner_id column.
+_OWNER_ID_CHARS = 64
+
+
+def jwt_owner_id(iss: str, sub: str) -> str:
+    """The owner id of a token's subject: `jwt:{iss}:{sub}`, never equal to an API key id (a UUID).
+
+    `%` and `:` in the issuer are percent-encoded, so the first `:` after `jwt:` ends it and two
+    (issuer, subject) pairs never meet. An id longer than the columns becomes `jwt#` and a SHA-256.
+    """
+    owner = f"jwt:{iss.replace('%', '%25').replace(':', '%3A')}:{sub}"
+    if len(owner) <= _OWNER_ID_CHARS:
+        return owner
+    return "jwt#" + hashlib.sha256(owner.encode()).hexdigest()[: _OWNER_ID_CHARS - 4]
 
 
 class JwtClaims:
-    __slots__ = ("scopes", "sub")
+    __slots__ = ("iss", "scopes", "sub")
 
-    def __init__(self, sub: str, scopes: frozenset[str]) -> None:
+    def __init__(self, sub: str, scopes: frozenset[str], iss: str = "") -> None:
         self.sub = sub
         self.scopes = scopes
+        self.iss = iss
+
+    @property
+    def owner_id(self) -> str:
+        return jwt_owner_id(self.iss, self.sub)
 
 
 def _invalid(detail: str) -> Unauthorized:
@@ -88,7 +109,10 @@ class JwtVerifier:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not 0 < len(sub) <= 64:
             raise _invalid("the token's `sub` must be a string of 1 to 64 characters")
-        return JwtClaims(sub, _scopes(claims, s.jwt_default_scopes))
+        iss = claims.get("iss", "")
+        if not isinstance(iss, str):
+            raise _invalid("the token's `iss` must be a string")
+        return JwtClaims(sub, _scopes(claims, s.jwt_default_scopes), iss)
 
 
 def _scopes(claims: dict[str, Any], default: list[str]) -> frozenset[str]:

@@ -27,7 +27,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def bucket(self) -> str:
-        return self.key_id or f"jwt:{self.owner_id}"
+        return self.key_id or self.owner_id  # a JWT owner id starts with `jwt`, never a key id
 
 
 CurrentPrincipal: TypeAlias = NamedDependency[Principal]

@@ -163,6 +163,17 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+def subject_webhook_secret(master: str, owner_id: str) -> str:
+    """The signing secret of an owner without an API key (a JWT subject), derived from `master`.
+
+    HMAC-SHA256 of the owner id under the server's `gateway.webhook_secret`: every process derives
+    the same secret without storing it, one subject's secret tells nothing of another's, and
+    changing the master changes them all.
+    """
+    digest = hmac.new(master.encode(), b"videoapi webhook secret\0" + owner_id.encode(), hashlib.sha256).digest()
+    return "whsec_" + base64.b64encode(digest[:24]).decode()
+
+
 def active_secrets(stored: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     return [s for s in stored if not s.get("expires_at") or datetime.fromisoformat(s["expires_at"]) > now]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from videoapi.settings import Settings, SettingsError, load_settings
+from videoapi.settings import Settings, SettingsError, load_settings, secret_problems
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -27,6 +27,15 @@ def settings() -> Settings:
         return load_settings()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def refuse_unsafe_production(settings: Settings) -> None:
+    """End a starting `serve` or `worker` with one line when production would run on placeholder secrets."""
+    if settings.server.environment != "production":
+        return
+    if problems := secret_problems(settings):
+        found = "; ".join(f"{problem} ({fix})" for problem, fix in problems)
+        raise click.ClickException(f"refusing to start in production: {found}")
 
 
 def with_services(fn: Callable[[Any], Awaitable[T]]) -> T:

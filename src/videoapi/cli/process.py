@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import click
 from msgspec import structs
 
+from videoapi.cli.common import refuse_unsafe_production
 from videoapi.cli.common import settings as load_cli_settings
 from videoapi.settings import Settings
 
@@ -26,11 +28,12 @@ def serve(host: str | None, port: int | None) -> None:
     from videoapi.app import create_app
 
     settings = load_cli_settings()
+    refuse_unsafe_production(settings)
     # --host/--port are the bound address everywhere, so derived download URLs name them too.
     bound = structs.replace(settings.server, host=host or settings.server.host, port=port or settings.server.port)
     settings = structs.replace(settings, server=bound)
     _ready_database(settings)
-    _print_dev_key_once(settings)
+    _print_dev_key_once(settings, bound.host)
     uvicorn.run(
         create_app(settings),
         host=bound.host,
@@ -59,8 +62,18 @@ def _ready_database(settings: Settings) -> None:
         raise click.ClickException(f"{failed[0].detail}: {failed[0].fix}")
 
 
-def _print_dev_key_once(settings: Settings) -> None:
-    if settings.server.environment != "development":
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _print_dev_key_once(settings: Settings, host: str) -> None:
+    # A key printed to a console is only safe where nobody else can reach the server.
+    if settings.server.environment != "development" or not _is_loopback(host):
         return
 
     async def ensure(services: Any) -> str | None:
@@ -104,6 +117,7 @@ def worker(queues: str, threads: int | None, metrics_port: int | None) -> None:
     from videoapi.queue.names import QUEUES, queue_name
 
     settings = load_cli_settings()
+    refuse_unsafe_production(settings)
     if settings.queue.broker == "stub":
         raise click.ClickException("queue.broker is 'stub' (in-process): set redis or rabbitmq to run separate workers")
     wanted = [q.strip() for q in queues.split(",") if q.strip()]

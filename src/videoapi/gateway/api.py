@@ -1,4 +1,4 @@
-"""Routes: batches of creates, and each task's webhook delivery log with redelivery."""
+"""Routes: batches of creates, each task's webhook delivery log with redelivery, the caller's signing secret."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ BatchJson = Annotated[BatchRequest, Body(media_type="application/json")]
 class WebhookLog(msgspec.Struct):
     items: list[DeliveryOut]
     """Deliveries of the task's events, oldest first, each with every attempt."""
+
+
+class WebhookSecrets(msgspec.Struct):
+    secrets: list[str]
+    """Every `whsec_...` secret that signs the caller's webhooks now, newest first; accept any of them."""
 
 
 @post(
@@ -79,4 +84,15 @@ async def redeliver_webhook(
     return await webhook_service.redeliver(task_id, principal.owner_id)
 
 
-ROUTES = [batch_edit, batch_generate, task_webhooks, redeliver_webhook]
+@get(
+    "/v1/video/webhooks/secret",
+    summary="The secrets that sign the caller's webhooks: an API key's own, or a JWT subject's derived one",
+    tags=["tasks"],
+)
+async def webhook_secret(
+    principal: CurrentPrincipal, webhook_service: NamedDependency[WebhookService]
+) -> WebhookSecrets:
+    return WebhookSecrets(await webhook_service.secrets_for_caller(principal.owner_id))
+
+
+ROUTES = [batch_edit, batch_generate, task_webhooks, redeliver_webhook, webhook_secret]

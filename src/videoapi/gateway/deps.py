@@ -39,8 +39,8 @@ async def provide_principal(request: Request) -> Principal:
     if token.count(".") == 2 and not token.startswith("vk_"):
         claims = await gateway.jwt.verify(token)
         principal = Principal(
-            owner_id=claims.sub,
-            key_name=f"jwt:{claims.sub}",
+            owner_id=claims.owner_id,
+            key_name=claims.owner_id,
             scopes=claims.scopes,
             max_priority=gateway.settings.auth.jwt_max_priority,
         )

@@ -182,7 +182,7 @@ async def _check_webhooks(principal: Principal, items: Sequence[Item], settings:
                 errors=[{"field": field, "message": "set gateway.webhook_secret to enable webhooks for JWT callers"}],
             )
         try:
-            await check_target(url, settings.gateway.webhook_allow_cidrs)
+            await check_target(url, settings.gateway.webhook_allow_cidrs, settings.gateway.webhook_allow_ports)
         except FetchError as exc:
             if exc.code == "url_forbidden":
                 raise InvalidRequest(

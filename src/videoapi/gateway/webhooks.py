@@ -5,6 +5,10 @@ dispatcher turns it into a delivery row and sets the column in one transaction, 
 no event and queues none twice. Deliveries are claimed by moving `next_attempt_at` past the
 attempt's timeout (a crashed sender's claim simply expires), sent, and every attempt is logged.
 
+One attempt has one deadline (`webhook_timeout_s`) for all of it, and reads at most 64 KiB of the
+answer: an endpoint that drips or never ends its body costs one in-flight slot until the deadline,
+never the dispatcher. Attempts run side by side, bounded per process and per owner.
+
 Signing: `webhook-signature: v1,<base64 HMAC-SHA256(secret, "{id}.{timestamp}.{body}")>`, one
 signature per unexpired secret of the key, space-separated, so receivers keep verifying while a
 secret is rotated.
@@ -20,7 +24,8 @@ import hmac
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoapi.auth.service import KeyService
+from videoapi.auth.service import KeyService, subject_webhook_secret
 from videoapi.db.base import utcnow
 from videoapi.db.engine import transaction
 from videoapi.errors import Conflict, FetchError, InvalidRequest
@@ -50,6 +55,10 @@ log = get_logger(__name__)
 
 _USER_AGENT = "videoapi-webhooks/1"
 _CLAIM_BATCH = 20
+# Due rows looked at per claim, so that owners at their in-flight bound do not hide the others.
+_CLAIM_SCAN = 200
+# Only the status matters; the body is read this far (so the receiver can finish) and then dropped.
+_MAX_RESPONSE_BYTES = 64 * 1024
 _OUTBOX_BATCH = 100
 _PURGE_EVERY_S = 60.0
 _ERROR_CHARS = 500
@@ -187,6 +196,24 @@ class WebhookService:
             created_at=now.isoformat(),
         )
 
+    async def secrets_for_caller(self, owner_id: str) -> list[str]:
+        """The caller's signing secrets, newest first; 422 `webhooks_unavailable` when it has none."""
+        found = await self.secrets(owner_id)
+        if not found:
+            raise InvalidRequest(
+                "this server has no webhook signing secret for token-authenticated callers",
+                code="webhooks_unavailable",
+            )
+        return found
+
+    async def secrets(self, owner_id: str) -> list[str]:
+        """An API key's unexpired secrets; for any other owner (a JWT subject), its own derived secret."""
+        found = await self.keys.webhook_secrets(owner_id)
+        if found:
+            return found
+        master = self.settings.webhook_secret
+        return [subject_webhook_secret(master, owner_id)] if master else []
+
     # ---- dispatcher side ------------------------------------------------------------------
 
     async def queue_finished(self) -> int:
@@ -215,20 +242,34 @@ class WebhookService:
                 )
         return len(rows)
 
-    async def claim_due(self) -> list[WebhookDelivery]:
+    async def claim_due(
+        self, limit: int = _CLAIM_BATCH, busy: Mapping[str, int] | None = None
+    ) -> list[WebhookDelivery]:
+        """Lease up to `limit` due deliveries, oldest first, at most `webhook_max_in_flight_per_owner`
+        per owner counting the `busy` ones this process is already sending."""
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.webhook_timeout_s + 30)
-        due = (
-            select(WebhookDelivery.id)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-            .order_by(WebhookDelivery.next_attempt_at)
-            .limit(_CLAIM_BATCH)
-            .with_for_update(skip_locked=True)
-        )
+        per_owner = self.settings.webhook_max_in_flight_per_owner
         async with transaction(self.sessions) as session:
+            due = (
+                await session.execute(
+                    select(WebhookDelivery.id, WebhookDelivery.owner_id)
+                    .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                    .order_by(WebhookDelivery.next_attempt_at)
+                    .limit(_CLAIM_SCAN)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            chosen = _fair_pick(due, limit, per_owner, busy or {})
+            if not chosen:
+                return []
             claimed = await session.execute(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(due.scalar_subquery()), WebhookDelivery.status == "pending")
+                .where(
+                    WebhookDelivery.id.in_(chosen),
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                )
                 .values(next_attempt_at=lease, attempts=WebhookDelivery.attempts + 1, updated_at=now)
                 .returning(WebhookDelivery)
                 .execution_options(synchronize_session=False)
@@ -245,7 +286,8 @@ class WebhookService:
             if await self._endpoint_disabled(delivery):
                 outcome, error = "disabled", "the endpoint answered 410 Gone earlier; redeliver to enable it again"
             else:
-                status_code = await self._send(client, delivery)
+                async with asyncio.timeout(self.settings.webhook_timeout_s):
+                    status_code = await self._send(client, delivery)
                 if 200 <= status_code < 300:
                     outcome = "succeeded"
                 elif status_code == 410:
@@ -259,7 +301,7 @@ class WebhookService:
         except FetchError as exc:
             outcome = "failed" if exc.code == "url_forbidden" else "retry"
             error = exc.detail
-        except httpx.TimeoutException:
+        except (TimeoutError, httpx.TimeoutException):
             error = f"timed out after {self.settings.webhook_timeout_s:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
@@ -273,7 +315,7 @@ class WebhookService:
 
     async def _send(self, client: httpx.AsyncClient, delivery: WebhookDelivery) -> int:
         task = await self.tasks.get(delivery.task_id, None)
-        secrets = await self._secrets(delivery.owner_id)
+        secrets = await self.secrets(delivery.owner_id)
         if not secrets:
             raise _Permanent("no webhook signing secret for this owner")
         timestamp = int(time.time())
@@ -284,7 +326,9 @@ class WebhookService:
                 "data": await present_task(task, self.sign),
             }
         )
-        target, ip = await check_target(delivery.url, self.settings.webhook_allow_cidrs)
+        target, ip = await check_target(
+            delivery.url, self.settings.webhook_allow_cidrs, self.settings.webhook_allow_ports
+        )
         headers = {
             "Host": target.netloc.decode("ascii"),
             "User-Agent": _USER_AGENT,
@@ -297,19 +341,15 @@ class WebhookService:
         extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
         # Timed alone: the attempt's HTTP round trip, not the task read, signing or DNS check before it.
         with WEBHOOK_DELIVERY_SECONDS.time():
-            response = await client.post(
+            async with client.stream(
+                "POST",
                 target.copy_with(host=str(ip), fragment=None),
                 content=body,
                 headers=headers,
                 extensions=extensions,
-            )
+            ) as response:
+                await _drain(response)
         return response.status_code
-
-    async def _secrets(self, owner_id: str) -> list[str]:
-        found = await self.keys.webhook_secrets(owner_id)
-        if found:
-            return found
-        return [self.settings.webhook_secret] if self.settings.webhook_secret else []
 
     async def _record(
         self, delivery: WebhookDelivery, outcome: str, status_code: int | None, error: str | None, latency_ms: float
@@ -353,6 +393,28 @@ class WebhookService:
         return str(values["status"])
 
 
+async def _drain(response: httpx.Response) -> None:
+    """Read the answer up to `_MAX_RESPONSE_BYTES`, raw (an encoded body is never inflated), then stop."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read >= _MAX_RESPONSE_BYTES:
+            break  # leaving the stream closes the connection instead of reading the rest
+
+
+def _fair_pick(due: Sequence[Any], limit: int, per_owner: int, busy: Mapping[str, int]) -> list[str]:
+    """Ids of the oldest due rows, skipping owners that already have `per_owner` deliveries in flight."""
+    taken = Counter(busy)
+    chosen: list[str] = []
+    for delivery_id, owner_id in due:
+        if len(chosen) >= limit:
+            break
+        if taken[owner_id] < per_owner:
+            taken[owner_id] += 1
+            chosen.append(delivery_id)
+    return chosen
+
+
 class _Permanent(Exception):
     """A delivery that no retry can fix."""
 
@@ -391,6 +453,8 @@ class Dispatcher:
         self.settings = webhooks.settings
         self._task: asyncio.Task[None] | None = None
         self._last_purge = 0.0
+        # Attempts being sent, each with its owner: the per-owner bound counts them.
+        self._in_flight: dict[asyncio.Task[str], str] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._forever())
@@ -401,24 +465,39 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def _finished(self, attempt: asyncio.Task[str]) -> None:
+        self._in_flight.pop(attempt, None)
+        if not attempt.cancelled() and (exc := attempt.exception()) is not None:
+            log.error("webhook_attempt_failed", error=f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS])
+
     async def _forever(self) -> None:
         # Redirects are failures (3xx), never followed; proxies from the environment are not used
         # because they would resolve the name themselves, past the SSRF check.
         async with httpx.AsyncClient(
             follow_redirects=False, trust_env=False, timeout=self.settings.webhook_timeout_s, verify=True
         ) as client:
-            while True:
-                try:
-                    await self.tick(client)
-                except Exception:
-                    log.exception("webhook_dispatch_failed")
-                await asyncio.sleep(self.settings.webhook_poll_interval_s)
+            try:
+                while True:
+                    try:
+                        await self.tick(client)
+                    except Exception:
+                        log.exception("webhook_dispatch_failed")
+                    await asyncio.sleep(self.settings.webhook_poll_interval_s)
+            finally:
+                # Cut attempts short before their client closes; their leases expire and they are sent again.
+                for attempt in list(self._in_flight):
+                    attempt.cancel()
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def tick(self, client: httpx.AsyncClient) -> None:
+        """Queue finished tasks and start the due deliveries that fit; never waits for an attempt."""
         await self.webhooks.queue_finished()
-        due = await self.webhooks.claim_due()
-        if due:
-            await asyncio.gather(*(self.webhooks.deliver(client, d) for d in due))
+        free = self.settings.webhook_max_in_flight - len(self._in_flight)
+        if free > 0:
+            for delivery in await self.webhooks.claim_due(min(free, _CLAIM_BATCH), Counter(self._in_flight.values())):
+                attempt = asyncio.create_task(self.webhooks.deliver(client, delivery))
+                self._in_flight[attempt] = delivery.owner_id
+                attempt.add_done_callback(self._finished)
         if time.monotonic() - self._last_purge > _PURGE_EVERY_S:
             self._last_purge = time.monotonic()
             if purged := await self.idempotency.purge():

@@ -61,15 +61,23 @@ async def fetch_url(url: str, dest: Path, *, limits: LimitSettings) -> FetchResu
         raise
 
 
-async def check_target(url: str, allow_cidrs: Sequence[str] = ()) -> tuple[httpx.URL, IPAddress]:
+async def check_target(
+    url: str, allow_cidrs: Sequence[str] = (), allow_ports: Sequence[int] = ()
+) -> tuple[httpx.URL, IPAddress]:
     """Apply the same checks to a URL the server calls itself (webhooks): the URL and the address to connect to.
 
-    Raises FetchError `url_forbidden` (scheme, credentials, a refused address) or `fetch_failed`
+    `allow_ports` (empty: any) limits the port, explicit or the scheme's default, so a target cannot
+    point the server at an internal service that happens to be reachable on a public address.
+    Raises FetchError `url_forbidden` (scheme, credentials, port, a refused address) or `fetch_failed`
     (the name does not resolve). Connect to the returned address, not the name, so that a second
     DNS answer cannot point the request elsewhere.
     """
     allow = [ipaddress.ip_network(cidr, strict=False) for cidr in allow_cidrs]
     parsed = _parse_url(url)
+    port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
+    if allow_ports and port not in allow_ports:
+        allowed = ", ".join(str(p) for p in allow_ports)
+        raise FetchError(f"Webhook targets may use port {allowed} only, not {port}.", code="url_forbidden")
     return parsed, await _resolve_checked(parsed, allow)
 
 

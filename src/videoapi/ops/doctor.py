@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from videoapi.settings import Settings
+from videoapi.settings import Settings, secret_problems
 
 Status = Literal["ok", "info", "warn", "fail"]
 STATUSES: tuple[Status, ...] = ("ok", "info", "warn", "fail")
@@ -30,10 +30,6 @@ STATUSES: tuple[Status, ...] = ("ok", "info", "warn", "fail")
 REQUIRED_ENCODERS = ("libx264", "libvpx-vp9", "libopus", "aac")
 REQUIRED_FILTERS = ("drawtext", "subtitles", "ass", "xfade", "sidechaincompress")
 # Values people leave in config files from examples; a secret equal to one of them is no secret.
-KNOWN_WEAK_SECRETS = frozenset(
-    {"changeme", "change-me", "change_me", "secret", "password", "minioadmin", "test", "dev", "development", "example"}
-)
-MIN_SECRET_CHARS = 16
 DISK_WARN_FREE = 0.10
 DISK_FAIL_FREE = 0.02
 NETWORK_TIMEOUT_S = 5.0
@@ -150,7 +146,7 @@ def check_config(settings: Settings) -> list[Check]:
         ),
     ]
     checks += [Check("config", "warn", detail, fix=fix) for applies, detail, fix in single_node if applies]
-    checks += [Check("config", "fail", problem, fix) for problem, fix in _secret_problems(settings)]
+    checks += [Check("config", "fail", problem, fix) for problem, fix in secret_problems(settings)]
     return checks
 
 
@@ -186,36 +182,6 @@ def _public_url_checks(settings: Settings) -> list[Check]:
             )
         ]
     return []
-
-
-def _secret_problems(settings: Settings) -> list[tuple[str, str]]:
-    problems = []
-    signing = settings.storage.signing_secret
-    if not signing and (settings.storage.backend == "local" or not settings.watermark.secret):
-        problems.append(
-            (
-                "storage.signing_secret is empty: each machine generates its own, so download URLs and "
-                "watermarks made on one machine are not accepted on another",
-                "set storage.signing_secret to the same random value on every machine (`openssl rand -hex 32`)",
-            )
-        )
-    named = {
-        "storage.signing_secret": signing,
-        "watermark.secret": settings.watermark.secret,
-        "auth.jwt_secret": settings.auth.jwt_secret,
-        "storage.s3_secret_key": settings.storage.s3_secret_key if settings.storage.backend == "s3" else "",
-        "gateway.webhook_secret": settings.gateway.webhook_secret.removeprefix("whsec_"),
-    }
-    for field, value in named.items():
-        if not value:
-            continue
-        if value.strip().lower() in KNOWN_WEAK_SECRETS:
-            problems.append((f"{field} is a well-known example value", f"set {field} to a random value"))
-        elif len(value) < MIN_SECRET_CHARS and field != "storage.s3_secret_key":
-            problems.append(
-                (f"{field} is shorter than {MIN_SECRET_CHARS} characters", f"set {field} to `openssl rand -hex 32`")
-            )
-    return problems
 
 
 # ---- database, broker, store --------------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""`videoapi serve` as a process: production refuses placeholder secrets in one line; the development key
+is created and printed only in development on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.app import free_port
+
+STRONG = "3f9c1be0a4d27e65b8f0c9d1a2e3f4a5"
+SERVE = "from videoapi.cli import main; main()"
+
+
+def serve_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOAPI_")}
+    env.update({"VIDEOAPI_SERVER__VAR_DIR": str(tmp_path / "var"), "VIDEOAPI_SERVER__EMBEDDED_WORKERS": "false"})
+    env["VIDEOAPI_SERVER__ENVIRONMENT"] = "development"
+    env.update({"VIDEOAPI_QUEUE__BROKER": "redis", "VIDEOAPI_QUEUE__URL": "redis://127.0.0.1:6379/0"})
+    env.update({f"VIDEOAPI_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def migrate(env: dict[str, str]) -> dict[str, str]:
+    subprocess.run([sys.executable, "-c", SERVE, "db", "upgrade"], env=env, check=True, capture_output=True)
+    return env
+
+
+def start(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    cmd = [sys.executable, "-c", SERVE, "serve", "--port", str(port), *args]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), port
+
+
+def wait_healthy(proc: subprocess.Popen[str], port: int, timeout_s: float = 30) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return False
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    if proc.poll() is None:
+        proc.terminate()
+    return proc.communicate(timeout=30)
+
+
+def production(tmp_path: Path, **settings: str) -> dict[str, str]:
+    defaults = {
+        "server__environment": "production",
+        "storage__signing_secret": STRONG,
+        "watermark__secret": STRONG[::-1],
+        "metrics__token": STRONG,  # production also requires /metrics to be protected
+    }
+    return serve_env(tmp_path, **{**defaults, **settings})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("storage__signing_secret", "GENERATE_ME"),
+        ("storage__signing_secret", ""),
+        ("watermark__secret", "GENERATE_ME_TOO"),
+        ("watermark__secret", "change-me"),
+        ("auth__jwt_secret", "secret"),
+        ("auth__jwt_secret", "abc123"),
+    ],
+)
+def test_production_refuses_to_start_with_a_placeholder_secret(tmp_path: Path, field: str, value: str) -> None:
+    proc, port = start(production(tmp_path, **{field: value}))
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    started = wait_healthy(proc, port, timeout_s=0.5)
+    _, err = stop(proc)
+    assert not started, "the server started"
+    assert proc.returncode not in (0, None)
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.strip()]
+    assert field.replace("__", ".") in line, line
+
+
+def test_production_with_real_secrets_starts_and_creates_no_key(tmp_path: Path) -> None:
+    proc, port = start(migrate(production(tmp_path, auth__jwt_secret=STRONG + "jwt")), "--host", "127.0.0.1")
+    try:
+        assert wait_healthy(proc, port)
+    finally:
+        _, err = stop(proc)
+    assert "development API key" not in err
+
+
+def test_development_key_only_on_loopback(tmp_path: Path) -> None:
+    proc, port = start(migrate(serve_env(tmp_path / "lan")), "--host", "0.0.0.0")
+    try:
+        assert wait_healthy(proc, port)
+    finally:
+        _, err = stop(proc)
+    assert "development API key" not in err
+    proc, port = start(migrate(serve_env(tmp_path / "lo")), "--host", "127.0.0.1")
+    try:
+        assert wait_healthy(proc, port)
+    finally:
+        _, err = stop(proc)
+    assert "Created a development API key" in err
