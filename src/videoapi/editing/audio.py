@@ -43,6 +43,11 @@ MAX_LOOPED_SEGMENT_S = 300.0
 COPY_VIDEO = {"mp4": frozenset({"h264", "hevc"}), "webm": frozenset({"vp8", "vp9", "av1"})}
 _EPS_S = 1e-3
 _FORMAT = f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
+# Sample counts (atrim end_sample, apad whole_len) hold only at 48 kHz. loudnorm takes 192 kHz, and format
+# negotiation carries that rate back up through every filter that accepts any rate (amix, asplit,
+# sidechaincompress, atrim), so a count of 48 kHz samples cut the ducked mix at a quarter of its length.
+# Pinning the rate before the final cut keeps the resampler ffmpeg inserts right in front of loudnorm.
+_PIN = f"aformat=sample_rates={SAMPLE_RATE}"
 
 Volume = Annotated[
     float, Meta(ge=0, le=8, description="linear gain: 1 keeps the level, 0.5 is about -6 dB, 2 about +6 dB, 0 silent")
@@ -209,7 +214,7 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
         mix = _duck(ducking, music, original, narrations, total, graph)
 
     if mix:
-        tail = [f"atrim=end_sample={total}"]
+        tail = [_PIN, f"atrim=end_sample={total}"]
         if req.normalize is not False:
             loud = req.normalize if isinstance(req.normalize, Loudness) else Loudness()
             # loudnorm works at 192 kHz and needs its whole input to end, hence before the final padding.
