@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.app import Api, assert_problem, running_app
 from tests.support.media import ffmpeg, make_audio, make_video
+from videoapi.editing import audio
 from videoapi.media.ffmpeg import FFMPEG
 from videoapi.settings import load_settings
 
@@ -215,6 +216,27 @@ def test_ducking_with_normalize_sounds_until_the_video_ends(api: Api, assets: di
     assert rms_db(audio, 8.5, 9.9) > -40
     assert tone_db(audio, 8.5, 9.9, MUSIC_HZ) > -40
     assert_video_length(streams(path), 10.0)
+
+
+def test_an_output_that_goes_silent_before_its_plan_says_fails_as_output_mismatch(
+    api: Api, assets: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the planner bug of ducking + normalize brought back (no 48 kHz pin: silent from 2.50 s of 10 s)
+    monkeypatch.setattr(audio, "_PIN", "anull")
+    body = {
+        "input": {"asset_id": assets["silent_10s"]},
+        "music": {"input": {"asset_id": assets["music"]}, "volume": 0.5},
+        "narration": [{"input": {"asset_id": assets["speech"]}, "start_s": 1.0}],
+        "ducking": True,
+        "normalize": True,
+    }
+    resp = api.post("/v1/video/edit/audio", json=body)
+    assert resp.status_code == 202, resp.text
+    # When the task runs, then the probe of its output fails it instead of storing a silent success
+    task = api.wait(resp.json()["id"])
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == "output_mismatch", task
+    assert "silent from 2.5" in task["error"]["message"], task
 
 
 @pytest.mark.parametrize("target", [-16.0, -23.0])
