@@ -247,6 +247,11 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("no_gpu", 500, "The model is configured for CUDA but the worker has no GPU."),
     ErrorCode("no_webhook_url", 422, "The task has no webhook URL to redeliver to."),
     ErrorCode("not_found", 404, "No such route or resource."),
+    ErrorCode(
+        "output_mismatch",
+        500,
+        "A rendered output did not match its plan (length, sound, size or codec); nothing stored.",
+    ),
     ErrorCode("overlapping_clips", 422, "Clips of one track overlap."),
     ErrorCode("overloaded", 503, "The queue is full; retry after `Retry-After` seconds."),
     ErrorCode("priority_not_allowed", 403, "The key may not ask for this priority."),

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.app import Api, assert_problem, running_app
 from tests.support.media import ffmpeg, make_audio, make_video
+from videoapi.editing import audio
 from videoapi.media.ffmpeg import FFMPEG
 from videoapi.settings import load_settings
 
@@ -58,6 +59,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )  # fmt: skip
     return {
         "silent": make_video(d / "silent.mp4", duration_s=3.0, fps=FPS, audio=False),
+        "silent_10s": make_video(d / "silent10.mp4", duration_s=10.0, fps=FPS, audio=False),
         "silent_webm": make_video(d / "silent.webm", duration_s=2.0, fps=FPS, audio=False),
         "music": make_audio(d / "music.wav", duration_s=1.3),  # 440 Hz; shorter than the videos: it loops
         "speech": speech,
@@ -186,6 +188,55 @@ def test_ducking_lowers_the_music_only_while_speech_plays(api: Api, assets: dict
     # After the speech the music comes back (release 400 ms) and lasts to the end.
     assert abs(tone_db(plain_audio, 2.6, 2.95, MUSIC_HZ) - tone_db(ducked_audio, 2.6, 2.95, MUSIC_HZ)) < 1
     assert_video_length(streams(ducked), 3.0)
+
+
+def silent_from_s(audio: np.ndarray, block_s: float = 0.1) -> float | None:
+    """Where digital silence starts and lasts to the end (every sample 0), or None when the end is audible."""
+    block = int(block_s * 48000)
+    start = len(audio)
+    while start >= block and not np.any(audio[start - block : start]):
+        start -= block
+    return None if start == len(audio) else start / 48000
+
+
+def test_ducking_with_normalize_sounds_until_the_video_ends(api: Api, assets: dict[str, str], tmp_path: Path) -> None:
+    # Given a 10 s video with looping music ducked under a narration, normalised to -16 LUFS
+    body = {
+        "input": {"asset_id": assets["silent_10s"]},
+        "music": {"input": {"asset_id": assets["music"]}, "volume": 0.5},
+        "narration": [{"input": {"asset_id": assets["speech"]}, "start_s": 1.0}],
+        "ducking": True,
+        "normalize": True,
+    }
+    # When it is rendered
+    _, path = run(api, body, tmp_path / "duck_loud.mp4")
+    # Then the music is heard to the end: no digital silence (the bug: silent from 2.50 s of 10 s)
+    audio = samples(path)
+    assert silent_from_s(audio) is None, f"silent from {silent_from_s(audio)} s"
+    assert rms_db(audio, 8.5, 9.9) > -40
+    assert tone_db(audio, 8.5, 9.9, MUSIC_HZ) > -40
+    assert_video_length(streams(path), 10.0)
+
+
+def test_an_output_that_goes_silent_before_its_plan_says_fails_as_output_mismatch(
+    api: Api, assets: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the planner bug of ducking + normalize brought back (no 48 kHz pin: silent from 2.50 s of 10 s)
+    monkeypatch.setattr(audio, "_PIN", "anull")
+    body = {
+        "input": {"asset_id": assets["silent_10s"]},
+        "music": {"input": {"asset_id": assets["music"]}, "volume": 0.5},
+        "narration": [{"input": {"asset_id": assets["speech"]}, "start_s": 1.0}],
+        "ducking": True,
+        "normalize": True,
+    }
+    resp = api.post("/v1/video/edit/audio", json=body)
+    assert resp.status_code == 202, resp.text
+    # When the task runs, then the probe of its output fails it instead of storing a silent success
+    task = api.wait(resp.json()["id"])
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == "output_mismatch", task
+    assert "silent from 2.5" in task["error"]["message"], task
 
 
 @pytest.mark.parametrize("target", [-16.0, -23.0])

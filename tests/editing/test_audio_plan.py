@@ -438,3 +438,10 @@ def test_the_filtergraph_holds_only_our_labels_and_numbers() -> None:
     g = graph(plan(req, video(), sound()))
     for piece in re.split(r"[;,]", g):
         assert re.fullmatch(r"(\[[\w:]+\])*[a-z_]+(=[\w.:=\-/]+)?(\[[\w:]+\])*", piece), piece
+
+
+def test_the_mix_is_pinned_to_48k_before_it_is_cut_and_normalised() -> None:
+    # loudnorm's 192 kHz must not reach the sample counts, or the cut lands at a quarter of the video.
+    req = request(music={"input": MUSIC_REF}, narration=[{"text": "hi"}], ducking=True, normalize=True)
+    tail = statement(plan(req, video(), sound()), "aout")
+    assert tail.startswith("[mix]aformat=sample_rates=48000,atrim=end_sample=480000,loudnorm=")

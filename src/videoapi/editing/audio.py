@@ -29,7 +29,7 @@ from videoapi.media.encoding import (
     encode_args,
     poster_args,
 )
-from videoapi.media.plan import Plan
+from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
 from videoapi.outputs.schemas import CommonOptions
@@ -43,6 +43,11 @@ MAX_LOOPED_SEGMENT_S = 300.0
 COPY_VIDEO = {"mp4": frozenset({"h264", "hevc"}), "webm": frozenset({"vp8", "vp9", "av1"})}
 _EPS_S = 1e-3
 _FORMAT = f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
+# Sample counts (atrim end_sample, apad whole_len) hold only at 48 kHz. loudnorm takes 192 kHz, and format
+# negotiation carries that rate back up through every filter that accepts any rate (amix, asplit,
+# sidechaincompress, atrim), so a count of 48 kHz samples cut the ducked mix at a quarter of its length.
+# Pinning the rate before the final cut keeps the resampler ffmpeg inserts right in front of loudnorm.
+_PIN = f"aformat=sample_rates={SAMPLE_RATE}"
 
 Volume = Annotated[
     float, Meta(ge=0, le=8, description="linear gain: 1 keeps the level, 0.5 is about -6 dB, 2 about +6 dB, 0 silent")
@@ -171,8 +176,11 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
         original = graph.chain("0:a:0", [_FORMAT, f"volume={_num(req.original_volume)}"], "orig")
 
     music = None
+    audible_until_s = 0.0
     if req.music is not None:
-        music = _music(req.music, next(rest), duration_s, graph)
+        music, music_end_s = _music(req.music, next(rest), duration_s, graph)
+        if req.music.volume > 0:
+            audible_until_s = music_end_s
 
     files: dict[Path, str] = {}
     before: list[list[str]] = []
@@ -201,6 +209,8 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
             index = graph.add_input(input_args(source.path))
         filters = [_FORMAT, f"volume={_num(n.volume)}", *_delay(n.start_s)]
         narrations.append(graph.chain(f"{index}:a:0", filters, f"n{i}"))
+        if n.volume > 0:
+            audible_until_s = max(audible_until_s, n.start_s)
 
     mix = [label for label in (original, music) if label]
     mix += narrations
@@ -209,7 +219,7 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
         mix = _duck(ducking, music, original, narrations, total, graph)
 
     if mix:
-        tail = [f"atrim=end_sample={total}"]
+        tail = [_PIN, f"atrim=end_sample={total}"]
         if req.normalize is not False:
             loud = req.normalize if isinstance(req.normalize, Loudness) else Loudness()
             # loudnorm works at 192 kHz and needs its whole input to end, hence before the final padding.
@@ -231,7 +241,28 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
     args += container_flags(container, out)
     poster = out_dir / "poster.jpg"
     return Plan(
-        [*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s, files=files, before=before
+        [*args, *poster_args(poster)],
+        out,
+        poster,
+        CONTENT_TYPES[container],
+        duration_s,
+        files=files,
+        before=before,
+        expect=_expected(video, container, duration_s, audible_until_s),
+    )
+
+
+def _expected(video: MediaInfo, container: Format, duration_s: float, audible_until_s: float) -> Expected:
+    """Both streams last the video's length; the music and narrations are heard until they end."""
+    assert video.video is not None
+    copied = video.video.codec in COPY_VIDEO[container]
+    return Expected(
+        video_s=duration_s,
+        audio_s=duration_s,
+        audible_until_s=audible_until_s or None,
+        video_codec=video.video.codec if copied else None,
+        audio_codec="aac" if container == "mp4" else "opus",
+        frame_s=1 / video.video.fps if video.video.fps else 0.04,
     )
 
 
@@ -265,7 +296,8 @@ class _Graph:
         return f"{label}_mix", f"{label}_key"
 
 
-def _music(music: Music, source: Source, duration_s: float, graph: _Graph) -> str:
+def _music(music: Music, source: Source, duration_s: float, graph: _Graph) -> tuple[str, float]:
+    """The music's chain; returns its label and when it stops being heard (where its fade-out begins)."""
     _require_audio(source.media, "music.input", "music")
     _check_start(music.start_s, duration_s, "music.start_s")
     length_s = source.media.duration_s
@@ -312,7 +344,7 @@ def _music(music: Music, source: Source, duration_s: float, graph: _Graph) -> st
     if music.fade_out_s > 0:
         filters.append(f"afade=t=out:st={_num(play_s - music.fade_out_s)}:d={_num(music.fade_out_s)}")
     filters += [f"volume={_num(music.volume)}", *_delay(music.start_s)]
-    return graph.chain(f"{index}:a:0", filters, "music")
+    return graph.chain(f"{index}:a:0", filters, "music"), music.start_s + play_s - music.fade_out_s
 
 
 def _duck(

@@ -7,6 +7,24 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class Expected:
+    """What the planner knows the main output must be; checked on the real file before it is stored."""
+
+    video_s: float | None = None
+    """Length of the video stream (within one frame)."""
+    audio_s: float | None = None
+    """Length of the audio stream (within one frame)."""
+    audible_until_s: float | None = None
+    """The plan has sound at least until here: digital silence starting earlier is a mismatch."""
+    size: tuple[int, int] | None = None
+    """Width and height of the video."""
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    frame_s: float = 0.04
+    """One frame: the tolerance on lengths."""
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything a job runs for one edit, decided before anything runs."""
 
@@ -23,3 +41,5 @@ class Plan:
     """Commands (argv, no shell) the job runs, in order, before ffmpeg; e.g. text-to-speech."""
     extra_outputs: list[tuple[Path, str]] = field(default_factory=list)
     """More files the same pass produces, each stored as its own asset: (path, content type)."""
+    expect: Expected | None = None
+    """What the main output must be (lengths, sound, size, codecs); None: the planner declares nothing."""

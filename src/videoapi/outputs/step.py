@@ -19,6 +19,7 @@ from videoapi.media.ffmpeg import run_ffmpeg
 from videoapi.media.plan import Plan
 from videoapi.moderation.frames import scan_configured
 from videoapi.moderation.policy import Policy, PolicyService
+from videoapi.outputs.verify import verify_output
 from videoapi.outputs.watermark import VisibleWatermark, check_watermark, effective_watermark, replace_plan
 from videoapi.provenance.credentials import sign_ai_generated
 from videoapi.queue.jobs import JobContext, JobOutput
@@ -86,7 +87,8 @@ class OutputStep:
         return (await self.assets.resolve_input(ctx.task.owner_id, wm.image, folder)).path
 
     async def run_plan(self, ctx: JobContext, plan: Plan, watermark: VisibleWatermark | None) -> Rendered:
-        """Put the watermark on every output of `plan` (same pass), write its files, run it."""
+        """Put the watermark on every output of `plan` (same pass), write its files, run it, and check the
+        main output against what the plan declared (OutputMismatch fails the task before anything is stored)."""
         if watermark is not None:
             logo = await self.watermark_logo(ctx, watermark)
             plan = replace_plan(plan, watermark, logo, self.settings.editing.fonts_dir)
@@ -101,6 +103,8 @@ class OutputStep:
             timeout_s=ctx.time_limit_s,
             max_pixels=self.settings.limits.max_pixels,
         )
+        if plan.expect is not None:
+            await asyncio.to_thread(verify_output, plan.output, plan.expect)
         return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs))
 
     async def finish(self, ctx: JobContext, rendered: Rendered, generated: Generated | None = None) -> JobOutput:
