@@ -174,3 +174,24 @@ def make_growing_video(path: Path, small: str = "320x240", large: str = "2000x20
     for part in parts:
         part.unlink()
     return path
+
+
+def make_lying_duration(src: Path, dst: Path, factor: float) -> Path:
+    """A copy of an MP4 whose headers (mvhd, tkhd, mdhd) claim `factor` times its real length,
+    while every sample (and the edit list) is still there: a decoder reads them all, a probe believes
+    the headers."""
+    import struct
+
+    data = bytearray(src.read_bytes())
+    offsets = {b"mvhd": 16, b"tkhd": 20, b"mdhd": 16}  # version 0: where the 32-bit duration sits
+    for box, offset in offsets.items():
+        start = 0
+        while (at := data.find(box, start)) != -1:
+            body = at + 4
+            assert data[body] == 0, f"{box!r} version 1 is not handled"
+            pos = body + offset
+            (value,) = struct.unpack(">I", data[pos : pos + 4])
+            data[pos : pos + 4] = struct.pack(">I", max(1, int(value * factor)))
+            start = at + 4
+    dst.write_bytes(bytes(data))
+    return dst

@@ -93,6 +93,7 @@ class EditingService:
                 spec.check(req, settings)
             # URL inputs are probed by the worker: reserve for the longest output they may give.
             seconds = None
+        check_requested_size(params, seconds, settings)
         reserve_s = settings.billing.unprobed_reserve_s if seconds is None else seconds
         estimate = self.billing.estimate(kind, reserve_s, width, height).credits
         kwargs = {
@@ -120,6 +121,43 @@ class EditingService:
             tasks_ahead=eta.ahead,
             eta_s=eta.eta_s,
         )
+
+
+def check_requested_size(params: dict[str, Any], seconds: float | None, settings: Settings) -> None:
+    """The output limits against the size a request asks for, whatever its kind, before a task exists
+    (each planner also checks the size it derives from its inputs)."""
+    limits = settings.editing
+    for prefix, where in (("", params), ("output.", params.get("output"))):
+        if not isinstance(where, dict):
+            continue
+        width, height = where.get("width"), where.get("height")
+        width = width if isinstance(width, int) else None
+        height = height if isinstance(height, int) else None
+        over = [
+            (width is not None and width > limits.max_output_width, "width", "max_output_width", width),
+            (height is not None and height > limits.max_output_height, "height", "max_output_height", height),
+        ]
+        if width is not None and height is not None:
+            pixels = width * height
+            over.append((pixels > limits.max_output_pixels, "width", "max_output_pixels", pixels))
+            if seconds is not None:
+                over.append(
+                    (
+                        pixels * seconds > limits.max_output_pixel_seconds,
+                        "width",
+                        "max_output_pixel_seconds",
+                        pixels * seconds,
+                    )
+                )
+        for exceeded, field, setting, value in over:
+            if exceeded:
+                limit = getattr(limits, setting)
+                message = f"{value:g} is over the limit of {limit:g} (setting editing.{setting})"
+                raise InvalidRequest(
+                    f"{prefix}{field}: {message}",
+                    code="limit_exceeded",
+                    errors=[{"field": f"{prefix}{field}", "message": message}],
+                )
 
 
 def _size_bound(params: dict[str, Any], medias: list[MediaInfo]) -> tuple[int | None, int | None]:

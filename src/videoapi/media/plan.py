@@ -43,3 +43,21 @@ class Plan:
     """More files the same pass produces, each stored as its own asset: (path, content type)."""
     expect: Expected | None = None
     """What the main output must be (lengths, sound, size, codecs); None: the planner declares nothing."""
+
+
+# Room past the planned length for the last frame and the encoder's audio priming.
+LENGTH_MARGIN_S = 0.25
+
+
+def bounded_args(plan: Plan) -> list[str]:
+    """`plan.args` with `-t` on the main output: a container that lies about its length (headers say
+    1 s, samples last an hour) cannot make a job render, or cost, more than was planned and charged.
+    Stills and image sets are left as planned (their length is not a duration)."""
+    if plan.duration_s <= 0 or not plan.content_type.startswith(("video/", "audio/")):
+        return list(plan.args)
+    target = str(plan.output)
+    args = list(plan.args)
+    for i in range(len(args) - 1, -1, -1):
+        if args[i] == target:
+            return [*args[:i], "-t", f"{plan.duration_s + LENGTH_MARGIN_S:.3f}", *args[i:]]
+    return args

@@ -16,7 +16,7 @@ from typing import Any
 from videoapi.assets.service import AssetService
 from videoapi.errors import InvalidRequest, ProcessingError
 from videoapi.media.ffmpeg import run_ffmpeg
-from videoapi.media.plan import Plan
+from videoapi.media.plan import Plan, bounded_args
 from videoapi.moderation.frames import scan_configured
 from videoapi.moderation.policy import Policy, PolicyService
 from videoapi.outputs.verify import verify_output
@@ -97,7 +97,7 @@ class OutputStep:
         for argv in plan.before:
             await _run_before(argv)
         await run_ffmpeg(
-            plan.args,
+            bounded_args(plan),
             duration_s=plan.duration_s,
             on_progress=ctx.report_progress,
             timeout_s=ctx.time_limit_s,
