@@ -61,3 +61,25 @@ def test_the_bound_goes_on_the_main_output_only() -> None:
 def test_stills_and_unknown_lengths_are_left_as_planned() -> None:
     still = Plan(["-i", "in.mp4", "out/frame.jpg"], Path("out/frame.jpg"), None, "image/jpeg", 0.0)
     assert bounded_args(still) == still.args
+
+
+def test_a_plan_that_bounds_its_own_output_keeps_its_exact_bound() -> None:
+    trim = Plan(
+        ["-ss", "1.000", "-i", "in.mp4", "-t", "1.500", "-c:v", "libx264", "out/output.mp4"],
+        Path("out/output.mp4"),
+        None,
+        "video/mp4",
+        1.5,
+    )
+    assert bounded_args(trim) == trim.args
+
+
+def test_an_input_side_bound_does_not_count_as_the_outputs_own() -> None:
+    plan = Plan(
+        ["-t", "9", "-i", "a.mp4", "-i", "b.mp4", "-c:v", "libx264", "out/output.mp4"],
+        Path("out/output.mp4"),
+        None,
+        "video/mp4",
+        2.0,
+    )
+    assert bounded_args(plan)[-3:] == ["-t", "2.250", "out/output.mp4"]

@@ -52,12 +52,21 @@ LENGTH_MARGIN_S = 0.25
 def bounded_args(plan: Plan) -> list[str]:
     """`plan.args` with `-t` on the main output: a container that lies about its length (headers say
     1 s, samples last an hour) cannot make a job render, or cost, more than was planned and charged.
-    Stills and image sets are left as planned (their length is not a duration)."""
+    A plan that already bounds its main output (`-t`/`-to`, e.g. a trim) is left alone: its own bound is
+    exact, ours has a margin. Stills and image sets are left as planned (their length is not a duration)."""
     if plan.duration_s <= 0 or not plan.content_type.startswith(("video/", "audio/")):
         return list(plan.args)
-    target = str(plan.output)
     args = list(plan.args)
-    for i in range(len(args) - 1, -1, -1):
-        if args[i] == target:
-            return [*args[:i], "-t", f"{plan.duration_s + LENGTH_MARGIN_S:.3f}", *args[i:]]
-    return args
+    target = str(plan.output)
+    if target not in args:
+        return args
+    end = len(args) - 1 - args[::-1].index(target)
+    # The main output's own options run from the last input, or the output before it, to its path.
+    others = {str(plan.poster), *(str(path) for path, _ in plan.extra_outputs)}
+    start = 0
+    for i in range(end):
+        if (args[i] == "-i" and i + 1 < end) or (args[i] in others and i > 0 and args[i - 1] != "-i"):
+            start = i + 2 if args[i] == "-i" else i + 1
+    if any(option in ("-t", "-to") for option in args[start:end]):
+        return args
+    return [*args[:end], "-t", f"{plan.duration_s + LENGTH_MARGIN_S:.3f}", *args[end:]]
