@@ -35,6 +35,7 @@ from videoapi.generation.batch import GenerationRunner
 from videoapi.generation.jobs import GenerationJobs
 from videoapi.generation.kinds import KINDS as GENERATION_KINDS
 from videoapi.generation.service import GenerationService
+from videoapi.generation.styles import priced_model
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.outputs.step import OutputStep
@@ -88,7 +89,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     store = make_store(settings)
     publish = make_publisher(broker) if broker is not None else None
     assets = AssetService(sessions, store, settings)
-    billing = BillingService(sessions, settings, storage=assets)
+    billing = BillingService(sessions, settings, storage=assets, price_model=priced_model)
     tasks = TaskService(sessions, settings, publish, billing)
     tasks.read_sessions = make_read_sessionmaker(engine)
     keys = KeyService(sessions, _revocations(settings))
@@ -130,9 +131,9 @@ def _revocations(settings: Settings) -> Revocations | None:
 
 def job_table(services: Services) -> dict[str, JobSpec]:
     """Every job kind of every feature module, bound to its collaborators."""
-    edits = EditJobs(services.settings, services.assets, services.step)
+    edits = EditJobs(services.settings, services.assets, services.step, services.billing)
     runner = GenerationRunner(services.settings, services.assets, services.step, services.watermark)
-    generations = GenerationJobs(services.assets, services.step, runner)
+    generations = GenerationJobs(services.assets, services.step, runner, services.billing)
     return {spec.kind: spec for spec in [*edits.specs(), *generations.specs()]}
 
 

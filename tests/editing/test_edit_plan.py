@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.plan import plan_transcode, plan_trim, trim_ranges
+from videoapi.editing.plan import plan_transcode, plan_trim, transcode_size, trim_ranges
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
 from videoapi.errors import InvalidRequest
 from videoapi.media.probe import AudioInfo, MediaInfo, VideoInfo
@@ -252,3 +252,22 @@ def test_segment_count_is_limited_by_max_inputs() -> None:
 def test_empty_segment_list_is_refused_by_the_schema() -> None:
     with pytest.raises(msgspec.ValidationError, match=r"\$\.segments"):
         segments()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "resolution", "size"),
+    [
+        (None, None, None, (320, 240)),
+        (161, None, None, (160, 120)),
+        (None, 100, None, (134, 100)),  # 133.3 rounds to the nearest even width
+        (200, 200, None, (200, 200)),  # fitted and padded
+        (None, None, "720p", (960, 720)),
+    ],
+)
+def test_the_planned_transcode_frame_is_what_the_scale_filter_makes(
+    width: int | None, height: int | None, resolution: str | None, size: tuple[int, int]
+) -> None:
+    req = TranscodeRequest(input=InputRef(asset_id="a"), width=width, height=height, resolution=resolution)  # type: ignore[arg-type]
+    plan = plan_transcode(req, media(320, 240), SRC, OUT)
+    assert transcode_size(req, media(320, 240)) == size
+    assert plan.expect is not None and plan.expect.size == size and plan.expect.video_codec == "h264"

@@ -42,3 +42,42 @@ def test_the_pixel_seconds_limit_counts_the_planned_length(make_settings: Callab
         assert "editing.max_output_pixel_seconds" in problem["detail"]
         small = {**body, "width": 160, "height": 120}
         assert api.post("/v1/video/edit/transcode", json=small).status_code == 202
+
+
+def test_a_transcode_that_keeps_a_frame_past_the_output_limits_is_refused(
+    make_settings: Callable[..., Settings], clip: Path
+) -> None:
+    """No size asked for: the output keeps the input's 320x240, past a 200-pixel output limit."""
+    with running_app(make_settings(**{"editing.max_output_width": 200})) as api:
+        asset = api.upload(clip)
+        problem = assert_problem(
+            api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}}), 422, "limit_exceeded"
+        )
+        assert "320x240" in problem["detail"] and "editing.max_output_width" in problem["detail"]
+        assert (
+            api.post("/v1/video/edit/transcode", json={"input": {"asset_id": asset["id"]}, "width": 160}).status_code
+            == 202
+        )
+
+
+def test_a_url_input_past_the_output_limits_fails_before_any_work(
+    make_settings: Callable[..., Settings], clip: Path
+) -> None:
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+    settings = make_settings(**{"editing.max_output_width": 200, "limits.fetch_allow_cidrs": ["127.0.0.1/32"]})
+    try:
+        with running_app(settings) as api:
+            task = api.post("/v1/video/edit/transcode", json={"input": {"url": url}})
+            assert task.status_code == 202, task.text  # nobody knows its size yet
+            failed = api.wait(task.json()["id"])
+            assert failed["status"] == "failed" and failed["error"]["code"] == "limit_exceeded", failed
+            assert "320x240" in failed["error"]["message"]
+    finally:
+        server.shutdown()

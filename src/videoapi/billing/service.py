@@ -11,6 +11,7 @@ count against the quota, so theirs lapses with them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -46,13 +47,27 @@ class StorageMeter(Protocol):
     async def storage_usage(self, owner_id: str) -> tuple[int, int | None]: ...
 
 
+PriceModel = Callable[[str, dict[str, Any]], str | None]
+"""(task kind, task params) -> the model a task is priced as; the features know (a classical style uses none)."""
+
+
+def params_model(kind: str, params: dict[str, Any]) -> str | None:
+    return params.get("model")
+
+
 class BillingService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, storage: StorageMeter | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        storage: StorageMeter | None = None,
+        price_model: PriceModel = params_model,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
         self.storage = storage
+        # The estimate and the charge must price a task alike: both ask this.
+        self.price_model = price_model
         self._prices: PriceSheet | None = None
 
     @property
@@ -113,6 +128,29 @@ class BillingService:
             )
         session.add(Reservation(task_id=task_id, owner_id=owner_id, credits=credits, created_at=now))
 
+    async def top_up(self, owner_id: str, task_id: str, credits: float, now: datetime | None = None) -> None:
+        """Raise a running task's reservation to `credits`, its estimate once the worker knows its inputs
+        (a URL input is reserved for `billing.unprobed_reserve_s` at the request's size before it is probed).
+
+        Raises 402 when the quota cannot cover the difference, before any work is done; a task reserved
+        for more keeps its reservation (it is charged its actual cost, capped at it, anyway).
+        """
+        now = now or datetime.now(UTC)
+        async with transaction(self.sessions) as session:
+            quota = await session.scalar(select(Quota).where(Quota.owner_id == owner_id).with_for_update())
+            reservation = await session.get(Reservation, task_id)
+            if quota is None or reservation is None or credits <= reservation.credits + 1e-9:
+                return
+            others = await self.committed(session, owner_id, now) - reservation.credits
+            if others + credits > quota.monthly_credits + 1e-9:
+                remaining = max(quota.monthly_credits - others, 0.0)
+                raise PaymentRequired(
+                    f"the inputs make this task need about {credits:g} credits and {remaining:g} of the "
+                    f"monthly {quota.monthly_credits:g} are left",
+                    errors=[{"field": "quota", "message": f"{remaining:g} credits left this month"}],
+                )
+            reservation.credits = credits
+
     async def settle(
         self, session: AsyncSession, task: Any, result: dict[str, Any], now: datetime | None = None
     ) -> float | None:
@@ -121,7 +159,7 @@ class BillingService:
         if existing is not None:
             return float(existing)
         reservation = await session.get(Reservation, task.id)
-        model = (task.params or {}).get("model")
+        model = self.price_model(task.kind, task.params or {})
         seconds = float(result.get("duration") or 0.0)
         actual = self.estimate(task.kind, seconds, result.get("width"), result.get("height"), model)
         charged = min(actual.credits, reservation.credits) if reservation is not None else actual.credits

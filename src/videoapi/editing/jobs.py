@@ -5,8 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from videoapi.assets.service import AssetService
+from videoapi.billing.service import BillingService
 from videoapi.editing.kinds import KINDS
-from videoapi.editing.service import QUEUE
+from videoapi.editing.service import QUEUE, check_planned_size, check_requested_size, planned_estimate
 from videoapi.editing.source import Source
 from videoapi.outputs.step import OutputStep
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
@@ -14,10 +15,11 @@ from videoapi.settings import Settings
 
 
 class EditJobs:
-    def __init__(self, settings: Settings, assets: AssetService, step: OutputStep) -> None:
+    def __init__(self, settings: Settings, assets: AssetService, step: OutputStep, billing: BillingService) -> None:
         self.settings = settings
         self.assets = assets
         self.step = step
+        self.billing = billing
 
     async def run(self, ctx: JobContext) -> JobOutput:
         spec = KINDS[ctx.task.kind]
@@ -33,6 +35,13 @@ class EditJobs:
         out_dir = ctx.work_dir / "out"
         out_dir.mkdir()
         plan = spec.plan(req, sources, out_dir, self.settings)
+        # A URL input was reserved before it was probed: the limits and the estimate on its real length
+        # and size now, so that it fails (422, 402) before any work rather than render for free.
+        params = ctx.task.params or {}
+        check_requested_size(params, plan.duration_s, self.settings)
+        check_planned_size(plan, self.settings)
+        credits = planned_estimate(self.billing, ctx.task.kind, params, plan, [s.media for s in sources])
+        await self.billing.top_up(ctx.task.owner_id, ctx.task.id, credits)
         rendered = await self.step.run_plan(ctx, plan, req.watermark)
         return await self.step.finish(ctx, rendered)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
 from videoapi.errors import InvalidRequest
 from videoapi.media.encoding import CONTENT_TYPES, COPYABLE, container_flags, encode_args, poster_args
-from videoapi.media.plan import Plan
+from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
 
@@ -147,7 +147,37 @@ def plan_transcode(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: 
     args = [*input_args(src), "-map", "0:v:0", "-map", "0:a:0?", "-vf", ",".join(filters)]
     args += encode_args(req.format, req.quality) + container_flags(req.format, out)
     poster = out_dir / "poster.jpg"
-    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[req.format], media.duration_s)
+    expect = Expected(
+        size=transcode_size(req, media),
+        video_codec=OUTPUT_CODECS[req.format][0],
+        audio_codec=OUTPUT_CODECS[req.format][1] if media.audio is not None else None,
+    )
+    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[req.format], media.duration_s, expect=expect)
+
+
+# What `encode_args` encodes to, as PyAV names the codecs: (video, audio).
+OUTPUT_CODECS = {"mp4": ("h264", "aac"), "webm": ("vp9", "opus")}
+
+
+def transcode_size(req: TranscodeRequest, media: MediaInfo) -> tuple[int, int]:
+    """The frame `_scale_filter` makes (ffmpeg's `-2` keeps the aspect, rounded to an even number)."""
+    assert media.video is not None
+    iw, ih = media.video.width, media.video.height
+    if req.width and req.height:
+        return even(req.width), even(req.height)
+    if req.width:
+        return even(req.width), _even_rescale(even(req.width), ih, iw)
+    if req.height:
+        return _even_rescale(even(req.height), iw, ih), even(req.height)
+    if req.resolution:
+        short = RESOLUTION_SHORT_SIDE[req.resolution]
+        return (short, _even_rescale(short, ih, iw)) if ih > iw else (_even_rescale(short, iw, ih), short)
+    return even(iw), even(ih)
+
+
+def _even_rescale(side: int, num: int, den: int) -> int:
+    """side * num / den to the nearest multiple of 2 (ffmpeg's av_rescale, rounding half away from zero)."""
+    return max(2, int(side * num / (den * 2) + 0.5) * 2)
 
 
 def _scale_filter(req: TranscodeRequest, media: MediaInfo) -> str | None:

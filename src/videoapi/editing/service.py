@@ -15,6 +15,7 @@ from videoapi.editing.kinds import KINDS
 from videoapi.editing.plan import RESOLUTION_SHORT_SIDE
 from videoapi.editing.source import Source
 from videoapi.errors import InvalidRequest
+from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
@@ -87,13 +88,14 @@ class EditingService:
             if wm is not None:
                 replace_plan(plan, wm, Path("watermark-logo") if wm.image else None, settings.editing.fonts_dir)
             time_limit = settings.time_limit_for(kind) + settings.editing.time_limit_per_output_s * plan.duration_s
+            check_planned_size(plan, settings)
             seconds: float | None = plan.duration_s
         else:
             if spec.check is not None:
                 spec.check(req, settings)
-            # URL inputs are probed by the worker: reserve for the longest output they may give.
             seconds = None
         check_requested_size(params, seconds, settings)
+        # URL inputs: reserved for the longest output they may give; the worker tops it up once probed.
         reserve_s = settings.billing.unprobed_reserve_s if seconds is None else seconds
         estimate = self.billing.estimate(kind, reserve_s, width, height).credits
         kwargs = {
@@ -123,41 +125,62 @@ class EditingService:
         )
 
 
+def planned_estimate(
+    billing: BillingService, kind: str, params: dict[str, Any], plan: Plan, medias: list[MediaInfo]
+) -> float:
+    """Credits of an edit once its inputs are probed: the planned length at the largest frame it may have."""
+    return billing.estimate(kind, plan.duration_s, *_size_bound(params, medias)).credits
+
+
 def check_requested_size(params: dict[str, Any], seconds: float | None, settings: Settings) -> None:
     """The output limits against the size a request asks for, whatever its kind, before a task exists
-    (each planner also checks the size it derives from its inputs)."""
-    limits = settings.editing
+    (`check_planned_size` checks the size a planner derives from its inputs)."""
     for prefix, where in (("", params), ("output.", params.get("output"))):
         if not isinstance(where, dict):
             continue
         width, height = where.get("width"), where.get("height")
-        width = width if isinstance(width, int) else None
-        height = height if isinstance(height, int) else None
-        over = [
-            (width is not None and width > limits.max_output_width, "width", "max_output_width", width),
-            (height is not None and height > limits.max_output_height, "height", "max_output_height", height),
-        ]
-        if width is not None and height is not None:
-            pixels = width * height
-            over.append((pixels > limits.max_output_pixels, "width", "max_output_pixels", pixels))
-            if seconds is not None:
-                over.append(
-                    (
-                        pixels * seconds > limits.max_output_pixel_seconds,
-                        "width",
-                        "max_output_pixel_seconds",
-                        pixels * seconds,
-                    )
-                )
-        for exceeded, field, setting, value in over:
-            if exceeded:
-                limit = getattr(limits, setting)
-                message = f"{value:g} is over the limit of {limit:g} (setting editing.{setting})"
-                raise InvalidRequest(
-                    f"{prefix}{field}: {message}",
-                    code="limit_exceeded",
-                    errors=[{"field": f"{prefix}{field}", "message": message}],
-                )
+        _check_output_size(
+            width if isinstance(width, int) else None,
+            height if isinstance(height, int) else None,
+            seconds,
+            prefix,
+            settings,
+        )
+
+
+def check_planned_size(plan: Plan, settings: Settings) -> None:
+    """The output limits against the frame the plan makes: a kind that keeps its input's size (a
+    transcode with no size, a trim) is bounded by `editing.max_output_*`, not only by the input limits."""
+    if plan.expect is not None and plan.expect.size is not None:
+        width, height = plan.expect.size
+        _check_output_size(width, height, plan.duration_s, "", settings, what="the output")
+
+
+def _check_output_size(
+    width: int | None, height: int | None, seconds: float | None, prefix: str, settings: Settings, what: str = ""
+) -> None:
+    limits = settings.editing
+    over = [
+        (width is not None and width > limits.max_output_width, "width", "max_output_width", width),
+        (height is not None and height > limits.max_output_height, "height", "max_output_height", height),
+    ]
+    if width is not None and height is not None:
+        pixels = width * height
+        over.append((pixels > limits.max_output_pixels, "width", "max_output_pixels", pixels))
+        if seconds is not None:
+            pixel_s = pixels * seconds
+            over.append((pixel_s > limits.max_output_pixel_seconds, "width", "max_output_pixel_seconds", pixel_s))
+    for exceeded, field, setting, value in over:
+        if exceeded:
+            limit = getattr(limits, setting)
+            message = f"{value:g} is over the limit of {limit:g} (setting editing.{setting})"
+            if what:
+                message = f"{what} would be {width}x{height}: {message}"
+            raise InvalidRequest(
+                f"{prefix}{field}: {message}",
+                code="limit_exceeded",
+                errors=[{"field": f"{prefix}{field}", "message": message}],
+            )
 
 
 def _size_bound(params: dict[str, Any], medias: list[MediaInfo]) -> tuple[int | None, int | None]:

@@ -18,7 +18,16 @@ from videoapi.generation.kinds import CPU_QUEUE, GPU_QUEUE, KIND_OF_TASK, TASK_K
 from videoapi.generation.plan import pick_model, plan_generation
 from videoapi.generation.registry import Registry, availability, load_registry
 from videoapi.generation.schemas import ImageToVideoRequest, ModelList, ModelOut, StyleTransferRequest
-from videoapi.generation.styles import CLASSICAL_STYLES, check_classical, is_classical, plan_classical
+from videoapi.generation.styles import (
+    CLASSICAL_PRICE,
+    CLASSICAL_STYLES,
+    CLASSICAL_TASK_KIND,
+    check_classical,
+    classical_output_size,
+    is_classical,
+    plan_classical,
+)
+from videoapi.media.probe import MediaInfo
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.outputs.step import OutputStep
@@ -26,6 +35,13 @@ from videoapi.settings import Settings
 from videoapi.tasks.eta import queue_eta
 from videoapi.tasks.schemas import EstimateOut
 from videoapi.tasks.states import PRIORITIES
+
+
+def classical_estimate(billing: BillingService, req: StyleTransferRequest, media: MediaInfo) -> float:
+    """Credits of a classical style on a probed input: the planned length at the size it outputs."""
+    plan = plan_classical(req, media, Path("input0"), Path("output"))  # a 422 now rather than a failed task
+    size = classical_output_size(req, media.video.width, media.video.height) if media.video else (None, None)
+    return billing.estimate(CLASSICAL_TASK_KIND, plan.duration_s, *size, model=CLASSICAL_PRICE).credits
 
 
 class GenerationService:
@@ -81,12 +97,13 @@ class GenerationService:
         if isinstance(req, StyleTransferRequest) and is_classical(req.style):
             check_classical(req)
             media = await self.assets.check_input(owner, req.video)
-            seconds, size = settings.billing.unprobed_reserve_s, (None, None)
             if media is not None:
-                plan_classical(req, media, Path("input0"), Path("output"))
-                seconds = media.duration_s
-                size = (media.video.width, media.video.height) if media.video else size
-            estimate = self.billing.estimate(TASK_KINDS[gen_kind], seconds, *size, model="classic").credits
+                estimate = classical_estimate(self.billing, req, media)
+            else:  # a URL input: the worker tops the reservation up to the real estimate once it has probed it
+                size = (req.width or req.height, req.height or req.width)
+                estimate = self.billing.estimate(
+                    CLASSICAL_TASK_KIND, settings.billing.unprobed_reserve_s, *size, model=CLASSICAL_PRICE
+                ).credits
             return {**common, "queue": CPU_QUEUE, "params": params, "batch_key": None, "estimate_credits": estimate}
         registry = load_registry(settings)
         spec = pick_model(registry, gen_kind, req.model)  # type: ignore[arg-type]

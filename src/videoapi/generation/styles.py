@@ -8,8 +8,10 @@ we format ourselves.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from videoapi.errors import InvalidRequest
+from videoapi.generation.kinds import KINDS
 from videoapi.generation.plan import PRESET_SHORT_SIDE
 from videoapi.generation.schemas import StyleTransferRequest
 from videoapi.media.encoding import CONTENT_TYPES, POSTER_MAX_HEIGHT, container_flags, encode_args
@@ -59,6 +61,11 @@ CLASSICAL_STYLES: dict[str, tuple[str, str]] = {
         "[in]colorbalance=rs=-0.08:bs=0.12:rh=0.1:gh=0.02:bh=-0.1,eq=contrast=1.1:saturation=1.15,format=gbrp[out]",
     ),
 }
+
+
+CLASSICAL_TASK_KIND = KINDS["style-transfer"].kind
+CLASSICAL_PRICE = "classic"
+"""The price sheet's `generation.per_second` entry of classical styles."""
 
 
 def is_classical(style: str) -> bool:
@@ -111,6 +118,35 @@ def plan_classical(req: StyleTransferRequest, media: MediaInfo, src: Path, out_d
     poster = out_dir / "poster.jpg"
     args += ["-map", "[p]", "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
     return Plan(args, out, poster, CONTENT_TYPES[req.format], duration)
+
+
+def priced_model(kind: str, params: dict[str, Any]) -> str | None:
+    """The model a task is priced as: `classic` for a classical style (it runs no model), else its model."""
+    if kind == CLASSICAL_TASK_KIND and is_classical(str(params.get("style") or "")):
+        return CLASSICAL_PRICE
+    return params.get("model")
+
+
+def classical_output_size(req: StyleTransferRequest, width: int, height: int) -> tuple[int, int]:
+    """The frame `plan_classical` makes from a `width` x `height` input (what `_scale` asks ffmpeg for)."""
+
+    def even(value: float) -> int:
+        return max(2, int(value) - int(value) % 2)
+
+    if req.width is not None or req.height is not None:
+        w = even(req.width) if req.width else None
+        h = even(req.height) if req.height else None
+        if w is None:
+            w = even(round(width * h / height / 2) * 2)  # type: ignore[operator]
+        if h is None:
+            h = even(round(height * w / width / 2) * 2)
+        return w, h
+    if req.resolution is not None:
+        short = PRESET_SHORT_SIDE[req.resolution]
+        if width >= height:
+            return even(round(width * short / height / 2) * 2), short
+        return short, even(round(height * short / width / 2) * 2)
+    return even(width), even(height)
 
 
 def _scale(req: StyleTransferRequest, width: int, height: int) -> str:
