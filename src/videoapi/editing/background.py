@@ -22,13 +22,14 @@ from videoapi.media.colors import Color, parse_color
 from videoapi.media.encoding import (
     CONTENT_TYPES,
     COPYABLE,
+    OUTPUT_CODECS,
     POSTER_MAX_HEIGHT,
     Format,
     Quality,
     container_flags,
     encode_args,
 )
-from videoapi.media.plan import Plan
+from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
 from videoapi.outputs.schemas import CommonOptions
@@ -155,7 +156,8 @@ def plan_background(req: BackgroundRequest, sources: Sequence[Source], out_dir: 
     args += _audio_args(req.format, media, encode)
     args += container_flags(req.format, out)
     args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
-    return Plan(args, out, poster, CONTENT_TYPES[req.format], media.duration_s)
+    expect = Expected(size=(width, height), video_codec=OUTPUT_CODECS[req.format][0])
+    return Plan(args, out, poster, CONTENT_TYPES[req.format], media.duration_s, expect=expect)
 
 
 def _replacement_kind(rep: Replacement) -> Literal["color", "image", "video"]:

@@ -36,9 +36,9 @@ from videoapi.editing.timeline import (
     validate,
 )
 from videoapi.media.colors import parse_color
-from videoapi.media.encoding import CONTENT_TYPES, POSTER_MAX_HEIGHT, container_flags, encode_args
+from videoapi.media.encoding import CONTENT_TYPES, OUTPUT_CODECS, POSTER_MAX_HEIGHT, container_flags, encode_args
 from videoapi.media.filters import ANCHORS, anchored, escape_value, fit, num, rate, safe_margins, yuv
-from videoapi.media.plan import Plan
+from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
 from videoapi.settings import Settings
@@ -166,7 +166,14 @@ class _Compiler:
         args += encode_args(out.format, out.quality)
         args += ["-t", num(lay.duration_s), *container_flags(out.format, output)]
         args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
-        return Plan(args, output, poster, CONTENT_TYPES[out.format], lay.duration_s, files=self.files)
+        expect = Expected(
+            video_s=lay.duration_s,
+            size=(lay.width, lay.height),
+            video_codec=OUTPUT_CODECS[out.format][0],
+            audio_codec=OUTPUT_CODECS[out.format][1],
+            frame_s=1 / lay.fps,
+        )
+        return Plan(args, output, poster, CONTENT_TYPES[out.format], lay.duration_s, files=self.files, expect=expect)
 
     # ---- tracks and chains ------------------------------------------------------------------
 

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
 from videoapi.errors import InvalidRequest
-from videoapi.media.encoding import CONTENT_TYPES, COPYABLE, container_flags, encode_args, poster_args
+from videoapi.media.encoding import (
+    CONTENT_TYPES,
+    COPYABLE,
+    OUTPUT_CODECS,
+    container_flags,
+    encode_args,
+    poster_args,
+)
 from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
@@ -153,10 +160,6 @@ def plan_transcode(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: 
         audio_codec=OUTPUT_CODECS[req.format][1] if media.audio is not None else None,
     )
     return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[req.format], media.duration_s, expect=expect)
-
-
-# What `encode_args` encodes to, as PyAV names the codecs: (video, audio).
-OUTPUT_CODECS = {"mp4": ("h264", "aac"), "webm": ("vp9", "opus")}
 
 
 def transcode_size(req: TranscodeRequest, media: MediaInfo) -> tuple[int, int]:

@@ -36,6 +36,7 @@ from videoapi.media.colors import parse_color
 from videoapi.media.encoding import (
     CONTENT_TYPES,
     COPYABLE,
+    OUTPUT_CODECS,
     Format,
     Quality,
     container_flags,
@@ -44,7 +45,7 @@ from videoapi.media.encoding import (
 )
 from videoapi.media.filters import filter_quote, safe_margins
 from videoapi.media.fonts import Font, catalog, needs_cjk, resolve_font
-from videoapi.media.plan import Plan
+from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import check_input_path, input_args
 from videoapi.outputs.schemas import CommonOptions
@@ -237,6 +238,9 @@ def _plan_burn(
         CONTENT_TYPES[req.format],
         media.duration_s,
         files={script: ass},
+        expect=Expected(
+            size=(even(media.video.width), even(media.video.height)), video_codec=OUTPUT_CODECS[req.format][0]
+        ),
     )
 
 

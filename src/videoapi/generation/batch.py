@@ -26,7 +26,8 @@ from videoapi.generation.pipelines.common import CallItem, accepted
 from videoapi.generation.plan import GenPlan, pick_model, plan_generation
 from videoapi.generation.registry import ModelSpec, load_registry
 from videoapi.generation.schemas import ImageToVideoRequest, StyleTransferRequest
-from videoapi.media.encoding import CONTENT_TYPES
+from videoapi.media.encoding import CONTENT_TYPES, OUTPUT_CODECS
+from videoapi.media.plan import Expected
 from videoapi.observability.logging import get_logger
 from videoapi.outputs.step import Generated, OutputStep, Rendered
 from videoapi.outputs.watermark import VisibleWatermark, vf_for_frames
@@ -282,8 +283,15 @@ class GenerationRunner:
         member.timings["encode_s"] = round(time.monotonic() - started, 4)
         started = time.monotonic()
         # The shared output step: moderation with the owner's threshold, Content Credentials, storage.
+        count, height, width = frames.shape[:3]
+        expect = Expected(
+            video_s=count / plan.fps,
+            size=(width, height),
+            video_codec=OUTPUT_CODECS[req_format][0],
+            frame_s=1 / plan.fps,
+        )
         output_job = await self.step.finish(
-            ctx, Rendered(output, poster, content_type), Generated(plan.model, provenance)
+            ctx, Rendered(output, poster, content_type, expect=expect), Generated(plan.model, provenance)
         )
         member.timings["store_s"] = round(time.monotonic() - started, 4)
         result = output_job.result

@@ -14,8 +14,8 @@ from videoapi.errors import InvalidRequest
 from videoapi.generation.kinds import KINDS
 from videoapi.generation.plan import PRESET_SHORT_SIDE
 from videoapi.generation.schemas import StyleTransferRequest
-from videoapi.media.encoding import CONTENT_TYPES, POSTER_MAX_HEIGHT, container_flags, encode_args
-from videoapi.media.plan import Plan
+from videoapi.media.encoding import CONTENT_TYPES, OUTPUT_CODECS, POSTER_MAX_HEIGHT, container_flags, encode_args
+from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
 
@@ -117,7 +117,9 @@ def plan_classical(req: StyleTransferRequest, media: MediaInfo, src: Path, out_d
     args += encode_args(req.format, req.quality) + container_flags(req.format, out)
     poster = out_dir / "poster.jpg"
     args += ["-map", "[p]", "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
-    return Plan(args, out, poster, CONTENT_TYPES[req.format], duration)
+    size = classical_output_size(req, media.video.width, media.video.height)
+    expect = Expected(size=size, video_codec=OUTPUT_CODECS[req.format][0])
+    return Plan(args, out, poster, CONTENT_TYPES[req.format], duration, expect=expect)
 
 
 def priced_model(kind: str, params: dict[str, Any]) -> str | None:

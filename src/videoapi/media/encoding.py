@@ -23,6 +23,10 @@ COPYABLE = {
 }
 
 
+# What `encode_args` encodes to, as PyAV names the codecs: (video, audio); what outputs are verified against.
+OUTPUT_CODECS: dict[str, tuple[str, str]] = {"mp4": ("h264", "aac"), "webm": ("vp9", "opus")}
+
+
 def encode_args(container: Format, quality: Quality) -> list[str]:
     if container == "webm":
         cpu_used, crf = VP9[quality]

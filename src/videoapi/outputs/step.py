@@ -16,7 +16,7 @@ from typing import Any
 from videoapi.assets.service import AssetService
 from videoapi.errors import InvalidRequest, ProcessingError
 from videoapi.media.ffmpeg import run_ffmpeg
-from videoapi.media.plan import Plan, bounded_args
+from videoapi.media.plan import Expected, Plan, bounded_args
 from videoapi.moderation.frames import scan_configured
 from videoapi.moderation.policy import Policy, PolicyService
 from videoapi.outputs.verify import verify_output
@@ -36,6 +36,8 @@ class Rendered:
     poster: Path | None
     content_type: str
     extras: list[tuple[Path, str]] = field(default_factory=list)
+    expect: Expected | None = None
+    """What the main output must be; `finish` checks it before anything is scanned or stored."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class OutputStep:
 
     async def run_plan(self, ctx: JobContext, plan: Plan, watermark: VisibleWatermark | None) -> Rendered:
         """Put the watermark on every output of `plan` (same pass), write its files, run it, and check the
-        main output against what the plan declared (OutputMismatch fails the task before anything is stored)."""
+        main output against what the plan declared (in `finish`, before anything is stored)."""
         if watermark is not None:
             logo = await self.watermark_logo(ctx, watermark)
             plan = replace_plan(plan, watermark, logo, self.settings.editing.fonts_dir)
@@ -103,14 +105,15 @@ class OutputStep:
             timeout_s=ctx.time_limit_s,
             max_pixels=self.settings.limits.max_pixels,
         )
-        if plan.expect is not None:
-            await asyncio.to_thread(verify_output, plan.output, plan.expect)
-        return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs))
+        return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs), plan.expect)
 
     async def finish(self, ctx: JobContext, rendered: Rendered, generated: Generated | None = None) -> JobOutput:
         """Scan every output with the owner's threshold (a blocked one fails the task, nothing stored),
         sign a generated one, store them all, and return the task's result."""
         task = ctx.task
+        if rendered.expect is not None:
+            # A mismatch (OutputMismatch) fails the task: a wrong output is never stored as a success.
+            await asyncio.to_thread(verify_output, rendered.output, rendered.expect)
         policy = await self.policies.get(task.owner_id)
         outputs = [rendered.output, *(path for path, _ in rendered.extras)]
         scans = [await scan_configured(self.settings, path, policy.output_threshold) for path in outputs]
