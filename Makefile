@@ -30,8 +30,12 @@ test: install
 	$(BIN)/pytest -q
 
 # No services, no ffmpeg, nothing slow by design: the quick loop while editing (under a minute).
+# The schemathesis module holds only the slow fuzz run: it is not even imported (hypothesis takes seconds
+# per process), and neither are its plugins.
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -n auto -m "not postgres and not redis and not rabbitmq and not ffmpeg and not slow"
+	$(BIN)/pytest -q -n auto -p no:schemathesis -p no:hypothesispytest -p no:locust \
+		--ignore=tests/gateway/test_schemathesis.py \
+		-m "not postgres and not redis and not rabbitmq and not ffmpeg and not slow"
 
 # Style, then the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
 lint: $(STAMP)

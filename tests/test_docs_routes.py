@@ -20,7 +20,8 @@ def test_every_route_is_documented(tmp_path: Path) -> None:
         for method in METHODS
         if getattr(item, method, None) is not None
     ]
-    assert routes
+    gateway = {"/v1/video/batch/edit", "/v1/video/batch/generate", "/v1/video/tasks/{task_id}/webhooks"}
+    assert gateway <= set(app.openapi_schema.paths)
     pages = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs" / "api").glob("*.md")))
     missing = [route for route in routes if route not in pages]
     assert not missing, "routes not documented in docs/api/*.md: " + ", ".join(missing)

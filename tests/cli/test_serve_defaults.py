@@ -38,7 +38,7 @@ def start(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], int]:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), port
 
 
-def wait_healthy(proc: subprocess.Popen[str], port: int, timeout_s: float = 30) -> bool:
+def wait_healthy(proc: subprocess.Popen[str], port: int, timeout_s: float = 90) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         try:

@@ -314,6 +314,7 @@ async def test_a_blocked_output_scan_counts_as_an_output_block_of_its_class(
 # ---- model cache ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # loads torch and diffusers pipelines: seconds before the first assert
 def test_model_cache_counts_hits_and_misses_times_loads_and_shows_what_is_resident(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
