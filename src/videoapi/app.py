@@ -13,7 +13,7 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from videoapi import __version__
@@ -28,6 +28,7 @@ from videoapi.generation.api import ROUTES as GENERATION_ROUTES
 from videoapi.observability.collectors import install_collectors
 from videoapi.observability.logging import configure_logging, get_logger
 from videoapi.observability.metrics import REGISTRY
+from videoapi.observability.metrics_server import serve_metrics
 from videoapi.provenance.api import ROUTES as PROVENANCE_ROUTES
 from videoapi.queue.broker import make_broker
 from videoapi.queue.names import QUEUES
@@ -121,7 +122,7 @@ async def metrics_listener(settings: Settings, services: Services) -> AsyncItera
             await asyncio.sleep(settings.metrics.refresh_s)
 
     await refresh_task_gauges(services)
-    server, _ = start_http_server(address[1], addr=address[0], registry=REGISTRY)
+    server = serve_metrics(address[0], address[1], REGISTRY, settings.metrics.token)
     refresher = asyncio.create_task(refresh_forever())
     log.info("metrics_listening", address=settings.metrics.listen)
     try:

@@ -352,7 +352,8 @@ class WatermarkSettings(Base):
 
 class MetricsSettings(Base):
     token: str = ""
-    """Bearer token `GET /metrics` requires (`Authorization: Bearer <token>`); empty: none is asked."""
+    """Bearer token `GET /metrics` requires (`Authorization: Bearer <token>`), on the API port, on the
+    `listen` listener and on each worker's `--metrics-port`; empty: none is asked."""
     listen: str = ""
     """`host:port` of a separate listener serving only /metrics (an internal address); set, the API port
     no longer serves /metrics. In production one of `token` or `listen` is required."""

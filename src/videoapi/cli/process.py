@@ -104,15 +104,20 @@ def _print_dev_key_once(settings: Settings, host: str) -> None:
 @click.command()
 @click.option("--queues", default="cpu", show_default=True, help="Comma-separated queues to drain: cpu, gpu.")
 @click.option("--threads", type=int, default=None, help="Worker threads (default: server.worker_threads).")
-@click.option("--metrics-port", type=int, default=None, help="Serve this worker's Prometheus metrics on this port.")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve this worker's Prometheus metrics on this port (with metrics.token, if set).",
+)
 def worker(queues: str, threads: int | None, metrics_port: int | None) -> None:
     """Run a worker process that drains the given queues."""
     import dramatiq
-    from prometheus_client import start_http_server
 
     from videoapi.composition import worker_lifecycle
     from videoapi.observability.logging import configure_logging
     from videoapi.observability.metrics import REGISTRY
+    from videoapi.observability.metrics_server import serve_metrics
     from videoapi.queue.broker import make_broker
     from videoapi.queue.names import QUEUES, queue_name
 
@@ -125,7 +130,7 @@ def worker(queues: str, threads: int | None, metrics_port: int | None) -> None:
         raise click.ClickException(f"unknown queue(s) {sorted(unknown)}; known: {list(QUEUES)}")
     configure_logging(settings)
     if metrics_port:
-        start_http_server(metrics_port, addr=settings.server.host, registry=REGISTRY)
+        serve_metrics(settings.server.host, metrics_port, REGISTRY, settings.metrics.token)
     broker = make_broker(settings, extra_middleware=[worker_lifecycle(settings)])
     names = {queue_name(settings, q) for q in wanted}
     worker = dramatiq.Worker(broker, queues=names, worker_threads=threads or settings.server.worker_threads)
