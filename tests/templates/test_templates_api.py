@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from tests.support.app import Api, assert_problem, create_key, running_app
+from tests.support.gateway import make_key
+from tests.support.media import make_image
 from videoapi.settings import Settings
 
 BLUE = (0x22, 0x44, 0xCC)
@@ -108,6 +110,19 @@ def test_another_owner_sees_none_of_them(api: Api) -> None:
     assert api.get(f"/v1/video/templates/{mine}").json()["version"] == 1
 
 
+def test_saving_and_rendering_need_the_edit_scope(api: Api) -> None:
+    tid = create(api)["id"]
+    reader = api.as_key(make_key(api.settings, "reader", scopes=["read"]))
+    assert reader.get("/v1/video/templates").status_code == 200
+    for resp in (
+        reader.post("/v1/video/templates", json=template()),
+        reader.put(f"/v1/video/templates/{tid}", json=template()),
+        reader.delete(f"/v1/video/templates/{tid}"),
+        reader.post(f"/v1/video/templates/{tid}/render", json={"merge": {"title": "x"}}),
+    ):
+        assert_problem(resp, 403, "insufficient_scope")
+
+
 def test_a_template_that_does_not_add_up_is_refused_naming_the_path(api: Api) -> None:
     body = template()
     body["timeline"]["tracks"][1]["clips"][0]["text"] = "{{title}} {{subtitle}}"
@@ -179,3 +194,22 @@ def test_preview_renders_at_240p_through_the_composite_submit_path(api: Api, tmp
     with av.open(str(out)) as c:
         stream = c.streams.video[0]
         assert (stream.width, stream.height, float(stream.average_rate)) == (426, 240, 5)
+
+
+@pytest.mark.ffmpeg
+def test_an_asset_field_places_the_callers_upload(api: Api, tmp_path: Path) -> None:
+    logo = api.upload(make_image(tmp_path / "logo.png", 32, 32, color="red"))["id"]
+    body = template(fields={"logo": {"type": "asset", "required": True}})
+    body["timeline"]["tracks"][1] = {
+        "clips": [{"type": "image", "source": {"asset_id": "{{logo}}"}, "duration_s": 1, "scale": 0.5}]
+    }
+    body["timeline"]["tracks"][0]["clips"][0]["duration_s"] = 1
+    tid = create(api, body)["id"]
+    _, frame = render(api, tid, {"merge": {"logo": logo}}, tmp_path)
+    assert np.all(np.abs(frame[40:50, 75:85] - (255, 0, 0)) <= 40)  # the red logo in the middle
+    assert np.all(np.abs(frame[:10, :10] - BLUE) <= 24)  # the card around it
+    # Another owner's upload is as absent as a missing one.
+    theirs = api.as_key(create_key(api.settings, "other")).upload(tmp_path / "logo.png")["id"]
+    for asset_id in ("no-such-asset", theirs):
+        resp = api.post(f"/v1/video/templates/{tid}/render", json={"merge": {"logo": asset_id}})
+        assert_problem(resp, 404, "asset_not_found")
