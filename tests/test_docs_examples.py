@@ -5,7 +5,9 @@ The examples stay readable: `curl ... -d '{...}' $API/v1/...` commands in sh/bas
 blocks marked `<!-- request: POST /v1/... -->` (json blocks that are not requests are marked
 `<!-- response -->` or `<!-- fragment -->`; an unmarked one fails this test). Upper-case asset ids are
 placeholders (docs/api/overview.md says which names are pictures and sounds): each becomes an upload of
-small generated media; `https://example.com/...` URLs are served from this test.
+small generated media; `https://example.com/...` URLs are served from this test. An upper-case path
+segment names a resource an earlier example of the page created (`TEMPLATE_ID`: the last template
+saved by `POST /v1/video/templates`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*$")
 MARK = re.compile(r"<!--\s*(request:\s*(?P<method>[A-Z]+)\s+(?P<path>/\S+)|response|fragment)\s*-->")
 # Generation with diffusion models needs their weights; tests/generation runs these routes with tiny
 # pipelines. Everything else must run here.
+# Path placeholders, by the create route whose answer's `id` they stand for.
+CREATED_BY = {"/v1/video/templates": "TEMPLATE_ID"}
+PATH_PLACEHOLDER = re.compile(r"/([A-Z][A-Z0-9_]*)(?=/|$)")
 NEEDS_MODEL_WEIGHTS = ("/v1/video/generate/text-to-video", "/v1/video/generate/image-to-video")
 
 
@@ -206,20 +211,38 @@ def substitute(value: Any, api: Api, uploads: dict[str, str], media_dir: Path, s
     return value
 
 
+@pytest.fixture(scope="module")
+def created() -> dict[str, str]:
+    """Path placeholder -> the id an earlier example created (`CREATED_BY`)."""
+    return {}
+
+
+def resolve_path(example: Example, created: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in created, f"{example}: no earlier example of the page created {name}"
+        return "/" + created[name]
+
+    return PATH_PLACEHOLDER.sub(replace, example.path)
+
+
 @pytest.mark.parametrize("example", [e for e in EXAMPLES if not needs_model_weights(e)], ids=str)
 def test_documented_request_is_accepted_and_its_task_succeeds(
     example: Example,
     docs_api: Api,
     uploads: dict[str, str],
     media_server: str,
+    created: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     body = substitute(example.body, docs_api, uploads, tmp_path_factory.mktemp("media"), media_server)
     resp = docs_api.client.request(
-        example.method, example.path, json=body, headers={**docs_api.auth, **example.headers}
+        example.method, resolve_path(example, created), json=body, headers={**docs_api.auth, **example.headers}
     )
     assert 200 <= resp.status_code < 300, f"{example}: {resp.status_code} {resp.text}"
     answer = resp.json()
+    if example.method == "POST" and example.path in CREATED_BY:
+        created[CREATED_BY[example.path]] = answer["id"]
     ids = answer.get("task_ids") or ([answer["id"]] if "status" in answer and "kind" in answer else [])
     for task_id in ids:
         task = docs_api.wait(task_id, timeout_s=120)

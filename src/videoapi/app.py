@@ -37,6 +37,7 @@ from videoapi.storage import load_signing_secret
 from videoapi.storage.api import download_file
 from videoapi.tasks.api import ROUTES as TASK_ROUTES
 from videoapi.tasks.stats import queue_snapshot, set_task_table_gauges
+from videoapi.templates.api import ROUTES as TEMPLATE_ROUTES
 from videoapi.web import EXCEPTION_HANDLERS, RequestContextMiddleware
 
 log = get_logger(__name__)
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *ASSET_ROUTES,
             *TASK_ROUTES,
             *EDIT_ROUTES,
+            *TEMPLATE_ROUTES,
             *GENERATION_ROUTES,
             *PROVENANCE_ROUTES,
             *BILLING_ROUTES,

@@ -48,6 +48,7 @@ from videoapi.settings import Settings
 from videoapi.storage import load_signing_secret, make_store
 from videoapi.storage.base import ObjectStore
 from videoapi.tasks.service import TaskService
+from videoapi.templates.service import TemplateService
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Services:
     retention: Retention
     step: OutputStep
     edits: EditingService
+    templates: TemplateService
     generations: GenerationService
     webhooks: WebhookService
     detector: Detector
@@ -97,6 +99,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     policies = PolicyService(sessions)
     step = OutputStep(settings, assets, policies)
     key = watermark_key_for(settings)
+    edits = EditingService(settings, sessions, assets, policies, moderation, billing, step)
     return Services(
         settings=settings,
         engine=engine,
@@ -111,7 +114,8 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         policies=policies,
         retention=Retention(sessions, store, settings.retention),
         step=step,
-        edits=EditingService(settings, sessions, assets, policies, moderation, billing, step),
+        edits=edits,
+        templates=TemplateService(settings, sessions, policies, moderation, edits),
         generations=GenerationService(settings, sessions, assets, policies, moderation, billing, step),
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
@@ -214,6 +218,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "billing_service": _from_services(lambda s: s.billing),
     "webhook_service": _from_services(lambda s: s.webhooks),
     "edits": _from_services(lambda s: s.edits),
+    "templates": _from_services(lambda s: s.templates),
     "generations": _from_services(lambda s: s.generations),
     "detector": _from_services(lambda s: s.detector),
     "sign": _from_services(lambda s: s.assets.sign),

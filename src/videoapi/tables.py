@@ -9,6 +9,7 @@ from videoapi.db.base import Base
 from videoapi.gateway.models import DisabledEndpoint, IdempotencyRecord, WebhookAttempt, WebhookDelivery
 from videoapi.moderation.policy import OwnerPolicy
 from videoapi.tasks.models import Task
+from videoapi.templates.models import Template, TemplateVersion
 
 metadata = Base.metadata
 
@@ -22,6 +23,8 @@ __all__ = [
     "Reservation",
     "StorageQuota",
     "Task",
+    "Template",
+    "TemplateVersion",
     "UsageRecord",
     "WebhookAttempt",
     "WebhookDelivery",

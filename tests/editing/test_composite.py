@@ -245,3 +245,21 @@ def test_text_at_the_bottom_or_top_keeps_a_safe_margin_from_the_frame_edge(api: 
     # An explicit margin of 0 puts it flush against the edges again.
     corner = frame[:, :40].mean(axis=(1, 2))
     assert corner[-1] > 128 and frame[-1, 0].mean() > 128
+
+
+def test_an_image_clip_shows_at_an_output_rate_below_the_image_demuxers(
+    api: Api, media: dict[str, Path], tmp_path: Path
+) -> None:
+    # A still is one frame lasting 1/25 s; at 10 fps the `fps` filter dropped it and the logo vanished.
+    logo = api.upload(media["logo"])["id"]
+    body = {
+        "timeline": {"tracks": [
+            {"clips": [{"type": "color", "color": "#3366cc", "duration_s": 1}]},
+            {"clips": [{"type": "image", "source": {"asset_id": logo}, "duration_s": 1, "scale": 0.5}]},
+        ]},
+        "output": {"width": 160, "height": 90, "fps": 10, "quality": "low"},
+    }  # fmt: skip
+    out = api.download(post(api, body)["url"], tmp_path / "out.mp4")
+    frames = rgb_frames(out)
+    assert len(frames) == 10
+    assert all(near(f[35:55, 70:90], RED, 40) and near(f[:10, :10], BLUE) for f in frames)

@@ -100,6 +100,9 @@ class Api:
     def post(self, url: str, **kw: Any) -> httpx.Response:
         return self.client.post(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
 
+    def put(self, url: str, **kw: Any) -> httpx.Response:
+        return self.client.put(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
+
     def delete(self, url: str, **kw: Any) -> httpx.Response:
         return self.client.delete(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
 

@@ -326,10 +326,12 @@ class _Compiler:
             filters.append("setsar=1")
             if isinstance(clip, ImageClip):
                 # One decoded picture, scaled once, then cloned (cheap references) for the clip's length.
+                # Cloned before `fps`: the picture lasts one frame of the demuxer's 25 fps, and `fps` at a
+                # lower rate drops a lone frame that short, so the clip would vanish.
                 filters += [
                     f"format={fmt}",
-                    f"fps={rate(lay.fps)}",
                     f"tpad=stop_mode=clone:stop_duration={num(length_s + 1)}",
+                    f"fps={rate(lay.fps)}",
                     f"trim=end_frame={frames}",
                 ]
             else:

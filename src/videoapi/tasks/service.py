@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.db.base import utcnow
@@ -177,16 +177,8 @@ class TaskService:
             query = query.where(Task.kind == kind)
         if since:
             query = query.where(Task.created_at >= since)
-        if cursor:
-            created_at, task_id = decode_cursor(cursor)
-            query = query.where(
-                or_(Task.created_at < created_at, and_(Task.created_at == created_at, Task.id < task_id))
-            )
-        query = query.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
         async with self.sessions() as session:
-            rows = list((await session.scalars(query)).all())
-        next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-        return rows[:limit], next_cursor
+            return await newest_first(session, query, Task, cursor, limit)
 
     async def cancel(self, task_id: str, owner_id: str | None) -> Task:
         """Queued: canceled at once. Running: flagged; the worker stops it at its next heartbeat."""
@@ -478,9 +470,31 @@ class TaskService:
         return len(pending)
 
 
-def encode_cursor(task: Task) -> str:
-    raw = f"{task.created_at.isoformat()}|{task.id}".encode()
+class Cursored(Protocol):
+    """A row listed newest first by (created_at, id): tasks, templates."""
+
+    created_at: datetime
+    id: str
+
+
+def encode_cursor(row: Cursored) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def newest_first(
+    session: AsyncSession, query: Select[Any], model: Any, cursor: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """One page of `query` over `model` (with `created_at` and `id` columns), newest first, and the
+    cursor of the next page (None on the last)."""
+    if cursor:
+        created_at, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(model.created_at < created_at, and_(model.created_at == created_at, model.id < last_id))
+        )
+    query = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    return rows[:limit], encode_cursor(rows[limit - 1]) if len(rows) > limit else None
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
