@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,13 @@ class EditingService:
         spec = KINDS[kind]
         settings = self.settings
         policy = await self.policies.get(principal.owner_id)
-        drawn = spec.drawn(req, settings) if spec.drawn else ()
-        self.moderation.screen(req, policy.moderation_rules, drawn)
+        if spec.drawn is None:
+            self.moderation.screen(req, policy.moderation_rules)
+        else:
+            # Parsing and screening megabytes of subtitle text takes seconds of CPU: off the event loop,
+            # so that one such request does not stall every other request of the process.
+            drawn = await asyncio.to_thread(spec.drawn, req, settings)
+            await asyncio.to_thread(self.moderation.screen, req, policy.moderation_rules, drawn)
         wm = await self.step.resolve_watermark(principal.owner_id, req.watermark, policy)
         req = msgspec.structs.replace(req, watermark=wm)
         refs = spec.inputs(req)
@@ -84,7 +90,10 @@ class EditingService:
         width, height = _size_bound(params, known)
         if len(known) == len(medias):
             sources = [Source(Path(f"input{i}"), m) for i, m in enumerate(known)]
-            plan = spec.plan(req, sources, Path("output"), settings)
+            if spec.drawn is None:
+                plan = spec.plan(req, sources, Path("output"), settings)
+            else:
+                plan = await asyncio.to_thread(spec.plan, req, sources, Path("output"), settings)
             if wm is not None:
                 replace_plan(plan, wm, Path("watermark-logo") if wm.image else None, settings.editing.fonts_dir)
             time_limit = settings.time_limit_for(kind) + settings.editing.time_limit_per_output_s * plan.duration_s
