@@ -144,7 +144,7 @@ def test_last_event_id_resumes_without_repeats(stack: tuple[str, Settings, Worke
 
 def test_other_owners_tasks_are_invisible(stack: tuple[str, Settings, Worker]) -> None:
     base, _, worker = stack
-    alice, alice_key = worker.new_key("alice")
+    alice, _ = worker.new_key("alice")
     bob, bob_key = worker.new_key("bob")
     task_id = worker.create(alice)
     resp = httpx.get(f"{base}/v1/video/tasks/{task_id}/events", headers=bearer(bob_key))

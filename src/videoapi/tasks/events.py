@@ -21,6 +21,7 @@ from typing import Protocol
 
 import msgspec
 
+from videoapi.db.base import utcnow
 from videoapi.observability.logging import get_logger
 from videoapi.settings import EventSettings
 
@@ -168,16 +169,6 @@ class EventHub:
         self._active = asyncio.Event()
         self._seen: dict[str, TaskChange] = {}
         """The poller's newest change per task inside the overlap window (drops re-read rows)."""
-        self.polls = 0
-        """Queries the poller has made (the benchmark and tests read it)."""
-
-    @property
-    def backend(self) -> str:
-        return "redis" if self.redis is not None else "table"
-
-    @property
-    def subscribers(self) -> int:
-        return sum(self._owners.values())
 
     def subscribe(self, owner_id: str, task_id: str | None = None) -> Subscription:
         sub = Subscription(owner_id, task_id)
@@ -234,8 +225,6 @@ class EventHub:
             await self._poll_forever()
 
     async def _poll_forever(self) -> None:
-        from videoapi.db.base import utcnow
-
         # Each poll reads what changed since the previous one began, less the overlap (a transaction
         # that commits late, a writer whose clock lags); rows read twice are dropped by version.
         overlap = timedelta(seconds=self.settings.poll_overlap_s)
@@ -246,7 +235,6 @@ class EventHub:
             since = (previous or started) - overlap
             try:
                 changes = await self.read(list(self._owners), since)
-                self.polls += 1
                 previous = started
             except Exception as exc:  # the database may come back; streams wait meanwhile
                 log.warning("task_event_poll_failed", error=f"{type(exc).__name__}: {exc}"[:300])

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoapi.db.base import utcnow
+from videoapi.db.base import UTCDateTime, utcnow
 from videoapi.db.engine import transaction
 from videoapi.errors import Conflict, InvalidRequest, NotFound, scrub_paths
 from videoapi.observability.logging import get_logger
@@ -427,7 +427,7 @@ class TaskService:
                     progress=progress,
                     # A beat that moves the progress is a change; one that only renews the lease is not.
                     version=Task.version + case((moved, 1), else_=0),
-                    changed_at=case((moved, now), else_=Task.changed_at),
+                    changed_at=case((moved, literal(now, UTCDateTime())), else_=Task.changed_at),
                     updated_at=now,
                 )
                 .returning(*CHANGE_COLUMNS)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -125,7 +125,8 @@ class TaskStreams:
     async def _owner_events(self, sub: Subscription, after: int | None) -> AsyncIterator[StreamEvent]:
         sent: OrderedDict[str, tuple[int, str]] = OrderedDict()
         """Task id -> (version, status) last sent."""
-        cursor = datetime.fromtimestamp(after / 1_000_000, UTC) if after is not None else None
+        cursor = _EPOCH + timedelta(microseconds=after) if after is not None else None
+        opened = datetime.now(UTC)
         try:
             if cursor is not None:
                 for change in await self.tasks.changes_since([sub.owner_id], cursor, CATCH_UP_LIMIT):
@@ -135,7 +136,7 @@ class TaskStreams:
                 change = await sub.next(self.settings.heartbeat_s)
                 if change is None and sub.lagged:
                     sub.lagged = False
-                    since = datetime.now(UTC) if cursor is None else cursor
+                    since = opened if cursor is None else cursor
                     for missed in await self.tasks.changes_since([sub.owner_id], since, CATCH_UP_LIMIT):
                         async for event in self._owner_change(missed, sent):
                             yield event
