@@ -49,7 +49,9 @@ def _schema() -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_dict(app.openapi_schema.to_schema())
 
 
-schema = _schema()
+# The caller's event stream never ends by itself (tests/tasks/test_task_events.py covers it); a task's
+# stream with a generated id is a 404 and stays in.
+schema = _schema().exclude(path_regex=r"^/v1/video/events$", method="GET")
 
 
 @pytest.mark.slow

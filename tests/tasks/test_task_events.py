@@ -111,6 +111,9 @@ def test_last_event_id_resumes_without_repeats(stack: tuple[str, Settings, Worke
     assert kinds(reader) == [("status", "4"), ("progress", "5"), ("status", "6"), ("task", "6")]
     assert reader.events[0].data["progress"] == 0.6 and reader.events[-1].data["status"] == "failed"
 
+    bad = httpx.get(url, headers={**bearer(key), "Last-Event-ID": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_last_event_id", bad.text
+
     # Up to date and terminal: only the final task event, at once.
     again = EventReader(url, {**bearer(key), "Last-Event-ID": "6"})
     again.wait_ended()
@@ -206,6 +209,9 @@ def test_stream_token_opens_the_streams_and_nothing_else(stack: tuple[str, Setti
     other_token = httpx.post(f"{base}/v1/video/events/token", headers=bearer(other_key)).json()["token"]
     problem(f"{events}?token={other_token}", "task_not_found", 404)
     problem(f"{base}/v1/video/tasks/{task_id}?token={token}", "missing_credentials")
+    # A key revoked after its token was issued: the token dies with it.
+    worker.run(lambda: worker.services.keys.revoke(owner))
+    problem(f"{events}?token={token}", "invalid_api_key")
 
 
 def _principal(owner_id: str) -> Any:
