@@ -242,11 +242,15 @@ def test_a_real_trim_streams_to_its_result(stack: tuple[str, Settings, Worker], 
 
 
 @pytest.mark.redis
-def test_events_cross_two_api_processes_over_redis(make_settings: Callable[..., Settings], redis_url: str) -> None:
-    """Two API instances and a worker, each with its own services: only Redis pub/sub connects them
-    (the `redis` backend runs no table poller)."""
+@pytest.mark.postgres
+def test_events_cross_two_api_processes_over_redis(
+    make_settings: Callable[..., Settings], redis_url: str, pg_url: str
+) -> None:
+    """Two API instances and a worker on PostgreSQL, each with its own services: only Redis pub/sub
+    connects them (the `redis` backend runs no table poller)."""
     settings = make_settings(
         **{
+            "database.url": pg_url,
             "queue.broker": "redis",
             "queue.url": redis_url,
             "queue.namespace": f"t{uuid.uuid4().hex[:10]}",
