@@ -90,12 +90,12 @@ class TaskService:
         self.settings = settings
         self._publish = publish
         self.billing = billing
+        """Charges succeeded tasks and reserves quota at creation; None in code paths that need neither."""
         self.events = events
         """Where committed changes are announced (the Redis channel); None: streams poll the table."""
         self._beat_versions: dict[str, int] = {}
         """Version each running task's last heartbeat returned: only a heartbeat that changed the
         progress is announced."""
-        """Charges succeeded tasks and reserves quota at creation; None in code paths that need neither."""
         self.read_sessions = sessions
         """Sessions for plain reads (autocommit on PostgreSQL); set by `build_services`."""
 
@@ -306,11 +306,11 @@ class TaskService:
                 .returning(Task.queue, *CHANGE_COLUMNS)
             )
             row = done.one_or_none()
-        queue = row[0] if row is not None else None
         if row is None:
             task = await self.get(task_id, None)
             raise Conflict(f"task {task_id} is {task.status}; only failed or canceled tasks can be requeued")
-        await self.announce([change_of(row[1:])])
+        queue, *change = row
+        await self.announce([change_of(change)])
         await self.publish(queue, task_id)
         return await self.get(task_id, None)
 
