@@ -26,10 +26,11 @@ from videoapi.editing.jobs import EditJobs
 from videoapi.editing.kinds import KINDS as EDIT_KINDS
 from videoapi.editing.service import EditingService
 from videoapi.gateway.batch import BatchKind, batch_kind_table
-from videoapi.gateway.deps import provide_principal
+from videoapi.gateway.deps import provide_principal, provide_stream_principal
 from videoapi.gateway.idempotency import IdempotencyStore
 from videoapi.gateway.keycache import Revocations
 from videoapi.gateway.service import Gateway
+from videoapi.gateway.streamtokens import StreamTokens, derive_secret
 from videoapi.gateway.webhooks import Dispatcher, WebhookService
 from videoapi.generation.batch import GenerationRunner
 from videoapi.generation.jobs import GenerationJobs
@@ -47,7 +48,9 @@ from videoapi.queue.runtime import Background, Periodic, Runtime, WorkerLifecycl
 from videoapi.settings import Settings
 from videoapi.storage import load_signing_secret, make_store
 from videoapi.storage.base import ObjectStore
+from videoapi.tasks.events import EventHub, RedisChanges
 from videoapi.tasks.service import TaskService
+from videoapi.tasks.streams import TaskStreams
 from videoapi.templates.service import TemplateService
 
 
@@ -74,8 +77,11 @@ class Services:
     webhooks: WebhookService
     detector: Detector
     watermark: WatermarkKey
+    events: EventHub
+    streams: TaskStreams
 
     async def close(self) -> None:
+        await self.events.close()
         await self.keys.close()
         await self.store.close()
         await self.engine.dispose()
@@ -92,8 +98,11 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     publish = make_publisher(broker) if broker is not None else None
     assets = AssetService(sessions, store, settings)
     billing = BillingService(sessions, settings, storage=assets, price_model=priced_model)
-    tasks = TaskService(sessions, settings, publish, billing)
+    # One channel object per process: TaskService publishes on it, the hub (API) listens on it.
+    changes = RedisChanges(settings.events_redis_url, settings.queue.namespace) if settings.events_redis_url else None
+    tasks = TaskService(sessions, settings, publish, billing, events=changes)
     tasks.read_sessions = make_read_sessionmaker(engine)
+    hub = EventHub(settings.events, tasks.changes_since, changes)
     keys = KeyService(sessions, _revocations(settings))
     moderation = Moderation(settings)
     policies = PolicyService(sessions)
@@ -120,6 +129,8 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
         watermark=key,
+        events=hub,
+        streams=TaskStreams(hub, tasks, assets.sign, settings.events),
     )
 
 
@@ -189,8 +200,18 @@ def make_gateway(services: Services) -> Gateway:
             [BatchKind(s.path, s.kind, s.request_type, services.generations.prepare) for s in GENERATION_KINDS.values()]
         ),
     }
+    settings = services.settings
+    tokens = StreamTokens(
+        derive_secret(settings.events.token_secret, load_signing_secret(settings)), settings.events.token_ttl_s
+    )
     return Gateway(
-        services.settings, services.sessions, services.tasks, services.keys, services.assets.sign, batch_kinds
+        settings,
+        services.sessions,
+        services.tasks,
+        services.keys,
+        services.assets.sign,
+        batch_kinds,
+        stream_tokens=tokens,
     )
 
 
@@ -204,6 +225,12 @@ def _from_services(pick: Callable[[Services], Any]) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
+def _task_streams(state: State, stream_principal: Principal) -> TaskStreams:
+    # Like _from_services, after authentication; the event routes authenticate with `stream_principal`.
+    streams: TaskStreams = state.services.streams
+    return streams
+
+
 def _gateway(state: State, principal: Principal) -> Gateway:
     gateway: Gateway = state.gateway
     return gateway
@@ -211,6 +238,8 @@ def _gateway(state: State, principal: Principal) -> Gateway:
 
 DEPENDENCIES: dict[str, Provide] = {
     "principal": Provide(provide_principal),
+    "stream_principal": Provide(provide_stream_principal),
+    "task_streams": Provide(_task_streams, sync_to_thread=False),
     "gateway": Provide(_gateway, sync_to_thread=False),
     "settings": _from_services(lambda s: s.settings),
     "task_service": _from_services(lambda s: s.tasks),

@@ -220,6 +220,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("invalid_color", 422, "A colour is not #RRGGBB, #RRGGBBAA, #RGB or a known name."),
     ErrorCode("invalid_cursor", 422, "A pagination cursor was not issued by this API."),
     ErrorCode("invalid_idempotency_key", 422, "The Idempotency-Key header is not 1 to 255 visible ASCII characters."),
+    ErrorCode("invalid_last_event_id", 422, "A Last-Event-ID header is not an event id the stream sends."),
     ErrorCode("invalid_limit", 422, "A key's limit must be positive."),
     ErrorCode("invalid_merge", 422, "A render's merge value is missing, unknown, mistyped or out of limits."),
     ErrorCode("invalid_moderation_rule", 422, "A moderation rule's pattern does not compile."),
@@ -228,6 +229,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("invalid_range", 422, "A range's start is not before its end."),
     ErrorCode("invalid_request", 422, "The body does not match the schema; `errors` names each field."),
     ErrorCode("invalid_scope", 422, "An unknown scope was asked for."),
+    ErrorCode("invalid_stream_token", 401, "A stream token (`?token=`) is malformed or its signature is wrong."),
     ErrorCode("invalid_subtitles", 422, "The subtitle file or segments cannot be parsed."),
     ErrorCode("invalid_template", 422, "A template's fields and placeholders differ, or it is not a valid composite."),
     ErrorCode("invalid_text", 422, "A text is blank."),
@@ -262,6 +264,9 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("rate_limited", 429, "Too many requests; retry after `Retry-After` seconds."),
     ErrorCode("signature_invalid", 403, "A download URL's signature is invalid or expired."),
     ErrorCode("storage_quota_exceeded", 402, "Storing the file would pass the caller's storage quota in bytes."),
+    ErrorCode(
+        "stream_token_expired", 401, "A stream token has expired; get a new one from POST /v1/video/events/token."
+    ),
     ErrorCode("task_not_cancelable", 409, "The task has already finished."),
     ErrorCode("task_not_finished", 409, "The task has not finished, so there is nothing to redeliver."),
     ErrorCode("task_not_found", 404, "No task with this id belongs to the caller."),

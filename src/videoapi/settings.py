@@ -369,6 +369,28 @@ class MetricsSettings(Base):
         return host.strip("[]"), int(port)
 
 
+class EventSettings(Base):
+    """Live task events (`GET /v1/video/tasks/{id}/events`, `GET /v1/video/events`)."""
+
+    backend: Literal["auto", "redis", "table"] = "auto"
+    """How task changes reach the API processes that stream them. `redis`: workers and API processes
+    publish every change on one pub/sub channel of the Redis of the rate limiter (`gateway.redis_url`, or
+    `queue.url` with the Redis broker); `table`: one poller per API process reads the task table, while
+    it has streams open; `auto`: `redis` when such a Redis URL is set, else `table`."""
+    heartbeat_s: float = 15.0
+    """A comment line is sent on an idle stream this often, so proxies and clients keep it open."""
+    poll_interval_s: float = 0.5
+    """How often the `table` backend's poller reads the changes of the owners whose streams are open."""
+    poll_overlap_s: float = 2.0
+    """How far behind the newest change seen each poll reads again, so that a transaction committing
+    late is not missed (duplicates are dropped by version); the writers' clocks must agree within it."""
+    token_ttl_s: float = 300.0
+    """Lifetime of a stream token from `POST /v1/video/events/token` (for a browser's EventSource)."""
+    token_secret: str = ""
+    """HMAC key of stream tokens; empty: derived from the storage signing secret. Every API replica needs
+    the same one."""
+
+
 class LogSettings(Base):
     level: str = "info"
     json: bool | None = None
@@ -392,6 +414,7 @@ class Settings(Base):
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
     generation: GenerationSettings = msgspec.field(default_factory=GenerationSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    events: EventSettings = msgspec.field(default_factory=EventSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     @property
@@ -415,6 +438,13 @@ class Settings(Base):
         if self.gateway.redis_url:
             return self.gateway.redis_url
         return self.queue.url if self.queue.broker == "redis" else ""
+
+    @property
+    def events_redis_url(self) -> str:
+        """Redis of the task event channel; empty: the `table` backend."""
+        if self.events.backend == "table":
+            return ""
+        return self.rate_limit_redis_url
 
     @property
     def moderation_rules_file(self) -> Path:
@@ -523,6 +553,7 @@ def secret_problems(settings: Settings) -> list[tuple[str, str]]:
         "auth.jwt_secret": settings.auth.jwt_secret,
         "storage.s3_secret_key": settings.storage.s3_secret_key if settings.storage.backend == "s3" else "",
         "gateway.webhook_secret": settings.gateway.webhook_secret.removeprefix("whsec_"),
+        "events.token_secret": settings.events.token_secret,
     }
     for field, value in named.items():
         if not value:
@@ -563,6 +594,11 @@ def _check(settings: Settings) -> None:
     for name in ("webhook_timeout_s", "webhook_max_in_flight", "webhook_max_in_flight_per_owner"):
         if getattr(settings.gateway, name) <= 0:
             problems.append(f"gateway.{name} must be positive")
+    if settings.events.backend == "redis" and not settings.rate_limit_redis_url:
+        problems.append("events.backend = 'redis' needs gateway.redis_url (or queue.url with the Redis broker)")
+    for name in ("heartbeat_s", "poll_interval_s", "token_ttl_s"):
+        if getattr(settings.events, name) <= 0:
+            problems.append(f"events.{name} must be positive")
     if problems:
         raise SettingsError("invalid configuration: " + "; ".join(problems))
 

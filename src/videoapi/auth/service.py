@@ -131,6 +131,14 @@ class KeyService:
                 await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         return key
 
+    async def active(self, key_id: str) -> ApiKey:
+        """The key with this id; 401 `invalid_api_key` when it is unknown or revoked."""
+        async with self.sessions() as session:
+            key = await session.get(ApiKey, key_id)
+        if key is None or key.revoked_at is not None:
+            raise Unauthorized("the API key is missing, malformed, unknown or revoked", code="invalid_api_key")
+        return key
+
     async def list(self) -> list[ApiKey]:
         async with self.sessions() as session:
             return list((await session.scalars(select(ApiKey).order_by(ApiKey.created_at))).all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -95,4 +96,23 @@ async def webhook_secret(
     return WebhookSecrets(await webhook_service.secrets_for_caller(principal.owner_id))
 
 
-ROUTES = [batch_edit, batch_generate, task_webhooks, redeliver_webhook, webhook_secret]
+class StreamToken(msgspec.Struct):
+    token: str
+    """Pass it as `?token=` to `GET /v1/video/events` or `GET /v1/video/tasks/{id}/events`; nothing else takes it."""
+    expires_at: datetime
+    expires_in_s: int
+
+
+@post(
+    "/v1/video/events/token",
+    status_code=200,
+    summary="A short-lived signed token that opens the caller's event streams from a browser's EventSource",
+    tags=["tasks"],
+    opt={"scope": "read"},
+)
+async def stream_token(principal: CurrentPrincipal, gateway: NamedDependency[Gateway]) -> StreamToken:
+    token, expires = gateway.stream_tokens.issue(principal)
+    return StreamToken(token, datetime.fromtimestamp(expires, UTC), int(gateway.stream_tokens.ttl_s))
+
+
+ROUTES = [batch_edit, batch_generate, task_webhooks, redeliver_webhook, webhook_secret, stream_token]

@@ -8,6 +8,7 @@ headers are added to the response by `add_rate_limit_headers`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -46,24 +47,65 @@ async def provide_principal(request: Request) -> Principal:
         )
     else:
         key, cached_epoch = await _authenticate_key(request, gateway, token)
-        if key.allow_ips:
-            ip = client_ip(
-                request.scope["client"][0] if request.scope.get("client") else None,
-                request.headers.getall("x-forwarded-for", []),
-                gateway.trusted_proxies,
-            )
-            if not allowed(ip, key.allow_ips):
-                raise Forbidden(f"this key may not be used from {ip}", code="ip_not_allowed")
-        principal = Principal(
-            owner_id=key.id,
-            key_name=key.name,
-            key_id=key.id,
-            scopes=frozenset(key.scopes),
-            rate_per_s=key.rate_per_s,
-            burst=key.burst,
-            max_priority=key.max_priority or gateway.settings.gateway.default_max_priority,
-            max_active_tasks=key.max_active_tasks,
+        principal = _key_principal(request, gateway, key)
+
+    async def recheck(decision: Any) -> None:
+        if gateway.key_cache is not None and cached_epoch is not None and decision.epoch != cached_epoch:
+            # A key was revoked since this one was cached (or Redis could not say): ask the database.
+            gateway.key_cache.drop(token)
+            await gateway.keys.authenticate(token)
+
+    await _admit(request, gateway, principal, recheck)
+    return principal
+
+
+def _key_principal(request: Request, gateway: Gateway, key: ApiKey) -> Principal:
+    """The principal of an authenticated key; 403 from outside its IP allowlist."""
+    if key.allow_ips:
+        ip = client_ip(
+            request.scope["client"][0] if request.scope.get("client") else None,
+            request.headers.getall("x-forwarded-for", []),
+            gateway.trusted_proxies,
         )
+        if not allowed(ip, key.allow_ips):
+            raise Forbidden(f"this key may not be used from {ip}", code="ip_not_allowed")
+    return Principal(
+        owner_id=key.id,
+        key_name=key.name,
+        key_id=key.id,
+        scopes=frozenset(key.scopes),
+        rate_per_s=key.rate_per_s,
+        burst=key.burst,
+        max_priority=key.max_priority or gateway.settings.gateway.default_max_priority,
+        max_active_tasks=key.max_active_tasks,
+    )
+
+
+async def provide_stream_principal(request: Request) -> Principal:
+    """The caller of an event stream: `?token=` (a stream token, for EventSource) or the header.
+
+    Only the event routes take this dependency: a stream token opens nothing else.
+    """
+    token = request.query_params.get("token")
+    if token is None:
+        return await provide_principal(request)
+    gateway: Gateway = request.app.state.gateway
+    principal = gateway.stream_tokens.verify(token)
+    if principal.key_id is not None:
+        # The key as it is now: revoked since the token was issued, moved allowlist, its own rate.
+        principal = _key_principal(request, gateway, await gateway.keys.active(principal.key_id))
+    await _admit(request, gateway, principal)
+    return principal
+
+
+async def _admit(
+    request: Request,
+    gateway: Gateway,
+    principal: Principal,
+    recheck: Callable[[Any], Awaitable[None]] | None = None,
+) -> None:
+    """Scope and rate limit of an authenticated principal (403, 429); `recheck(decision)` runs before
+    the limit is enforced (the key cache's revocation epoch comes with the decision)."""
     structlog.contextvars.bind_contextvars(owner=principal.owner_id)
     needed = required_scopes(request.method, request.url.path, request.route_handler.opt)
     if not has_scope(principal.scopes, needed):
@@ -75,10 +117,8 @@ async def provide_principal(request: Request) -> Principal:
     decision = await gateway.limiter.hit(
         principal.bucket, principal.rate_per_s or settings.default_rate_per_s, principal.burst or settings.default_burst
     )
-    if gateway.key_cache is not None and cached_epoch is not None and decision.epoch != cached_epoch:
-        # A key was revoked since this one was cached (or Redis could not say): ask the database.
-        gateway.key_cache.drop(token)
-        await gateway.keys.authenticate(token)
+    if recheck is not None:
+        await recheck(decision)
     request.scope.setdefault("state", {})[_RATE_STATE] = decision.headers()
     if not decision.allowed:
         raise TooManyRequests(
@@ -86,7 +126,6 @@ async def provide_principal(request: Request) -> Principal:
             f"retry in {decision.retry_after_s} s",
             headers=decision.headers(),
         )
-    return principal
 
 
 async def _authenticate_key(request: Request, gateway: Gateway, token: str) -> tuple[ApiKey, int | None]:

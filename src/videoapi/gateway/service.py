@@ -27,6 +27,7 @@ from videoapi.gateway.clientip import parse_networks
 from videoapi.gateway.idempotency import HEADER, IdempotencyStore, Replay, check_key, fingerprint
 from videoapi.gateway.keycache import KeyCache
 from videoapi.gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from videoapi.gateway.streamtokens import StreamTokens
 from videoapi.media.fetch import check_target
 from videoapi.settings import Settings
 from videoapi.tasks.models import Task
@@ -53,8 +54,12 @@ class Gateway:
         keys: KeyService,
         sign: Callable[[str], Awaitable[str]],
         batch_kinds: dict[str, dict[str, Any]] | None = None,
+        *,
+        stream_tokens: StreamTokens,
     ) -> None:
         self.settings = settings
+        self.stream_tokens = stream_tokens
+        """Signs and checks the `?token=` of the event streams (POST /v1/video/events/token)."""
         self.sessions = sessions
         self.tasks = tasks
         self.keys = keys

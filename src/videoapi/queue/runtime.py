@@ -420,9 +420,10 @@ class Runtime:
             if done and output:
                 session.add_all(output.assets)
         if done:
+            await self.tasks.announce([done])
             latency_s = (datetime.now(UTC) - task.created_at).total_seconds()
             TASK_LATENCY_SECONDS.labels(task.kind, str(status)).observe(max(latency_s, 0.0))
-        return done
+        return done is not None
 
     async def _discard(self, output: JobOutput) -> None:
         for key in output.stored_keys:

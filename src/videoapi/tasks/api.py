@@ -1,17 +1,20 @@
-"""Routes: read, list and cancel the caller's tasks."""
+"""Routes: read, list and cancel the caller's tasks, and follow them live (server-sent events)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from litestar import get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, Parameter, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from videoapi.auth.principal import CurrentPrincipal
+from videoapi.auth.principal import CurrentPrincipal, Principal
 from videoapi.tasks.schemas import Signer, TaskOut, TaskPage, present_task
 from videoapi.tasks.service import TaskService
 from videoapi.tasks.states import Status
+from videoapi.tasks.streams import StreamEvent, TaskStreams
 
 
 @get("/v1/video/tasks/{task_id:str}", summary="A task: status, progress, result with fresh URLs, error", tags=["tasks"])
@@ -57,4 +60,63 @@ async def cancel_task(
     return await present_task(task, sign)
 
 
-ROUTES = [get_task, list_tasks, cancel_task]
+LastEventId = Annotated[
+    str | None,
+    HeaderParameter(
+        name="last-event-id",
+        max_length=40,
+        description="Resume after this event id (EventSource sends it on reconnect); see docs/api/events.md",
+    ),
+]
+StreamToken = Annotated[
+    str | None,
+    QueryParameter(
+        name="token",
+        max_length=2048,
+        description="A token from POST /v1/video/events/token, for clients that cannot send Authorization",
+    ),
+]
+
+
+@get(
+    "/v1/video/tasks/{task_id:str}/events",
+    summary="Live events of a task (text/event-stream): status, progress, then the finished task",
+    tags=["tasks"],
+    media_type="text/event-stream",
+)
+async def task_events(
+    task_id: FromPath[str],
+    stream_principal: NamedDependency[Principal],
+    task_streams: NamedDependency[TaskStreams],
+    last_event_id: LastEventId = None,
+    token: StreamToken = None,
+) -> ServerSentEvent:
+    events = await task_streams.task(task_id, stream_principal.owner_id, last_event_id)
+    return ServerSentEvent(_messages(events))
+
+
+@get(
+    "/v1/video/events",
+    summary="Live events of all the caller's tasks (text/event-stream); never ends by itself",
+    tags=["tasks"],
+    media_type="text/event-stream",
+)
+async def owner_events(
+    stream_principal: NamedDependency[Principal],
+    task_streams: NamedDependency[TaskStreams],
+    last_event_id: LastEventId = None,
+    token: StreamToken = None,
+) -> ServerSentEvent:
+    events = await task_streams.owner(stream_principal.owner_id, last_event_id)
+    return ServerSentEvent(_messages(events))
+
+
+async def _messages(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEventMessage]:
+    async for event in events:
+        if event.event is None:
+            yield ServerSentEventMessage(data=None, comment="heartbeat")
+        else:
+            yield ServerSentEventMessage(data=event.data, event=event.event, id=event.id)
+
+
+ROUTES = [get_task, list_tasks, cancel_task, task_events, owner_events]

@@ -43,6 +43,12 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    """Raised by one on every change a caller can see (status, progress, cancel request, result):
+    the event id of the task's event stream (`GET /v1/video/tasks/{id}/events`)."""
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    """When `version` last rose; unlike `updated_at` it ignores bookkeeping (leases, webhook outbox).
+    The cursor of the caller's event stream and of the task-table event poller."""
     webhook_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """When the terminal state's webhook delivery was queued; None on a finished task with a
     webhook_url: the gateway's dispatcher has yet to queue it (an outbox read by one partial index)."""
@@ -54,6 +60,7 @@ class Task(Base):
         Index("ix_tasks_status_lease", "status", "lease_expires_at"),
         Index("ix_tasks_batch", "queue", "status", "batch_key"),
         Index("ix_tasks_owner_status", "owner_id", "status"),
+        Index("ix_tasks_owner_changed", "owner_id", "changed_at"),
         Index(
             "ix_tasks_webhook_due",
             "finished_at",

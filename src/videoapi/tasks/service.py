@@ -13,15 +13,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoapi.db.base import utcnow
+from videoapi.db.base import UTCDateTime, utcnow
 from videoapi.db.engine import transaction
 from videoapi.errors import Conflict, InvalidRequest, NotFound, scrub_paths
 from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import TASK_RETRIES
 from videoapi.settings import Settings
+from videoapi.tasks.events import ChangePublisher, TaskChange
 from videoapi.tasks.models import Task
 from videoapi.tasks.states import Status
 
@@ -30,6 +31,38 @@ log = get_logger(__name__)
 # publish(queue, task_id, delay_ms): tell the queue's workers that work is waiting.
 # None: this process cannot publish (CLI on the embedded shape); the reconciler publishes instead.
 Publisher = Callable[[str, str, int], None] | None
+
+# What a change statement returns (RETURNING), to announce it to the event streams.
+CHANGE_COLUMNS = (
+    Task.id,
+    Task.owner_id,
+    Task.status,
+    Task.progress,
+    Task.version,
+    Task.changed_at,
+    Task.cancel_requested,
+)
+
+
+def changed(now: datetime) -> dict[str, Any]:
+    """The values every UPDATE that changes what a caller sees adds: the next version, and when."""
+    return {"version": Task.version + 1, "changed_at": now, "updated_at": now}
+
+
+def change_of(row: Any) -> TaskChange:
+    """A TaskChange from a row of CHANGE_COLUMNS (or a Task)."""
+    if isinstance(row, Task):
+        row = (row.id, row.owner_id, row.status, row.progress, row.version, row.changed_at, row.cancel_requested)
+    task_id, owner_id, status, progress, version, changed_at, cancel_requested = row
+    return TaskChange(
+        task_id=task_id,
+        owner_id=owner_id,
+        status=str(status),
+        progress=round(progress, 4),
+        version=version,
+        changed_at=changed_at,
+        cancel_requested=bool(cancel_requested),
+    )
 
 
 class Ledger(Protocol):
@@ -51,12 +84,18 @@ class TaskService:
         settings: Settings,
         publish: Publisher,
         billing: Ledger | None = None,
+        events: ChangePublisher | None = None,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
         self._publish = publish
         self.billing = billing
         """Charges succeeded tasks and reserves quota at creation; None in code paths that need neither."""
+        self.events = events
+        """Where committed changes are announced (the Redis channel); None: streams poll the table."""
+        self._beat_versions: dict[str, int] = {}
+        """Version each running task's last heartbeat returned: only a heartbeat that changed the
+        progress is announced."""
         self.read_sessions = sessions
         """Sessions for plain reads (autocommit on PostgreSQL); set by `build_services`."""
 
@@ -122,6 +161,8 @@ class TaskService:
                 webhook_url=item.get("webhook_url"),
                 created_at=now,
                 updated_at=now,
+                changed_at=now,
+                version=1,
                 not_before=now,
                 published_at=now,
             )
@@ -137,9 +178,37 @@ class TaskService:
                         await self.billing.reserve(session, task.owner_id, task.id, item["estimate_credits"], now)
             if in_transaction is not None:
                 await in_transaction(session, tasks)
+        await self.announce([change_of(t) for t in tasks])
         for task in tasks:
             await self.publish(task.queue, task.id)
         return tasks
+
+    async def announce(self, changes: Sequence[TaskChange]) -> None:
+        """Tell the event streams of every process about committed changes (Redis); never raises.
+
+        On the `table` backend there is nothing to do: the streams' poller reads the rows.
+        """
+        if self.events is None or not changes:
+            return
+        try:
+            await self.events.publish(changes)
+        except Exception as exc:  # a stream resyncs from the table; the change itself is committed
+            log.warning("task_event_publish_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    async def changes_since(self, owner_ids: Sequence[str], after: datetime, limit: int = 1000) -> list[TaskChange]:
+        """The current state of those owners' tasks changed after `after`, oldest change first."""
+        out: list[TaskChange] = []
+        owners = list(owner_ids)
+        for i in range(0, len(owners), 500):  # bounded IN lists (SQLite caps bound parameters)
+            async with self.read_sessions() as session:
+                rows = await session.execute(
+                    select(*CHANGE_COLUMNS)
+                    .where(Task.owner_id.in_(owners[i : i + 500]), Task.changed_at > after)
+                    .order_by(Task.changed_at, Task.id)
+                    .limit(limit)
+                )
+                out += [change_of(r) for r in rows.all()]
+        return sorted(out, key=lambda c: c.changed_at)[:limit]
 
     async def publish(self, queue: str, task_id: str, delay_ms: int = 0) -> None:
         # The row is committed first; a message lost here is re-published by the reconciler.
@@ -188,17 +257,22 @@ class TaskService:
             done = await session.execute(
                 update(Task)
                 .where(Task.id == task.id, Task.status == Status.QUEUED)
-                .values(status=Status.CANCELED, finished_at=now, updated_at=now)
+                .values(status=Status.CANCELED, finished_at=now, **changed(now))
+                .returning(*CHANGE_COLUMNS)
             )
-            if not done.rowcount:
+            row = done.one_or_none()
+            if row is None:
                 done = await session.execute(
                     update(Task)
                     .where(Task.id == task.id, Task.status == Status.RUNNING)
-                    .values(cancel_requested=True, updated_at=now)
+                    .values(cancel_requested=True, **changed(now))
+                    .returning(*CHANGE_COLUMNS)
                 )
-        if not done.rowcount:
+                row = done.one_or_none()
+        if row is None:
             current = await self.get(task_id, owner_id)
             raise Conflict(f"task {task_id} is already {current.status}", code="task_not_cancelable")
+        await self.announce([change_of(row)])
         return await self.get(task_id, owner_id)
 
     async def requeue(self, task_id: str) -> Task:
@@ -219,14 +293,16 @@ class TaskService:
                     webhook_notified_at=None,  # the new run's end is announced too
                     not_before=now,
                     published_at=None,  # the reconciler publishes it too if this process cannot
-                    updated_at=now,
+                    **changed(now),
                 )
-                .returning(Task.queue)
+                .returning(Task.queue, *CHANGE_COLUMNS)
             )
-            queue = done.scalar_one_or_none()
-        if queue is None:
+            row = done.one_or_none()
+        if row is None:
             task = await self.get(task_id, None)
             raise Conflict(f"task {task_id} is {task.status}; only failed or canceled tasks can be requeued")
+        queue, *change = row
+        await self.announce([change_of(change)])
         await self.publish(queue, task_id)
         return await self.get(task_id, None)
 
@@ -253,14 +329,22 @@ class TaskService:
                     lease_expires_at=now + timedelta(seconds=self.settings.tasks.lease_s),
                     attempts=Task.attempts + 1,
                     started_at=func.coalesce(Task.started_at, now),
-                    updated_at=now,
+                    **changed(now),
                 )
                 .returning(Task)
                 .execution_options(synchronize_session=False)
             )
-            return row.scalar_one_or_none()
+            task = row.scalar_one_or_none()
+        if task is not None:
+            await self.announce([change_of(task)])
+        return task
 
     async def claim_batch(self, queue: str, worker_id: str, batch_key: str | None = None, limit: int = 1) -> list[Task]:
+        claimed = await self._claim_batch(queue, worker_id, batch_key, limit)
+        await self.announce([change_of(t) for t in claimed])
+        return claimed
+
+    async def _claim_batch(self, queue: str, worker_id: str, batch_key: str | None, limit: int) -> list[Task]:
         """Claim up to `limit` ready tasks that can run as one batch, in one transaction.
 
         Without `batch_key`: the best ready task (as `claim`), then, when it has a batch key, the
@@ -275,7 +359,7 @@ class TaskService:
             "lease_expires_at": now + timedelta(seconds=self.settings.tasks.lease_s),
             "attempts": Task.attempts + 1,
             "started_at": func.coalesce(Task.started_at, now),
-            "updated_at": now,
+            **changed(now),
         }
         ready = (Task.queue == queue, Task.status == Status.QUEUED, Task.not_before <= now)
         order = (Task.priority.desc(), Task.created_at, Task.id)
@@ -324,18 +408,31 @@ class TaskService:
     async def heartbeat(self, task_id: str, worker_id: str, progress: float) -> bool | None:
         """Renew the lease and save progress. None: the lease is lost; True: cancel was requested."""
         now = utcnow()
+        progress = round(max(0.0, min(progress, 1.0)), 4)
+        moved = Task.progress != progress
         async with transaction(self.sessions) as session:
             row = await session.execute(
                 update(Task)
                 .where(Task.id == task_id, Task.lease_owner == worker_id, Task.status == Status.RUNNING)
                 .values(
                     lease_expires_at=now + timedelta(seconds=self.settings.tasks.lease_s),
-                    progress=max(0.0, min(progress, 1.0)),
+                    progress=progress,
+                    # A beat that moves the progress is a change; one that only renews the lease is not.
+                    version=Task.version + case((moved, 1), else_=0),
+                    changed_at=case((moved, literal(now, UTCDateTime())), else_=Task.changed_at),
                     updated_at=now,
                 )
-                .returning(Task.cancel_requested)
+                .returning(*CHANGE_COLUMNS)
             )
-            return row.scalar_one_or_none()
+            found = row.one_or_none()
+        if found is None:
+            self._beat_versions.pop(task_id, None)
+            return None
+        change = change_of(found)
+        if self._beat_versions.get(task_id) != change.version:
+            self._beat_versions[task_id] = change.version
+            await self.announce([change])
+        return change.cancel_requested
 
     async def finish(
         self,
@@ -346,13 +443,17 @@ class TaskService:
         *,
         result: dict[str, Any] | None = None,
         error: tuple[str, str] | None = None,
-    ) -> bool:
-        """Move a leased running task to a terminal status; False if the lease was lost meanwhile."""
+    ) -> TaskChange | None:
+        """Move a leased running task to a terminal status; None if the lease was lost meanwhile.
+
+        The caller commits `session`, then passes the change to `announce`.
+        """
         now = utcnow()
+        self._beat_versions.pop(task_id, None)
         values: dict[str, Any] = {
             "status": status,
             "finished_at": now,
-            "updated_at": now,
+            **changed(now),
             "lease_owner": None,
             "lease_expires_at": None,
         }
@@ -370,13 +471,16 @@ class TaskService:
             update(Task)
             .where(Task.id == task_id, Task.lease_owner == worker_id, Task.status == Status.RUNNING)
             .values(**values)
+            .returning(*CHANGE_COLUMNS)
         )
-        return bool(done.rowcount)
+        row = done.one_or_none()
+        return change_of(row) if row is not None else None
 
     async def retry_later(self, task: Task, worker_id: str, error: tuple[str, str]) -> bool:
         """Put a task that hit a transient error back in the queue with exponential backoff."""
         delay_s = self.backoff_s(task.attempts)
         now = utcnow()
+        self._beat_versions.pop(task.id, None)
         async with transaction(self.sessions) as session:
             done = await session.execute(
                 update(Task)
@@ -389,13 +493,16 @@ class TaskService:
                     published_at=now,
                     error_code=error[0],
                     error_message=scrub_paths(error[1]),
-                    updated_at=now,
+                    **changed(now),
                 )
+                .returning(*CHANGE_COLUMNS)
             )
-        if done.rowcount:
+            row = done.one_or_none()
+        if row is not None:
             TASK_RETRIES.labels(task.kind, "transient_error").inc()
+            await self.announce([change_of(row)])
             await self.publish(task.queue, task.id, int(delay_s * 1000))
-        return bool(done.rowcount)
+        return row is not None
 
     def backoff_s(self, attempts: int) -> float:
         base = self.settings.tasks.retry_backoff_s * 2 ** max(attempts - 1, 0)
@@ -407,15 +514,18 @@ class TaskService:
         republish_before = now - timedelta(seconds=max(self.settings.tasks.reconcile_interval_s * 6, 30))
         to_publish: list[tuple[str, str]] = []
         counts = {"requeued": 0, "failed": 0, "canceled": 0, "republished": 0}
+        changes: list[TaskChange] = []
         async with transaction(self.sessions) as session:
             expired = and_(Task.status == Status.RUNNING, Task.lease_expires_at < now)
-            lost_values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
+            lost_values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, **changed(now)}
             canceled = await session.execute(
                 update(Task)
                 .where(expired, Task.cancel_requested.is_(True))
                 .values(status=Status.CANCELED, finished_at=now, **lost_values)
+                .returning(*CHANGE_COLUMNS)
             )
-            counts["canceled"] = canceled.rowcount
+            changes += [change_of(r) for r in canceled.all()]
+            counts["canceled"] = len(changes)
             failed = await session.execute(
                 update(Task)
                 .where(expired, Task.attempts >= Task.max_attempts)
@@ -426,15 +536,20 @@ class TaskService:
                     error_message="the worker running this task stopped responding too many times",
                     **lost_values,
                 )
+                .returning(*CHANGE_COLUMNS)
             )
-            counts["failed"] = failed.rowcount
+            failed_changes = [change_of(r) for r in failed.all()]
+            changes += failed_changes
+            counts["failed"] = len(failed_changes)
             requeued = await session.execute(
                 update(Task)
                 .where(expired)
                 .values(status=Status.QUEUED, not_before=now, published_at=now, **lost_values)
-                .returning(Task.queue, Task.id, Task.kind)
+                .returning(Task.queue, Task.kind, *CHANGE_COLUMNS)
             )
-            for queue, task_id, kind in requeued.all():
+            for queue, kind, *row in requeued.all():
+                task_id = row[0]
+                changes.append(change_of(row))
                 TASK_RETRIES.labels(kind, "lease_expired").inc()
                 to_publish.append((queue, task_id))
                 counts["requeued"] += 1
@@ -451,6 +566,7 @@ class TaskService:
             for queue, task_id in stale.all():
                 to_publish.append((queue, task_id))
                 counts["republished"] += 1
+        await self.announce(changes)
         for queue, task_id in to_publish:
             await self.publish(queue, task_id)
         if any(counts.values()):
