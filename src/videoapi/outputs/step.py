@@ -9,6 +9,7 @@ with Content Credentials, and stores them. Billing reads the stored result when 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ class Rendered:
     poster: Path | None
     content_type: str
     extras: list[tuple[Path, str]] = field(default_factory=list)
+    render: dict[str, Any] | None = None
+    """The plan's `render` report, shown as `result.render`."""
 
 
 @dataclass(frozen=True)
@@ -92,20 +95,26 @@ class OutputStep:
         if watermark is not None:
             logo = await self.watermark_logo(ctx, watermark)
             plan = replace_plan(plan, watermark, logo, self.settings.editing.fonts_dir)
+        # One time limit for every pass of the plan together.
+        deadline = time.monotonic() + ctx.time_limit_s
         for path, content in plan.files.items():
             path.write_text(content, encoding="utf-8")
         for argv in plan.before:
             await _run_before(argv)
+        for args in plan.passes:
+            await run_ffmpeg(
+                args, duration_s=None, timeout_s=_left(deadline), max_pixels=self.settings.limits.max_pixels
+            )
         await run_ffmpeg(
             bounded_args(plan),
             duration_s=plan.duration_s,
             on_progress=ctx.report_progress,
-            timeout_s=ctx.time_limit_s,
+            timeout_s=_left(deadline),
             max_pixels=self.settings.limits.max_pixels,
         )
         if plan.expect is not None:
             await asyncio.to_thread(verify_output, plan.output, plan.expect)
-        return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs))
+        return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs), plan.render)
 
     async def finish(self, ctx: JobContext, rendered: Rendered, generated: Generated | None = None) -> JobOutput:
         """Scan every output with the owner's threshold (a blocked one fails the task, nothing stored),
@@ -135,6 +144,8 @@ class OutputStep:
             result["provenance"] = provenance
         if scans[0] is not None:
             result["moderation"] = scans[0].summary()
+        if rendered.render is not None:
+            result["render"] = rendered.render
         assets = [asset]
         if rendered.extras:
             listed = [dict(result)]
@@ -147,6 +158,10 @@ class OutputStep:
             result["outputs"] = listed
         keys = [k for a in assets for k in (a.storage_key, a.poster_key) if k]
         return JobOutput(result=result, assets=assets, stored_keys=keys)
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.001)
 
 
 async def _run_before(argv: list[str]) -> None:
