@@ -162,7 +162,8 @@ def plan_smart_trim(
             lines.append(f"file {_quote(files[piece])}")
         lines.append(f"duration {_ts(piece.length_s)}")
     join = [
-        "-f", "concat", "-safe", "0", "-protocol_whitelist", "file",
+        # auto_convert (the default, said here because everything rests on it): SPS/PPS in-band.
+        "-f", "concat", "-safe", "0", "-auto_convert", "1", "-protocol_whitelist", "file",
         "-format_whitelist", f"concat,{ALLOWED_DEMUXERS}", "-i", str(listing),
     ]  # fmt: skip
     has_audio = media.audio is not None
