@@ -30,7 +30,8 @@ LIMITS = LimitSettings()
 @pytest.fixture(scope="module")
 def gop_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """5 s of 320x180 25 fps H.264 (a keyframe every second, B-frames) + AAC."""
-    return make_video(tmp_path_factory.mktemp("smart") / "gop.mp4", duration_s=5.0, width=320, height=180, gop_frames=25)
+    path = tmp_path_factory.mktemp("smart") / "gop.mp4"
+    return make_video(path, duration_s=5.0, width=320, height=180, gop_frames=25)
 
 
 def render(src: Path, out_dir: Path, **body: object) -> Plan:
@@ -98,7 +99,7 @@ def test_smart_trim_matches_the_full_re_encode_and_the_source(gop_clip: Path, tm
     # Every output frame is the source frame it stands for, at the cuts and in the copied GOPs.
     src_times, src_frames = frames(gop_clip)
     by_time = dict(zip(src_times, src_frames, strict=True))
-    ranges = [(body["start_s"], body["end_s"])] if "start_s" in body else [(s["start_s"], s["end_s"]) for s in body["segments"]]
+    ranges = [(s["start_s"], s["end_s"]) for s in body.get("segments", [body])]
     wanted = [t for start, end in ranges for t in src_times if start - 1e-6 <= t < end - 1e-6]
     assert len(wanted) == len(smart_frames)
     worst = min(psnr(frame, by_time[t]) for frame, t in zip(smart_frames, wanted, strict=True))

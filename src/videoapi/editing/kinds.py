@@ -86,7 +86,14 @@ def all_kinds() -> list[EditKind]:
             check_audio,
         ),
         EditKind(
-            "edit.trim", "trim", TrimRequest, "Cut ranges out of a video", _single, _trim, _trim_check, index=_trim_index
+            "edit.trim",
+            "trim",
+            TrimRequest,
+            "Cut ranges out of a video",
+            _single,
+            _trim,
+            _trim_check,
+            index=_trim_index,
         ),
         EditKind(
             "edit.subtitles",

@@ -7,6 +7,7 @@ packets, tens of milliseconds); callers run it in a worker thread.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -78,7 +79,7 @@ def clean_keyframes(packets: Iterable[tuple[int, int | None, bool]], time_base: 
 def frame_grid(pts: Iterable[int], time_base: Fraction) -> float | None:
     """The frame duration in seconds when the sorted timestamps are evenly spaced, else None."""
     ordered = sorted(pts)
-    steps = {b - a for a, b in zip(ordered, ordered[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(ordered)}
     if len(steps) != 1:
         # One tick of rounding (a 1/1000 time base at 30 fps) is still a constant rate.
         if not steps or max(steps) - min(steps) > 1:
@@ -136,7 +137,14 @@ _COLOR_ATTRS = {
 }
 _COLOR_NAMES: dict[str, dict[int, str]] = {
     "-color_primaries": {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020"},
-    "-color_trc": {1: "bt709", 6: "smpte170m", 13: "iec61966-2-1", 14: "bt2020-10", 16: "smpte2084", 18: "arib-std-b67"},
+    "-color_trc": {
+        1: "bt709",
+        6: "smpte170m",
+        13: "iec61966-2-1",
+        14: "bt2020-10",
+        16: "smpte2084",
+        18: "arib-std-b67",
+    },
     "-colorspace": {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"},
     "-color_range": {1: "tv", 2: "pc"},
 }
