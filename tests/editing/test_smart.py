@@ -79,9 +79,11 @@ def audio_span(path: Path) -> tuple[float, float]:
     "body",
     [
         {"start_s": 0.6, "end_s": 3.4},
+        # The output starts with copied source packets: the source's audio must not shift the video.
+        {"start_s": 1.0, "end_s": 3.4},
         {"segments": [{"start_s": 0.2, "end_s": 2.4}, {"start_s": 2.8, "end_s": 5.0}]},
     ],
-    ids=["one-range", "segments"],
+    ids=["one-range", "starts-on-a-keyframe", "segments"],
 )
 def test_smart_trim_matches_the_full_re_encode_and_the_source(gop_clip: Path, tmp_path: Path, body: dict) -> None:
     # Quality `high` encodes the pieces with x264's medium preset, the source is veryfast: the joined

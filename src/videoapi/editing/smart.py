@@ -138,7 +138,7 @@ def plan_smart_trim(
     first_s = per_range[0][0].start_s
 
     # Pass 1: the poster (the output's first frame) from input 0, then one input and output per piece.
-    encode = ["-ss", _ts(first_s), *input_args(src)]
+    encode = ["-ss", _ts(first_s), "-t", _ts(2 * frame), *input_args(src)]
     outputs: list[str] = []
     files: dict[Piece, Path] = {}
     for n, piece in enumerate(p for p in pieces if not p.copy):
@@ -172,6 +172,10 @@ def plan_smart_trim(
             start, end = group[0].start_s, group[-1].end_s
             join += ["-ss", _ts(start), "-t", _ts(end - start), *input_args(src)]
     join += ["-map", "0:v:0", "-c:v", "copy", "-video_track_timescale", str(index.time_base.denominator)]
+    # ffmpeg shifts an input by its start time, which the concat demuxer takes from the first file's
+    # streams: a copied source GOP first brings the source's audio start (AAC priming) and delays the
+    # video by it. Rebasing the video packets on the first (key)frame undoes that.
+    join += ["-bsf:v", "setts=pts=PTS-STARTPTS:dts=DTS-STARTPTS"]
     if has_audio:
         if len(per_range) == 1:
             join += ["-map", "1:a:0"]
