@@ -392,8 +392,9 @@ def remove_tree(path: Path) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=60.0, help="input clip length in seconds (default 60)")
-    parser.add_argument("--start", type=float, default=10.0, help="trim start in seconds (default 10)")
-    parser.add_argument("--end", type=float, default=50.0, help="trim end in seconds (default 50)")
+    # One second off the 2 s keyframe grid: both cuts have a partial GOP to encode.
+    parser.add_argument("--start", type=float, default=9.0, help="trim start in seconds (default 9)")
+    parser.add_argument("--end", type=float, default=49.0, help="trim end in seconds (default 49)")
     parser.add_argument("--short", type=float, default=5.0, help="length of the second, short cut (default 5)")
     parser.add_argument(
         "--segments", type=int, default=5, help="ranges of the join, as long in total as the long cut (default 5)"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import av.logging
@@ -18,8 +21,10 @@ from videoapi.media.ffmpeg import run_ffmpeg
 from videoapi.media.gops import read_index
 from videoapi.media.plan import Plan, bounded_args
 from videoapi.media.probe import probe
+from videoapi.outputs.step import OutputStep
 from videoapi.outputs.verify import verify_output
-from videoapi.settings import LimitSettings
+from videoapi.queue.jobs import JobContext
+from videoapi.settings import LimitSettings, Settings
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -120,3 +125,23 @@ def test_an_mkv_input_is_re_encoded_and_says_why(gop_clip: Path, tmp_path: Path)
     assert "MP4/MOV inputs only" in plan.render["reason"]
     times, _ = frames(plan.output)
     assert len(times) == round(2.2 * FPS)
+
+
+def test_a_smart_render_that_does_not_verify_falls_back_to_the_full_re_encode(
+    gop_clip: Path, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    # A copied stretch the concat demuxer ends early (as an audio packet past the outpoint, read before
+    # the last video packets, would make it do): the output is short, and the full re-encode replaces it.
+    req = msgspec.convert({"input": {"asset_id": "a"}, "start_s": 0.6, "end_s": 3.4}, TrimRequest)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    plan = plan_trim(req, probe(gop_clip, LIMITS), gop_clip, out_dir, index=read_index(gop_clip, LIMITS))
+    [(listing, text)] = plan.files.items()
+    broken = dataclasses.replace(plan, files={listing: text.replace("outpoint 2.920000", "outpoint 2.000000")})
+    step = OutputStep(make_settings(), assets=None, policies=None)  # type: ignore[arg-type]
+    ctx = JobContext(task=SimpleNamespace(id="t"), work_dir=tmp_path, time_limit_s=60)  # type: ignore[arg-type]
+    rendered = asyncio.run(step.run_plan(ctx, broken, None))
+    assert rendered.render is not None and rendered.render["method"] == "full"
+    assert "output_mismatch" in rendered.render["reason"]
+    times, _ = frames(rendered.output)
+    assert len(times) == round(2.8 * FPS)

@@ -110,7 +110,11 @@ def plan_trim(
         assert index is not None
         smart = plan_smart_trim(req, media, index, src, out_dir, ranges)
         if smart is not None:
-            return smart
+            full = _plan_single(req, media, src, out_dir, ranges)
+            full = dataclasses.replace(
+                full, render=render_report("full", 0.0, full.duration_s, "smart rendering failed")
+            )
+            return dataclasses.replace(smart, fallback=full)
         reason = "no whole GOP lies inside the kept ranges"
     plan = _plan_single(req, media, src, out_dir, ranges)
     return dataclasses.replace(plan, render=render_report("full", 0.0, plan.duration_s, reason))

@@ -193,7 +193,13 @@ def plan_smart_trim(
         duration_s,
         files={listing: "\n".join(lines) + "\n"},
         passes=[encode],
-        expect=Expected(video_s=duration_s, size=(index.width, index.height), video_codec="h264", frame_s=frame),
+        expect=Expected(
+            video_s=duration_s,
+            size=(index.width, index.height),
+            video_codec="h264",
+            frame_s=frame,
+            video_frames=sum(round(p.length_s / frame) for p in pieces),
+        ),
         render=render_report("smart", copied_s, encoded_s, None),
     )
 

@@ -23,6 +23,8 @@ class Expected:
     audio_codec: str | None = None
     frame_s: float = 0.04
     """One frame: the tolerance on lengths."""
+    video_frames: int | None = None
+    """Number of video frames, when the planner knows it (a smart trim: a gap inside keeps the length)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Plan:
     must not be planned for a watermarked output."""
     render: dict[str, Any] | None = None
     """How the output was rendered, shown as `result.render` (trims: smart or full, and why)."""
+    fallback: Plan | None = None
+    """Run instead when this plan fails (ffmpeg) or its output does not verify: the full re-encode
+    behind a smart trim, so that a file the concat demuxer reads badly still gives a correct output."""
 
 
 # Room past the planned length for the last frame and the encoder's audio priming.

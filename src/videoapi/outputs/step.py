@@ -9,10 +9,13 @@ with Content Credentials, and stores them. Billing reads the stored result when 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from videoapi.assets.service import AssetService
 from videoapi.errors import InvalidRequest, ProcessingError
@@ -27,6 +30,7 @@ from videoapi.queue.jobs import JobContext, JobOutput
 from videoapi.settings import Settings
 
 _BEFORE_TIMEOUT_S = 600.0
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -95,8 +99,22 @@ class OutputStep:
         if watermark is not None:
             logo = await self.watermark_logo(ctx, watermark)
             plan = replace_plan(plan, watermark, logo, self.settings.editing.fonts_dir)
-        # One time limit for every pass of the plan together.
+        # One time limit for every pass of the plan (and its fallback) together.
         deadline = time.monotonic() + ctx.time_limit_s
+        try:
+            return await self._run(ctx, plan, deadline)
+        except ProcessingError as exc:
+            # ffmpeg failed or the output does not match; a bad input (MediaError) would fail the fallback too.
+            if plan.fallback is None:
+                raise
+            log.warning("render_fallback", task_id=ctx.task.id, code=exc.code, detail=str(exc))
+            fallback = plan.fallback
+            if fallback.render is not None:
+                reason = f"smart rendering failed ({exc.code}: {exc}); re-encoded in full"
+                fallback = dataclasses.replace(fallback, render={**fallback.render, "reason": reason})
+            return await self._run(ctx, fallback, deadline)
+
+    async def _run(self, ctx: JobContext, plan: Plan, deadline: float) -> Rendered:
         for path, content in plan.files.items():
             path.write_text(content, encoding="utf-8")
         for argv in plan.before:
