@@ -1,12 +1,16 @@
-"""Benchmark one accurate trim three ways: the API end to end, bare ffmpeg, and MoviePy.
+"""Benchmark accurate trims: the API end to end (smart rendering) against the bare full re-encode.
 
     .venv/bin/python scripts/bench/trim.py [--duration 60] [--start 10] [--end 50] [--repeat 1]
-                                           [--short 5] [--skip-moviepy] [--json PATH]
+                                           [--short 5] [--segments 5] [--skip-moviepy] [--json PATH]
 
 The API runs as a real `videoapi serve` subprocess in the embedded shape (SQLite, in-process
-workers) with a throwaway var dir. Bare ffmpeg runs the argument list the API's own planner
-builds (`videoapi.editing.plan.plan_trim`), so both do the same encode and the difference is the
-API's overhead: HTTP, database, queue, probing, storage and polling. See scripts/bench/README.md.
+workers) with a throwaway var dir. The reference, bare ffmpeg, runs the full re-encode the API's
+own planner builds for `mode: "reencode"` (`videoapi.editing.plan.plan_trim`): one ffmpeg command
+that decodes and encodes every kept frame. The API trims with `mode: "accurate"`, which copies the
+GOPs inside the ranges (smart rendering) when the input fits, so the ratio is the speed-up of smart
+rendering net of the API's overhead (HTTP, database, queue, probing, indexing, storage, polling).
+Three cuts, measured side by side and interleaved: one long range, one short range, and a join of
+`--segments` ranges as long in total as the long one. See scripts/bench/README.md.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from typing import Any
 import av
 import httpx
 import imageio_ffmpeg
+import msgspec
 
-from videoapi.assets.schemas import InputRef
 from videoapi.editing.plan import plan_trim
 from videoapi.editing.schemas import TrimRequest
 from videoapi.media.probe import MediaInfo, probe
@@ -39,6 +43,9 @@ from videoapi.settings import LimitSettings
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 WIDTH, HEIGHT, FPS = 1920, 1080, 25
+FRAME_S = 1 / FPS
+# Speed-ups over the bare full re-encode that smart rendering is meant to reach (issue 15).
+TARGETS = {"long": 5.0, "join": 4.0}
 # Each poll costs the server CPU that ffmpeg would otherwise use on a 2-core machine; 100 ms keeps
 # that small while adding at most 0.1 s of latency.
 POLL_INTERVAL_S = 0.1
@@ -87,16 +94,18 @@ def output_duration(path: Path) -> float:
 # --- bare ffmpeg -------------------------------------------------------------------------------
 
 
-def ffmpeg_command(src: Path, media: MediaInfo, start: float, end: float, out_dir: Path) -> tuple[list[str], Path]:
-    """The exact ffmpeg invocation the API's worker runs for this trim (minus its progress pipe)."""
-    req = TrimRequest(input=InputRef(asset_id="x"), start_s=start, end_s=end, mode="accurate")
+def ffmpeg_command(src: Path, media: MediaInfo, body: dict[str, Any], out_dir: Path) -> tuple[list[str], Path]:
+    """The exact ffmpeg invocation the API's worker runs for this trim as a full re-encode (minus its
+    progress pipe)."""
+    req = msgspec.convert({"input": {"asset_id": "x"}, **body, "mode": "reencode"}, TrimRequest)
     plan = plan_trim(req, media, src, out_dir)
+    assert not plan.passes, "a full re-encode is one ffmpeg command"
     return [FFMPEG, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *plan.args], plan.output
 
 
-def run_ffmpeg(src: Path, media: MediaInfo, start: float, end: float, work: Path) -> tuple[float, Path]:
+def run_ffmpeg(src: Path, media: MediaInfo, body: dict[str, Any], work: Path) -> tuple[float, Path]:
     out_dir = Path(tempfile.mkdtemp(prefix="ffmpeg-", dir=work))
-    command, output = ffmpeg_command(src, media, start, end, out_dir)
+    command, output = ffmpeg_command(src, media, body, out_dir)
     started = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - started, output
@@ -228,9 +237,9 @@ class Api:
         self._expect(resp, 201, "upload")
         return elapsed, resp.json()["id"]
 
-    def trim(self, asset_id: str, start: float, end: float) -> tuple[float, dict[str, Any]]:
+    def trim(self, asset_id: str, cut: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         """Submit the trim and poll it to success: the timed section of the API measurement."""
-        body = {"input": {"asset_id": asset_id}, "start_s": start, "end_s": end, "mode": "accurate"}
+        body = {"input": {"asset_id": asset_id}, **cut, "mode": "accurate"}
         started = time.perf_counter()
         resp = self.client.post("/v1/video/edit/trim", json=body)
         self._expect(resp, 202, "trim")
@@ -297,8 +306,7 @@ def check_duration(label: str, path: Path, expected: float, *, strict: bool) -> 
 
 def bench_cut(
     name: str,
-    start: float,
-    end: float,
+    cut: dict[str, Any],
     src: Path,
     media: MediaInfo,
     api: Api,
@@ -308,19 +316,23 @@ def bench_cut(
     *,
     moviepy: bool,
 ) -> dict[str, Any]:
-    """Time one cut every way, then check the last output of each lasts `end - start`."""
-    print(f"cut {name}: [{start:g}, {end:g}) = {end - start:g} s", flush=True)
+    """Time one cut every way, then check the last output of each lasts as long as its ranges."""
+    ranges = [(s["start_s"], s["end_s"]) for s in cut.get("segments", [cut])]
+    expected = sum(e - s for s, e in ranges)
+    shown = " + ".join(f"[{s:g}, {e:g})" for s, e in ranges)
+    print(f"cut {name}: {shown} = {expected:g} s", flush=True)
     last: dict[str, Any] = {}
 
     def ffmpeg_once() -> float:
-        seconds, last["ffmpeg"] = run_ffmpeg(src, media, start, end, work)
+        seconds, last["ffmpeg"] = run_ffmpeg(src, media, cut, work)
         return seconds
 
     def api_once() -> float:
-        seconds, last["task"] = api.trim(asset_id, start, end)
+        seconds, last["task"] = api.trim(asset_id, cut)
         return seconds
 
     def moviepy_once() -> float:
+        start, end = ranges[0]
         seconds, last["moviepy"] = run_moviepy(src, start, end, work)
         return seconds
 
@@ -329,16 +341,17 @@ def bench_cut(
         methods["MoviePy"] = moviepy_once
     runs = measure(repeat, methods)
     ffmpeg_s, api_s = statistics.median(runs["bare ffmpeg"]), statistics.median(runs["API end to end"])
-    expected = end - start
     entry: dict[str, Any] = {
-        "start_s": start,
-        "end_s": end,
+        "ranges": ranges,
+        "output_s": expected,
+        "render": last["task"]["result"].get("render"),
         "ffmpeg_s": ffmpeg_s,
         "ffmpeg_runs": runs["bare ffmpeg"],
         "api_s": api_s,
         "api_runs": runs["API end to end"],
         "api_overhead_s": api_s - ffmpeg_s,
         "api_ratio": api_s / ffmpeg_s,
+        "speedup": ffmpeg_s / api_s,
     }
     api_out = api.download(last["task"]["result"]["url"], work / f"api-{name}.mp4")
     entry["api_output_duration_s"] = check_duration(f"API ({name})", api_out, expected, strict=True)
@@ -348,6 +361,22 @@ def bench_cut(
         entry |= {"moviepy_s": moviepy_s, "moviepy_runs": runs["MoviePy"], "moviepy_ratio": moviepy_s / ffmpeg_s}
         entry["moviepy_output_duration_s"] = check_duration("MoviePy", last["moviepy"], expected, strict=False)
     return entry
+
+
+def join_segments(duration: float, total: float, count: int) -> list[dict[str, float]]:
+    """`count` ranges of `total` seconds in all, spread over the input, each starting and ending one
+    second off the 2 s keyframe grid (so that every range has partial GOPs at both cuts)."""
+    length = round(total / count / FRAME_S) * FRAME_S
+    stride = duration / count
+    return [{"start_s": round(i * stride + 1.0, 3), "end_s": round(i * stride + 1.0 + length, 3)} for i in range(count)]
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
 
 
 def remove_tree(path: Path) -> None:
@@ -363,9 +392,13 @@ def remove_tree(path: Path) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=60.0, help="input clip length in seconds (default 60)")
-    parser.add_argument("--start", type=float, default=10.0, help="trim start in seconds (default 10)")
-    parser.add_argument("--end", type=float, default=50.0, help="trim end in seconds (default 50)")
+    # One second off the 2 s keyframe grid: both cuts have a partial GOP to encode.
+    parser.add_argument("--start", type=float, default=9.0, help="trim start in seconds (default 9)")
+    parser.add_argument("--end", type=float, default=49.0, help="trim end in seconds (default 49)")
     parser.add_argument("--short", type=float, default=5.0, help="length of the second, short cut (default 5)")
+    parser.add_argument(
+        "--segments", type=int, default=5, help="ranges of the join, as long in total as the long cut (default 5)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per method; the median is reported (default 1)")
     parser.add_argument("--skip-moviepy", action="store_true", help="do not run the MoviePy comparison")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures as JSON")
@@ -376,6 +409,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--repeat must be at least 1")
     if not 0 < args.short:
         parser.error("--short must be positive")
+    if args.segments < 2:
+        parser.error("--segments must be at least 2")
     return args
 
 
@@ -399,11 +434,15 @@ def main(argv: list[str] | None = None) -> int:
         upload_s, asset_id = api.upload(src)
         print(f"upload: {src.stat().st_size / 1e6:.1f} MB in {upload_s:.2f} s (not timed)", flush=True)
 
-        cuts = {"long": (start, end), "short": (start, short_end)}
+        cuts = {
+            "long": {"start_s": start, "end_s": end},
+            "short": {"start_s": start, "end_s": short_end},
+            "join": {"segments": join_segments(args.duration, end - start, args.segments)},
+        }
         context = {"src": src, "media": media, "api": api, "asset_id": asset_id, "work": work, "repeat": args.repeat}
         results = {
-            name: bench_cut(name, s, e, **context, moviepy=name == "long" and not args.skip_moviepy)
-            for name, (s, e) in cuts.items()
+            name: bench_cut(name, cut, **context, moviepy=name == "long" and not args.skip_moviepy)
+            for name, cut in cuts.items()
         }
 
         figures = {
@@ -412,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             "cuts": results,
             "machine": {
+                "cpu_model": cpu_model(),
                 "cpus": os.cpu_count(),
+                "load_avg_1m_after": os.getloadavg()[0],
                 "platform": platform.platform(),
                 "python": platform.python_version(),
                 "load_avg_1m_before": load_before,
@@ -433,28 +474,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
-    long, short = figures["cuts"]["long"], figures["cuts"]["short"]
-    base = long["ffmpeg_s"]
+    cuts = figures["cuts"]
+    long = cuts["long"]
+    machine = figures["machine"]
     median = f", median of {args.repeat}" if args.repeat > 1 else ""
     print(
-        f"\nAccurate trim of {long['end_s'] - long['start_s']:g} s out of a {args.duration:g} s "
-        f"{WIDTH}x{HEIGHT}@{FPS} H.264/AAC clip ({figures['machine']['cpus']} CPUs{median})\n"
+        f"\nAccurate trims of a {args.duration:g} s {WIDTH}x{HEIGHT}@{FPS} H.264/AAC clip (GOP 2 s): the API "
+        f"(mode accurate) against the bare full re-encode{median}"
     )
-    rows = [("bare ffmpeg", long["ffmpeg_s"]), ("API end to end", long["api_s"])]
-    if "moviepy_s" in long:
-        rows.append(("MoviePy", long["moviepy_s"]))
-    print(f"{'method':<16} {'seconds':>9} {'vs ffmpeg':>10}")
-    for label, seconds in rows:
-        print(f"{label:<16} {seconds:>9.2f} {seconds / base:>9.2f}x")
-    machine = figures["machine"]
-    load = machine["load_avg_1m_before"]
-    print(f"\nupload (not timed): {figures['upload_s']:.2f} s; load average before the run: {load:.2f}")
-    print(f"API overhead: {long['api_overhead_s']:.2f} s (ratio {long['api_ratio']:.2f}x)")
-    for cut in (long, short):
+    print(f"machine: {machine['cpu_model']}, {machine['cpus']} CPUs; {machine['platform']}")
+    print(f"load average (1 min): {machine['load_avg_1m_before']:.2f} before, {machine['load_avg_1m_after']:.2f} after")
+    print(f"\n{'cut':<6} {'output':>7} {'ffmpeg full':>12} {'API':>8} {'speed-up':>9} {'target':>7}  render")
+    for name, cut in cuts.items():
+        target = TARGETS.get(name)
+        render = cut["render"] or {}
+        how = f"{render.get('method')} (copied {render.get('copied_s')} s, encoded {render.get('encoded_s')} s)"
+        if render.get("reason"):
+            how += f": {render['reason']}"
         print(
-            f"  {cut['end_s'] - cut['start_s']:>4g} s cut: API {cut['api_s']:.2f} s, ffmpeg {cut['ffmpeg_s']:.2f} s, "
-            f"overhead {cut['api_overhead_s']:.2f} s (ratio {cut['api_ratio']:.2f}x)"
+            f"{name:<6} {cut['output_s']:>6.1f}s {cut['ffmpeg_s']:>11.2f}s {cut['api_s']:>7.2f}s "
+            f"{cut['speedup']:>8.2f}x {f'{target:g}x' if target else '-':>7}  {how}"
         )
+    if "moviepy_s" in long:
+        print(f"\nMoviePy, long cut: {long['moviepy_s']:.2f} s ({long['moviepy_ratio']:.2f}x the bare full re-encode)")
+    print(f"upload (not timed): {figures['upload_s']:.2f} s")
+    load = machine["load_avg_1m_before"]
     if load > 0.5 * (machine["cpus"] or 1):
         print(
             f"note: the machine was busy before the run (load {load:.1f} on {machine['cpus']} CPUs); "

@@ -41,12 +41,15 @@ def make_video(
     faststart: bool = True,
     rotation: int = 0,
     sample_rate: int = 48000,
+    gop_frames: int | None = None,
 ) -> Path:
     """A testsrc2 video (plus a 440 Hz sine when `audio`), encoded as fast as possible.
 
     `container` defaults to the path's suffix, `codec` to libvpx-vp9 for webm and libx264 otherwise.
     `rotation` (degrees counterclockwise) is stored as a display matrix; the frames themselves stay
     `width`x`height`.
+    `gop_frames` (libx264): a keyframe every that many frames, with B-frames, as a camera or an encoder
+    at its defaults would write (ultrafast otherwise: one keyframe, no B-frames).
     """
     container = container or path.suffix.lstrip(".") or "mp4"
     codec = codec or ("libvpx-vp9" if container == "webm" else "libx264")
@@ -54,7 +57,9 @@ def make_video(
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={sample_rate}:duration={duration_s}"]
     args += ["-t", str(duration_s), "-c:v", codec, "-pix_fmt", "yuv420p"]
-    if codec == "libx264":
+    if codec == "libx264" and gop_frames:
+        args += ["-preset", "veryfast", "-g", str(gop_frames), "-keyint_min", str(gop_frames), "-bf", "2"]
+    elif codec == "libx264":
         args += ["-preset", "ultrafast"]
     elif codec == "libvpx-vp9":
         args += ["-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"]

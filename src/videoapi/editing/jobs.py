@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 
 from videoapi.assets.service import AssetService
@@ -9,6 +11,7 @@ from videoapi.billing.service import BillingService
 from videoapi.editing.kinds import KINDS
 from videoapi.editing.service import QUEUE, check_planned_size, check_requested_size, planned_estimate
 from videoapi.editing.source import Source
+from videoapi.media.gops import read_index
 from videoapi.outputs.step import OutputStep
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
 from videoapi.settings import Settings
@@ -29,7 +32,10 @@ class EditJobs:
             in_dir = ctx.work_dir / f"in{i}"
             in_dir.mkdir()
             local = await self.assets.resolve_input(ctx.task.owner_id, ref, in_dir)
-            sources.append(Source(local.path, local.media))
+            index = None
+            if spec.index is not None and spec.index(req) and local.media.video is not None:
+                index = await asyncio.to_thread(read_index, local.path, self.settings.limits)
+            sources.append(Source(local.path, local.media, index))
         if spec.prepare is not None:
             req = await spec.prepare(req, sources, ctx.work_dir)
         out_dir = ctx.work_dir / "out"

@@ -45,6 +45,8 @@ class EditKind:
     prepare: Callable[[Any, Sequence[Source], Path], Awaitable[Any]] | None = None
     """Worker-only step between resolving the inputs and planning that may read them (one sampled frame);
     it returns the request to plan. Submission plans without it."""
+    index: Callable[[Any], bool] | None = None
+    """Whether the worker reads the GOP index of the inputs' video (`Source.index`) before planning."""
 
 
 def _single(req: Any) -> list[InputRef]:
@@ -52,7 +54,15 @@ def _single(req: Any) -> list[InputRef]:
 
 
 def _trim(req: TrimRequest, sources: Sequence[Source], out_dir: Path, settings: Settings) -> Plan:
-    return plan_trim(req, sources[0].media, sources[0].path, out_dir, max_segments=settings.editing.max_inputs)
+    source = sources[0]
+    return plan_trim(
+        req, source.media, source.path, out_dir, max_segments=settings.editing.max_inputs, index=source.index
+    )
+
+
+def _trim_index(req: TrimRequest) -> bool:
+    # Smart rendering may copy the input's GOPs; the other blockers are checked by the planner.
+    return req.mode == "accurate" and req.watermark is None and req.format == "mp4"
 
 
 def _transcode(req: TranscodeRequest, sources: Sequence[Source], out_dir: Path, settings: Settings) -> Plan:
@@ -75,7 +85,16 @@ def all_kinds() -> list[EditKind]:
             plan_audio,
             check_audio,
         ),
-        EditKind("edit.trim", "trim", TrimRequest, "Cut ranges out of a video", _single, _trim, _trim_check),
+        EditKind(
+            "edit.trim",
+            "trim",
+            TrimRequest,
+            "Cut ranges out of a video",
+            _single,
+            _trim,
+            _trim_check,
+            index=_trim_index,
+        ),
         EditKind(
             "edit.subtitles",
             "subtitles",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
+from videoapi.editing.smart import plan_smart_trim, render_report, smart_blocker
 from videoapi.errors import InvalidRequest
 from videoapi.media.encoding import (
     CONTENT_TYPES,
@@ -14,6 +16,7 @@ from videoapi.media.encoding import (
     encode_args,
     poster_args,
 )
+from videoapi.media.gops import StreamIndex
 from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
@@ -95,8 +98,37 @@ def trim_ranges(req: TrimRequest, media: MediaInfo | None, *, max_segments: int 
     return ranges
 
 
-def plan_trim(req: TrimRequest, media: MediaInfo, src: Path, out_dir: Path, *, max_segments: int | None = None) -> Plan:
+def plan_trim(
+    req: TrimRequest,
+    media: MediaInfo,
+    src: Path,
+    out_dir: Path,
+    *,
+    max_segments: int | None = None,
+    index: StreamIndex | None = None,
+) -> Plan:
+    """A trim: stream copy (`fast`), smart rendering when the input's video fits the output (`accurate`,
+    see `editing.smart`; `index` is the input's GOP index), else one full re-encode."""
     ranges = trim_ranges(req, media, max_segments=max_segments)
+    if req.mode == "fast":
+        return _plan_single(req, media, src, out_dir, ranges)
+    reason = smart_blocker(req, media, index)
+    if reason is None:
+        assert index is not None
+        smart = plan_smart_trim(req, media, index, src, out_dir, ranges)
+        if smart is not None:
+            full = _plan_single(req, media, src, out_dir, ranges)
+            full = dataclasses.replace(
+                full, render=render_report("full", 0.0, full.duration_s, "smart rendering failed")
+            )
+            return dataclasses.replace(smart, fallback=full)
+        reason = "no whole GOP lies inside the kept ranges"
+    plan = _plan_single(req, media, src, out_dir, ranges)
+    return dataclasses.replace(plan, render=render_report("full", 0.0, plan.duration_s, reason))
+
+
+def _plan_single(req: TrimRequest, media: MediaInfo, src: Path, out_dir: Path, ranges: list[Range]) -> Plan:
+    """Stream copy or one full re-encode of the ranges."""
     duration = sum(end - start for start, end in ranges)
     if len(ranges) > 1:
         return _plan_segments(req, media, src, out_dir, ranges, duration)

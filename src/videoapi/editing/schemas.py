@@ -32,9 +32,12 @@ class TrimRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
     end_s: Seconds | None = None
     segments: Annotated[list[Segment], Meta(min_length=1)] | None = None
     """Ranges to keep, in order and not overlapping, joined into one output; instead of start_s/end_s."""
-    mode: Literal["accurate", "fast"] = "accurate"
-    """`accurate` re-encodes and cuts on the exact frame; `fast` copies streams from the keyframe at or
-    before `start_s` (no quality loss, may start slightly early; one range only)."""
+    mode: Literal["accurate", "fast", "reencode"] = "accurate"
+    """`accurate` cuts on the exact frame: it copies the GOPs that lie wholly inside the ranges and
+    re-encodes only the partial GOPs at the cuts when the input's video fits the output (smart
+    rendering, H.264 MP4), else it re-encodes everything; `reencode` always re-encodes everything;
+    `fast` copies streams from the keyframe at or before `start_s` (no quality loss, may start slightly
+    early; one range only). `result.render` says how an accurate or reencode trim was rendered."""
     format: Format = "mp4"
     """Container of an accurate trim; a fast trim keeps the input's codecs (MP4 or WebM input)."""
     quality: Quality = "medium"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from videoapi.media.gops import StreamIndex
 from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.settings import Settings
@@ -18,6 +19,8 @@ class Source:
 
     path: Path
     media: MediaInfo
+    index: StreamIndex | None = None
+    """The video's GOP index, read by the worker for kinds that ask for it (smart trims); None at submission."""
 
 
 # (request, sources in the order `inputs` named them, output dir, settings) -> Plan; raises

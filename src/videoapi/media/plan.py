@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Expected:
     audio_codec: str | None = None
     frame_s: float = 0.04
     """One frame: the tolerance on lengths."""
+    video_frames: int | None = None
+    """Number of video frames, when the planner knows it (a smart trim: a gap inside keeps the length)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,15 @@ class Plan:
     """More files the same pass produces, each stored as its own asset: (path, content type)."""
     expect: Expected | None = None
     """What the main output must be (lengths, sound, size, codecs); None: the planner declares nothing."""
+    passes: list[list[str]] = field(default_factory=list)
+    """ffmpeg passes (arguments as in `args`) run in order before the main one, e.g. the re-encoded
+    pieces of a smart trim. A visible watermark applies to the main pass only: a plan with passes
+    must not be planned for a watermarked output."""
+    render: dict[str, Any] | None = None
+    """How the output was rendered, shown as `result.render` (trims: smart or full, and why)."""
+    fallback: Plan | None = None
+    """Run instead when this plan fails (ffmpeg) or its output does not verify: the full re-encode
+    behind a smart trim, so that a file the concat demuxer reads badly still gives a correct output."""
 
 
 # Room past the planned length for the last frame and the encoder's audio priming.

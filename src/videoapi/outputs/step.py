@@ -9,9 +9,13 @@ with Content Credentials, and stores them. Billing reads the stored result when 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from videoapi.assets.service import AssetService
 from videoapi.errors import InvalidRequest, ProcessingError
@@ -26,6 +30,7 @@ from videoapi.queue.jobs import JobContext, JobOutput
 from videoapi.settings import Settings
 
 _BEFORE_TIMEOUT_S = 600.0
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -36,8 +41,12 @@ class Rendered:
     poster: Path | None
     content_type: str
     extras: list[tuple[Path, str]] = field(default_factory=list)
+    render: dict[str, Any] | None = None
+    """The plan's `render` report, shown as `result.render`."""
     expect: Expected | None = None
-    """What the main output must be; `finish` checks it before anything is scanned or stored."""
+    """What the main output must be, for outputs made without a plan (generated video): `finish` checks
+    it before anything is scanned or stored. A plan's output is checked as soon as it is rendered, so
+    that a smart render that does not match can fall back to a full one."""
 
 
 @dataclass(frozen=True)
@@ -90,22 +99,44 @@ class OutputStep:
 
     async def run_plan(self, ctx: JobContext, plan: Plan, watermark: VisibleWatermark | None) -> Rendered:
         """Put the watermark on every output of `plan` (same pass), write its files, run it, and check the
-        main output against what the plan declared (in `finish`, before anything is stored)."""
+        main output against what the plan declared (OutputMismatch: a fallback plan, if any, runs instead)."""
         if watermark is not None:
             logo = await self.watermark_logo(ctx, watermark)
             plan = replace_plan(plan, watermark, logo, self.settings.editing.fonts_dir)
+        # One time limit for every pass of the plan (and its fallback) together.
+        deadline = time.monotonic() + ctx.time_limit_s
+        try:
+            return await self._run(ctx, plan, deadline)
+        except ProcessingError as exc:
+            # ffmpeg failed or the output does not match; a bad input (MediaError) would fail the fallback too.
+            if plan.fallback is None:
+                raise
+            log.warning("render_fallback", task_id=ctx.task.id, code=exc.code, detail=str(exc))
+            fallback = plan.fallback
+            if fallback.render is not None:
+                reason = f"smart rendering failed ({exc.code}: {exc}); re-encoded in full"
+                fallback = dataclasses.replace(fallback, render={**fallback.render, "reason": reason})
+            return await self._run(ctx, fallback, deadline)
+
+    async def _run(self, ctx: JobContext, plan: Plan, deadline: float) -> Rendered:
         for path, content in plan.files.items():
             path.write_text(content, encoding="utf-8")
         for argv in plan.before:
             await _run_before(argv)
+        for args in plan.passes:
+            await run_ffmpeg(
+                args, duration_s=None, timeout_s=_left(deadline), max_pixels=self.settings.limits.max_pixels
+            )
         await run_ffmpeg(
             bounded_args(plan),
             duration_s=plan.duration_s,
             on_progress=ctx.report_progress,
-            timeout_s=ctx.time_limit_s,
+            timeout_s=_left(deadline),
             max_pixels=self.settings.limits.max_pixels,
         )
-        return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs), plan.expect)
+        if plan.expect is not None:
+            await asyncio.to_thread(verify_output, plan.output, plan.expect)
+        return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs), render=plan.render)
 
     async def finish(self, ctx: JobContext, rendered: Rendered, generated: Generated | None = None) -> JobOutput:
         """Scan every output with the owner's threshold (a blocked one fails the task, nothing stored),
@@ -138,6 +169,8 @@ class OutputStep:
             result["provenance"] = provenance
         if scans[0] is not None:
             result["moderation"] = scans[0].summary()
+        if rendered.render is not None:
+            result["render"] = rendered.render
         assets = [asset]
         if rendered.extras:
             listed = [dict(result)]
@@ -150,6 +183,10 @@ class OutputStep:
             result["outputs"] = listed
         keys = [k for a in assets for k in (a.storage_key, a.poster_key) if k]
         return JobOutput(result=result, assets=assets, stored_keys=keys)
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.001)
 
 
 async def _run_before(argv: list[str]) -> None:

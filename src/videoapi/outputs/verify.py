@@ -37,11 +37,16 @@ def verify_output(path: Path, expect: Expected) -> None:
             if size != expect.size:
                 problems.append(f"video is {size[0]}x{size[1]}, planned {expect.size[0]}x{expect.size[1]}")
         ends = {"video": 0.0, "audio": 0.0}
+        video_frames = 0
         wanted = [s for s in (video, audio) if s is not None]
         for packet in c.demux(*wanted):
+            if packet.stream.type == "video" and packet.size:
+                video_frames += 1
             if packet.pts is not None:
                 end = float((packet.pts + packet.duration) * packet.time_base)
                 ends[packet.stream.type] = max(ends[packet.stream.type], end)
+    if expect.video_frames is not None and video_frames != expect.video_frames:
+        problems.append(f"the video has {video_frames} frames, planned {expect.video_frames}")
     for kind, planned in (("video", expect.video_s), ("audio", expect.audio_s)):
         if planned is not None and abs(ends[kind] - planned) > expect.frame_s + 1e-6:
             problems.append(f"the {kind} lasts {ends[kind]:.3f} s, planned {planned:.3f} s")
