@@ -1,4 +1,4 @@
-"""The Python SDK against the real app on a socket: one server for the module, keys made for it.
+"""The Python SDK against the real app on a socket: one server for the session, keys made for it.
 
 The SDK is imported from sdk/python/src (no install needed): `make test` runs on a fresh checkout.
 """
@@ -29,7 +29,7 @@ class Server:
     receiver: Receiver
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The embedded app (SQLite, local store, in-process workers) on 127.0.0.1, with a webhook receiver."""
     port = free_port()
