@@ -73,8 +73,14 @@ def test_trim_then_wait_polls_to_the_finished_task_and_its_output(
     assert done.status == "succeeded", done.error
     # The events route is not served yet (issue 16 part 1): wait found that out and polled.
     assert client._events_supported is False
+    auth: list[str | None] = []
+    client._http.event_hooks["request"].append(lambda r: auth.append(r.headers.get("authorization")))
     out = client.download(done.result["url"], tmp_path / "out.mp4")
     assert video_info(out)["frames"] == pytest.approx(25, abs=2)
+    # another origin (here the same server under another name) gets the signed URL but not the key
+    elsewhere = client.download(done.result["url"].replace("127.0.0.1", "localhost"), tmp_path / "again.mp4")
+    assert elsewhere.read_bytes() == out.read_bytes()
+    assert auth[0] is not None and auth[1] is None
     with pytest.raises(ConflictError) as err:
         client.tasks.cancel(task.id)
     assert err.value.code == "task_not_cancelable"
@@ -202,3 +208,18 @@ def test_a_non_problem_error_body_still_raises_by_status(server: Server) -> None
         client.download(server.url + "/nothing-here", Path("/dev/null"))
     assert err.value.status == 404
     assert isinstance(err.value.headers, httpx.Headers)
+
+
+def test_classical_style_transfer_and_a_batch_through_the_sdk(client: Client, small_clip: Path) -> None:
+    assert "sepia" in client.generate.models().classical_styles
+    asset = client.upload(small_clip)
+    styled = client.generate.style_transfer(video={"asset_id": asset.id}, style="sepia")
+    color = {"type": "color", "color": "white", "duration_s": 0.2}
+    item = {
+        "kind": "composite",
+        "request": {"timeline": {"tracks": [{"clips": [color]}]}, "output": {"width": 64, "height": 64}},
+    }
+    batch = client.batch.edit([item, item])
+    assert len(batch.task_ids) == 2 and [t.id for t in batch.tasks] == batch.task_ids
+    for task_id in [styled.id, *batch.task_ids]:
+        assert client.wait(task_id, timeout_s=60).status == "succeeded"

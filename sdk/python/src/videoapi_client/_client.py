@@ -100,6 +100,16 @@ class BaseClient:
             self._events_supported = False
         return True
 
+    def _download_request(self, http: httpx.Client | httpx.AsyncClient, url: str) -> httpx.Request:
+        """GET of a signed URL. The API key goes only to the API's own origin: a presigned S3 URL
+        refuses a second credential, and another host has no business seeing the key."""
+        request = http.build_request("GET", url)
+        if request.url.copy_with(path="/", query=None, fragment=None) != httpx.URL(self.base_url).copy_with(
+            path="/", query=None, fragment=None
+        ):
+            request.headers.pop("authorization", None)
+        return request
+
     def _call(self, route: Route, **kw: Any) -> Any:
         raise NotImplementedError
 
@@ -190,13 +200,16 @@ class Client(BaseClient):
     def download(self, url: str, dest: str | os.PathLike[str]) -> Path:
         """Stream a signed output or asset URL to `dest`."""
         path = Path(dest)
-        with self._http.stream("GET", url) as response:
+        response = self._http.send(self._download_request(self._http, url), stream=True)
+        try:
             if not response.is_success:
                 response.read()
                 raise error_for(response)
             with path.open("wb") as fh:
                 for chunk in response.iter_bytes():
                     fh.write(chunk)
+        finally:
+            response.close()
         return path
 
     def usage(self, since: str | None = None) -> m.UsageOut:
@@ -335,7 +348,8 @@ class AsyncClient(BaseClient):
 
     async def download(self, url: str, dest: str | os.PathLike[str]) -> Path:
         path = Path(dest)
-        async with self._http.stream("GET", url) as response:
+        response = await self._http.send(self._download_request(self._http, url), stream=True)
+        try:
             if not response.is_success:
                 await response.aread()
                 raise error_for(response)
@@ -345,6 +359,8 @@ class AsyncClient(BaseClient):
                     await asyncio.to_thread(fh.write, chunk)
             finally:
                 fh.close()
+        finally:
+            await response.aclose()
         return path
 
     async def usage(self, since: str | None = None) -> m.UsageOut:
