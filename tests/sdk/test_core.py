@@ -71,3 +71,20 @@ def test_the_multipart_body_is_chunked_sized_and_repeatable(name: str) -> None:
     )
     [part] = msg.iter_parts()
     assert part.get_payload(decode=True) == data and part.get_filename() == name.replace("\r\n", "")
+
+
+def test_the_sdk_imports_only_httpx_msgspec_and_the_standard_library() -> None:
+    """It is installed on its own (`pip install ./sdk/python`): nothing of the server may leak in."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    import videoapi_client
+
+    allowed = {"httpx", "msgspec", "videoapi_client", *sys.stdlib_module_names}
+    for path in Path(videoapi_client.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            assert all(n.split(".")[0] in allowed for n in names), (path.name, names)
