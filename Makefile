@@ -39,13 +39,13 @@ test-fast: $(STAMP)
 
 # Style, then the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts migrations
-	$(BIN)/ruff format --check src tests scripts migrations
+	$(BIN)/ruff check src tests scripts migrations sdk/python
+	$(BIN)/ruff format --check src tests scripts migrations sdk/python
 	$(BIN)/lint-imports
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests scripts migrations
-	$(BIN)/ruff check --fix src tests scripts migrations
+	$(BIN)/ruff format src tests scripts migrations sdk/python
+	$(BIN)/ruff check --fix src tests scripts migrations sdk/python
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench/trim.py

@@ -126,10 +126,13 @@ class HostileReceiver:
 
 
 @contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """The app on a real socket (uvicorn in a thread, configured like `videoapi serve`): a real client address."""
+def serve(settings: Settings, port: int | None = None) -> Iterator[str]:
+    """The app on a real socket (uvicorn in a thread, configured like `videoapi serve`): a real client address.
+
+    `port`: a port picked beforehand (`free_port()`), for settings whose `server.public_url` names it.
+    """
     upgrade(settings.database_url)
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, proxy_headers=False)
     )
