@@ -46,6 +46,7 @@ __all__ = [
     "Spill",
     "Status",
     "StorageOut",
+    "StreamToken",
     "StyleTransferRequest",
     "SubtitleSegment",
     "SubtitleStyle",
@@ -449,6 +450,14 @@ class StorageOut(msgspec.Struct, kw_only=True):
     remaining_bytes: int | None
 
 
+class StreamToken(msgspec.Struct, kw_only=True):
+    """StreamToken."""
+
+    token: str
+    expires_at: datetime.datetime
+    expires_in_s: int
+
+
 class StyleTransferRequest(msgspec.Struct, kw_only=True):
     """StyleTransferRequest."""
 
@@ -709,7 +718,7 @@ class TrimRequest(msgspec.Struct, kw_only=True):
     start_s: float | UnsetType | None = UNSET
     end_s: float | UnsetType | None = UNSET
     segments: list[Segment] | UnsetType | None = UNSET
-    mode: Literal["accurate", "fast"] | UnsetType = UNSET
+    mode: Literal["accurate", "fast", "reencode"] | UnsetType = UNSET
     format: Literal["mp4", "webm"] | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
 
