@@ -178,7 +178,11 @@ def worker_lifecycle(settings: Settings, background: bool = True) -> WorkerLifec
 def make_gateway(services: Services) -> Gateway:
     batch_kinds: dict[str, dict[str, BatchKind]] = {
         "edit": batch_kind_table(
-            [BatchKind(s.path, s.kind, s.request_type, services.edits.prepare) for s in EDIT_KINDS.values()]
+            [
+                BatchKind(s.path, s.kind, s.request_type, services.edits.prepare)
+                for s in EDIT_KINDS.values()
+                if s.group == "edit"
+            ]
         ),
         "generate": batch_kind_table(
             [BatchKind(s.path, s.kind, s.request_type, services.generations.prepare) for s in GENERATION_KINDS.values()]

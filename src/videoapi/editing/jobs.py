@@ -34,7 +34,10 @@ class EditJobs:
         out_dir.mkdir()
         plan = spec.plan(req, sources, out_dir, self.settings)
         rendered = await self.step.run_plan(ctx, plan, req.watermark)
-        return await self.step.finish(ctx, rendered)
+        output = await self.step.finish(ctx, rendered)
+        if spec.describe is not None:
+            spec.describe(req, sources, output.result)
+        return output
 
     def specs(self) -> list[JobSpec]:
         return [JobSpec(kind, QUEUE, self.run) for kind in KINDS]
