@@ -37,6 +37,8 @@ Aspect = Literal["9:16", "1:1", "4:5", "16:9"]
 Subject = Literal["auto", "face", "person", "center"]
 Resolution = Literal["480p", "720p", "1080p", "1440p", "2160p"]
 NO_SUBJECT = "no subject found: the crop stays at the centre"
+SETTLE_FRACTION = 0.25
+"""A moving camera stops once the subject is within this share of the dead zone from the crop's centre."""
 
 
 class ReframeRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
@@ -156,11 +158,17 @@ def camera_path(
         target = np.interp(np.arange(first, end), [n for n, _ in seen], [t for _, t in seen])
         cam = float(np.clip(target[0], low, high))
         path[first] = cam
+        moving = False
         for i in range(1, end - first):
-            error = target[i] - cam
-            want = 0.0 if abs(error) <= camera.dead_zone_px else error - np.sign(error) * camera.dead_zone_px
-            step = float(np.clip(want * camera.gain, -camera.max_speed_px, camera.max_speed_px))
-            cam = float(np.clip(cam + step, low, high))
+            error = float(np.clip(target[i], low, high)) - cam
+            # Hysteresis: start when the subject leaves the dead zone, stop once it is nearly centred,
+            # so that a subject fidgeting inside the zone never moves the camera.
+            if moving and abs(error) <= camera.dead_zone_px * SETTLE_FRACTION:
+                moving = False
+            elif not moving and abs(error) > camera.dead_zone_px:
+                moving = True
+            if moving:
+                cam += float(np.clip(error * camera.gain, -camera.max_speed_px, camera.max_speed_px))
             path[first + i] = cam
     return path, empty
 
