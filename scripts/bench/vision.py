@@ -6,7 +6,7 @@ Input: 1080p30 H.264, lavfi `testsrc2` with scikit-image's astronaut photo movin
 with ffmpeg and cached in the temp dir.
 
 - **reframe** (what the worker runs, storage aside): the downscaled analysis pass
-  (`editing.reframe.with_camera_path`: cuts on every frame, faces 4 times a second at 320 px), then the
+  (`editing.reframe.with_camera_path`: cuts on every frame, faces twice a second at 320 px), then the
   planner's one ffmpeg pass (full-size decode, `sendcmd`-driven crop to 9:16, x264 encode).
 - **naive loop**: PyAV decodes every frame at full size, the same face detector runs on each full
   frame, OpenCV crops around the face, PyAV encodes (x264 veryfast). It is timed on the first

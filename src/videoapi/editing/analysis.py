@@ -32,11 +32,13 @@ SCENE_WIDTH = 256
 auto-downscale aims at about this width."""
 FACE_WIDTH = 320
 """Width of the frames faces are looked for on (a face under about 1/8 of the height is not followed)."""
-FACE_SAMPLES_PER_S = 4.0
+FACE_SAMPLES_PER_S = 2.0
 """Frames a second the face detector sees; the camera path interpolates between them."""
 MIN_FACE_FRACTION = 1 / 7
 """Smallest face, as a fraction of the frame height, the detector looks for (smaller ones cost time and
 are rarely the subject)."""
+MAX_FACE_FRACTION = 0.6
+"""Biggest face looked for: each scale costs a scan of the frame, and a closer face overflows any crop."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,9 @@ def detect_faces(gray: np.ndarray) -> list[Box]:
     """Frontal faces on a small grayscale frame, biggest first, as fractions of the frame."""
     h, w = gray.shape
     smallest = max(16, int(h * MIN_FACE_FRACTION))
+    biggest = max(smallest, int(h * MAX_FACE_FRACTION))
     found = _face_cascade().detect_multi_scale(
-        img=gray, scale_factor=1.2, step_ratio=1, min_size=(smallest, smallest), max_size=(h, h)
+        img=gray, scale_factor=1.25, step_ratio=1, min_size=(smallest, smallest), max_size=(biggest, biggest)
     )
     boxes = [Box((d["c"] + d["width"] / 2) / w, (d["r"] + d["height"] / 2) / h, d["width"] / w, d["height"] / h)
              for d in found]  # fmt: skip
