@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import subprocess
 import tempfile
 import time
@@ -81,11 +82,17 @@ def input_clip(duration: float) -> Path:
     return path
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children (ffmpeg)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 async def reframe(src: Path, out_dir: Path, settings: Settings) -> dict[str, float]:
     media = probe(src, settings.limits)
     req = ReframeRequest(input=InputRef(asset_id="bench"), aspect="9:16")
     sources = [Source(src, media)]
-    t0 = time.perf_counter()
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
     tracked = await with_camera_path(req, sources, out_dir)
     t1 = time.perf_counter()
     plan = plan_reframe(tracked, sources, out_dir, settings)
@@ -93,13 +100,14 @@ async def reframe(src: Path, out_dir: Path, settings: Settings) -> dict[str, flo
         path.write_text(content, encoding="utf-8")
     await run_ffmpeg(bounded_args(plan), duration_s=plan.duration_s, timeout_s=3600)
     t2 = time.perf_counter()
-    return {"analysis_s": t1 - t0, "render_s": t2 - t1, "total_s": t2 - t0, "video_s": media.duration_s}
+    cpu = cpu_seconds() - cpu0
+    return {"analysis_s": t1 - t0, "render_s": t2 - t1, "total_s": t2 - t0, "cpu_s": cpu, "video_s": media.duration_s}
 
 
 def naive(src: Path, out: Path, frames: int) -> dict[str, float]:
     media = probe(src, Settings().limits)
     crop = crop_for(media, "9:16")
-    t0 = time.perf_counter()
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
     done = 0
     with av.open(str(src)) as inp, av.open(str(out), "w") as dst:
         stream = dst.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "crf": "23"})
@@ -120,7 +128,7 @@ def naive(src: Path, out: Path, frames: int) -> dict[str, float]:
         for packet in stream.encode():
             dst.mux(packet)
     wall = time.perf_counter() - t0
-    return {"frames": done, "wall_s": wall, "fps": done / wall}
+    return {"frames": done, "wall_s": wall, "fps": done / wall, "cpu_s_per_frame": (cpu_seconds() - cpu0) / done}
 
 
 def main() -> None:
@@ -143,8 +151,13 @@ def main() -> None:
         f"reframe: {ours['total_s']:.2f} s for {ours['video_s']:.2f} s of video = {realtime:.2f}x realtime "
         f"(analysis {ours['analysis_s']:.2f} s, crop+encode pass {ours['render_s']:.2f} s)"
     )
+    # Load-independent: how fast the same CPU work would run with every core free.
+    cores = before["usable_cores"] or 1
+    idle_realtime = ours["video_s"] / (ours["cpu_s"] / cores)
+    print(f"reframe CPU: {ours['cpu_s']:.2f} CPU-s = {ours['cpu_s'] / ours['video_s']:.2f} CPU-s per video second; "
+          f"on {cores} idle cores about {idle_realtime:.2f}x realtime")  # fmt: skip
     print(f"naive loop: {slow['frames']} frames in {slow['wall_s']:.2f} s = {slow['fps']:.2f} fps = "
-          f"{naive_realtime:.3f}x realtime")  # fmt: skip
+          f"{naive_realtime:.3f}x realtime, {slow['cpu_s_per_frame']:.3f} CPU-s per frame")  # fmt: skip
     print(f"ratio: reframe is {realtime / naive_realtime:.1f}x faster than the naive loop; target >= 1x realtime: "
           f"{'met' if realtime >= 1 else 'NOT met'}")  # fmt: skip
     after = os.getloadavg()
