@@ -93,7 +93,7 @@ async def reframe(src: Path, out_dir: Path, settings: Settings) -> dict[str, flo
     req = ReframeRequest(input=InputRef(asset_id="bench"), aspect="9:16")
     sources = [Source(src, media)]
     cpu0, t0 = cpu_seconds(), time.perf_counter()
-    tracked = await with_camera_path(req, sources, out_dir)
+    tracked = await with_camera_path(req, sources, out_dir, settings)
     t1 = time.perf_counter()
     plan = plan_reframe(tracked, sources, out_dir, settings)
     for path, content in plan.files.items():

@@ -35,7 +35,7 @@ def moving_face(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_crop_follows_a_face_moving_left_to_right(moving_face: Path, tmp_path: Path) -> None:
     media = probe(moving_face, Settings().limits)
     req = ReframeRequest(input={"asset_id": "x"}, aspect="9:16")  # type: ignore[arg-type]
-    tracked = asyncio.run(with_camera_path(req, [Source(moving_face, media)], tmp_path))
+    tracked = asyncio.run(with_camera_path(req, [Source(moving_face, media)], tmp_path, Settings()))
     assert isinstance(tracked, TrackedReframe)
     assert tracked.notes == []
     crop = crop_for(media, "9:16")
@@ -67,7 +67,7 @@ def test_each_output_frame_is_the_planned_crop_at_the_exact_aspect(api: Api, mov
     # Replan the path as the worker did and compare the output's pixels with the input cropped there.
     media = probe(moving_face, Settings().limits)
     req = ReframeRequest(input={"asset_id": "x"}, aspect="9:16")  # type: ignore[arg-type]
-    tracked = asyncio.run(with_camera_path(req, [Source(moving_face, media)], tmp_path))
+    tracked = asyncio.run(with_camera_path(req, [Source(moving_face, media)], tmp_path, Settings()))
     assert isinstance(tracked, TrackedReframe)
     frames_in, frames_out = decode(moving_face), decode(out)
     w = info["width"]

@@ -85,6 +85,12 @@ def require_video(media: MediaInfo, what: str) -> None:
         )
 
 
+def analysis_timeout(media: MediaInfo) -> float:
+    """Seconds the analysis pass may take: a downscaled decode runs faster than real time even on a busy
+    machine, so this only stops a pathological input (the task's own time limit still applies)."""
+    return 60.0 + 2.0 * media.duration_s
+
+
 def frame_size(media: MediaInfo, width: int) -> tuple[int, int]:
     """The even (width, height) a frame is scaled to for analysis, keeping the aspect ratio."""
     assert media.video is not None

@@ -29,7 +29,7 @@ class EditJobs:
             local = await self.assets.resolve_input(ctx.task.owner_id, ref, in_dir)
             sources.append(Source(local.path, local.media))
         if spec.prepare is not None:
-            req = await spec.prepare(req, sources, ctx.work_dir)
+            req = await spec.prepare(req, sources, ctx.work_dir, self.settings)
         out_dir = ctx.work_dir / "out"
         out_dir.mkdir()
         plan = spec.plan(req, sources, out_dir, self.settings)

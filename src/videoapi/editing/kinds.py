@@ -46,7 +46,7 @@ class EditKind:
     plan: Planner
     check: StaticCheck | None = None
     drawn: DrawnTexts | None = None
-    prepare: Callable[[Any, Sequence[Source], Path], Awaitable[Any]] | None = None
+    prepare: Callable[[Any, Sequence[Source], Path, Settings], Awaitable[Any]] | None = None
     """Worker-only step between resolving the inputs and planning that may read them (one sampled frame,
     a downscaled analysis pass); it returns the request to plan. Submission plans without it."""
     describe: Callable[[Any, Sequence[Source], dict[str, Any]], None] | None = None

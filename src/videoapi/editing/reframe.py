@@ -21,7 +21,7 @@ import numpy as np
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.analysis import Analysis, analyse, require_video
+from videoapi.editing.analysis import Analysis, analyse, analysis_timeout, require_video
 from videoapi.editing.plan import RESOLUTION_SHORT_SIDE
 from videoapi.editing.source import Source
 from videoapi.errors import InvalidRequest
@@ -262,13 +262,17 @@ def plan_reframe(req: ReframeRequest, sources: Sequence[Source], out_dir: Path, 
     )  # fmt: skip
 
 
-async def with_camera_path(req: ReframeRequest, sources: Sequence[Source], work_dir: Path) -> ReframeRequest:
+async def with_camera_path(
+    req: ReframeRequest, sources: Sequence[Source], work_dir: Path, settings: Settings
+) -> ReframeRequest:
     """The request with the camera path (the worker's analysis pass); `center` needs none."""
     if req.subject == "center":
         return req
     src, media = sources[0].path, sources[0].media
     require_video(media, "reframe")
-    found = await analyse(src, media, faces=True, timeout_s=60.0 + 2.0 * media.duration_s)
+    found = await analyse(
+        src, media, faces=True, timeout_s=analysis_timeout(media), max_pixels=settings.limits.max_pixels
+    )
     return track(req, media, found)
 
 

@@ -21,6 +21,7 @@ from videoapi.editing.analysis import (
     DEFAULT_THRESHOLDS,
     Detector,
     analyse,
+    analysis_timeout,
     check_threshold,
     keyframe_times,
     require_video,
@@ -40,8 +41,6 @@ from videoapi.settings import Settings
 MAX_SCENES = 100
 """Scenes one task reports (each is a thumbnail asset); more is a failed task naming the knobs."""
 DEFAULT_THUMBNAIL_WIDTH = 320
-ANALYSIS_TIMEOUT_FRACTION = 0.5
-"""Share of the task's time limit the detection pass may take; the render pass gets the rest."""
 
 
 class ScenesRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
@@ -163,7 +162,9 @@ def _clip_args(src: Path, media: MediaInfo, scene: Scene, index: int, out: Path,
     return [*head, *maps, *vf, *frames, *encode_args("mp4", "medium"), *container_flags("mp4", out)]
 
 
-async def with_detected_scenes(req: ScenesRequest, sources: Sequence[Source], work_dir: Path) -> DetectedScenes:
+async def with_detected_scenes(
+    req: ScenesRequest, sources: Sequence[Source], work_dir: Path, settings: Settings
+) -> DetectedScenes:
     """The request with the input's cuts and keyframes (the worker's detection pass)."""
     src, media = sources[0].path, sources[0].media
     found = await analyse(
@@ -172,16 +173,12 @@ async def with_detected_scenes(req: ScenesRequest, sources: Sequence[Source], wo
         detector=req.detector,
         threshold=req.threshold,
         min_scene_s=req.min_scene_s,
-        timeout_s=_analysis_timeout(media),
+        timeout_s=analysis_timeout(media),
+        max_pixels=settings.limits.max_pixels,
     )
     keyframes = keyframe_times(src) if req.split else [0.0]
     fields = {name: getattr(req, name) for name in req.__struct_fields__}
     return DetectedScenes(**fields, cuts=found.cuts, frames=found.frames, keyframes_s=keyframes)
-
-
-def _analysis_timeout(media: MediaInfo) -> float:
-    # A downscaled decode runs many times faster than real time; this bounds a pathological input.
-    return 60.0 + 2.0 * media.duration_s
 
 
 def describe_scenes(req: ScenesRequest, sources: Sequence[Source], result: dict[str, Any]) -> None:

@@ -153,8 +153,13 @@ async def stream_frames(
         finished = True
     finally:
         if not finished:
-            tail_reader.cancel()
-            await _stop_even_if_cancelled(proc)
+            # Keep reading both pipes while ffmpeg stops: a full pipe would block it, and asyncio only
+            # reaps a child once its pipes reach end of file.
+            drain = asyncio.ensure_future(_discard(proc.stdout))
+            try:
+                await _stop_even_if_cancelled(proc)
+            finally:
+                await asyncio.gather(drain, tail_reader, return_exceptions=True)
     stderr = stderr_tail.decode("utf-8", errors="replace")
     if _FRAME_TOO_LARGE_MARKER in stderr:
         raise MediaError(
@@ -217,6 +222,11 @@ async def _read_progress(
             if fraction > done or (value == "end" and done < 1.0):
                 done = fraction
                 on_progress(done)
+
+
+async def _discard(stream: asyncio.StreamReader) -> None:
+    while await stream.read(2**16):
+        pass
 
 
 async def _read_tail(stream: asyncio.StreamReader, tail: bytearray) -> None:
