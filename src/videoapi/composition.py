@@ -218,7 +218,9 @@ DEPENDENCIES: dict[str, Provide] = {
     "webhook_service": _from_services(lambda s: s.webhooks),
     "edits": _from_services(lambda s: s.edits),
     "generations": _from_services(lambda s: s.generations),
-    "detector": _from_services(lambda s: s.detector),
+    # Not "detector": Litestar reports a body field that shares a dependency's name (analyze/scenes has
+    # `detector`) as a failed dependency, a 500 instead of the client's 422.
+    "watermark_detector": _from_services(lambda s: s.detector),
     "sign": _from_services(lambda s: s.assets.sign),
 }
 """What route handlers receive by parameter name: the collaborators they use, never the whole bag."""

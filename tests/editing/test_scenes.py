@@ -92,6 +92,12 @@ def test_threshold_out_of_range_is_a_422_naming_it(api: Api, media_dir: Path) ->
         assert "threshold" in resp.text, problem
 
 
+def test_an_unknown_detector_is_a_422_naming_it(api: Api) -> None:
+    resp = api.post("/v1/video/analyze/scenes", json={"input": {"asset_id": "x"}, "detector": "AAA"})
+    problem = assert_problem(resp, 422, "invalid_request")
+    assert problem["errors"][0]["field"] == "detector"
+
+
 def test_an_input_without_video_is_a_422(api: Api, tmp_path: Path) -> None:
     asset = api.upload(make_audio(tmp_path / "tone.m4a"))
     resp = api.post("/v1/video/analyze/scenes", json={"input": {"asset_id": asset["id"]}})
