@@ -194,7 +194,11 @@ def worker_lifecycle(settings: Settings, background: bool = True) -> WorkerLifec
 def make_gateway(services: Services) -> Gateway:
     batch_kinds: dict[str, dict[str, BatchKind]] = {
         "edit": batch_kind_table(
-            [BatchKind(s.path, s.kind, s.request_type, services.edits.prepare) for s in EDIT_KINDS.values()]
+            [
+                BatchKind(s.path, s.kind, s.request_type, services.edits.prepare)
+                for s in EDIT_KINDS.values()
+                if s.group == "edit"
+            ]
         ),
         "generate": batch_kind_table(
             [BatchKind(s.path, s.kind, s.request_type, services.generations.prepare) for s in GENERATION_KINDS.values()]
@@ -249,7 +253,9 @@ DEPENDENCIES: dict[str, Provide] = {
     "edits": _from_services(lambda s: s.edits),
     "templates": _from_services(lambda s: s.templates),
     "generations": _from_services(lambda s: s.generations),
-    "detector": _from_services(lambda s: s.detector),
+    # Not "detector": Litestar reports a body field that shares a dependency's name (analyze/scenes has
+    # `detector`) as a failed dependency, a 500 instead of the client's 422.
+    "watermark_detector": _from_services(lambda s: s.detector),
     "sign": _from_services(lambda s: s.assets.sign),
 }
 """What route handlers receive by parameter name: the collaborators they use, never the whole bag."""

@@ -232,3 +232,13 @@ def test_wait_polls_when_the_server_has_no_event_stream(client: Client, small_cl
     done = client.wait(task.id, timeout_s=60)
     assert done.status == "succeeded", done.error
     assert done.result is not None and done.result["duration"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_analyze_scenes_and_reframe_are_reachable_from_the_client(client: Client, small_clip: Path) -> None:
+    asset = client.upload(small_clip)
+    scenes = client.wait(client.analyze.scenes(input={"asset_id": asset.id}).id, timeout_s=120)
+    assert scenes.status == "succeeded", scenes.error
+    assert scenes.result is not None and len(scenes.result["scenes"]) >= 1
+    reframed = client.wait(client.edit.reframe(input={"asset_id": asset.id}, aspect="9:16").id, timeout_s=120)
+    assert reframed.status == "succeeded", reframed.error
+    assert reframed.result is not None and reframed.result["height"] > reframed.result["width"]

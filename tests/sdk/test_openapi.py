@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from scripts.gen_sdk_models import served_openapi
 from videoapi_client import models
-from videoapi_client._core import EDIT_KINDS, GENERATE_KINDS, OPTIONAL_ROUTES, ROUTES
+from videoapi_client._core import ANALYZE_KINDS, EDIT_KINDS, GENERATE_KINDS, OPTIONAL_ROUTES, ROUTES
 
 from videoapi.editing.kinds import all_kinds
 from videoapi.generation.kinds import KINDS as GENERATION_KINDS
@@ -113,5 +113,6 @@ def test_every_route_the_sdk_calls_is_served_with_its_body_and_answer(openapi: d
 
 
 def test_the_sdk_has_a_method_for_every_edit_and_generation_kind() -> None:
-    assert set(EDIT_KINDS) == {k.path for k in all_kinds()}
+    assert set(EDIT_KINDS) == {k.path for k in all_kinds() if k.group == "edit"}
+    assert set(ANALYZE_KINDS) == {k.path for k in all_kinds() if k.group == "analyze"}
     assert set(GENERATE_KINDS) == set(GENERATION_KINDS)

@@ -36,12 +36,13 @@ def _route(spec: EditKind) -> HTTPRouteHandler:
     handler.__name__ = spec.kind.replace(".", "_")
     handler.__qualname__ = handler.__name__
     return post(
-        f"/v1/video/edit/{spec.path}",
+        f"/v1/video/{spec.group}/{spec.path}",
         status_code=202,
         summary=spec.summary,
         description=(spec.request_type.__doc__ or "").strip() or None,
-        tags=["edit"],
+        tags=[spec.group],
         operation_id=handler.__name__,
+        opt={"scope": "edit"},
     )(handler)
 
 
@@ -58,10 +59,10 @@ def _estimate_route(spec: EditKind) -> HTTPRouteHandler:
     handler.__name__ = spec.kind.replace(".", "_") + "_estimate"
     handler.__qualname__ = handler.__name__
     return post(
-        f"/v1/video/edit/{spec.path}/estimate",
+        f"/v1/video/{spec.group}/{spec.path}/estimate",
         status_code=200,
         summary=f"Validate a {spec.path} request and estimate its cost and ETA, creating nothing",
-        tags=["edit"],
+        tags=[spec.group],
         operation_id=handler.__name__,
         opt={"scope": "edit"},
     )(handler)

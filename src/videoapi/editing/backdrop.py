@@ -14,6 +14,7 @@ from videoapi.editing.background import BackgroundRequest
 from videoapi.editing.source import Source
 from videoapi.media.ffmpeg import run_ffmpeg
 from videoapi.media.safety import input_args
+from videoapi.settings import Settings
 
 SAMPLE_WIDTH = 64
 """Width in pixels of the frame the colour is read from; the border survives downscaling."""
@@ -24,7 +25,9 @@ MIN_DOMINANCE = 40
 SAMPLE_TIMEOUT_S = 30.0
 
 
-async def with_estimated_key(req: BackgroundRequest, sources: Sequence[Source], work_dir: Path) -> BackgroundRequest:
+async def with_estimated_key(
+    req: BackgroundRequest, sources: Sequence[Source], work_dir: Path, settings: Settings
+) -> BackgroundRequest:
     """The request with `key.color` set from the input's borders, when it names none and they are keyable."""
     media = sources[0].media
     if req.key.color is not None or media.video is None or media.is_image:
@@ -35,7 +38,7 @@ async def with_estimated_key(req: BackgroundRequest, sources: Sequence[Source], 
     at_s = min(1.0, media.duration_s / 2)
     args = ["-ss", f"{at_s:.3f}", *input_args(sources[0].path), "-frames:v", "1"]
     args += ["-vf", f"scale={SAMPLE_WIDTH}:{height}", "-f", "rawvideo", "-pix_fmt", "rgb24", str(sample)]
-    await run_ffmpeg(args, duration_s=None, timeout_s=SAMPLE_TIMEOUT_S)
+    await run_ffmpeg(args, duration_s=None, timeout_s=SAMPLE_TIMEOUT_S, max_pixels=settings.limits.max_pixels)
     data = sample.read_bytes()
     if len(data) != SAMPLE_WIDTH * height * 3:
         return req

@@ -37,7 +37,7 @@ class EditJobs:
                 index = await asyncio.to_thread(read_index, local.path, self.settings.limits)
             sources.append(Source(local.path, local.media, index))
         if spec.prepare is not None:
-            req = await spec.prepare(req, sources, ctx.work_dir)
+            req = await spec.prepare(req, sources, ctx.work_dir, self.settings)
         out_dir = ctx.work_dir / "out"
         out_dir.mkdir()
         plan = spec.plan(req, sources, out_dir, self.settings)
@@ -49,7 +49,10 @@ class EditJobs:
         credits = planned_estimate(self.billing, ctx.task.kind, params, plan, [s.media for s in sources])
         await self.billing.top_up(ctx.task.owner_id, ctx.task.id, credits)
         rendered = await self.step.run_plan(ctx, plan, req.watermark)
-        return await self.step.finish(ctx, rendered)
+        output = await self.step.finish(ctx, rendered)
+        if spec.describe is not None:
+            spec.describe(req, sources, output.result)
+        return output
 
     def specs(self) -> list[JobSpec]:
         return [JobSpec(kind, QUEUE, self.run) for kind in KINDS]

@@ -1,7 +1,9 @@
 """The edit kinds: for each, its request type, the inputs it names and its planner.
 
 Every edit kind is one task kind on the `cpu` queue and one POST route; `api`, `service` and `jobs`
-are generic over this table, so a new kind is a request type plus a pure planner.
+are generic over this table, so a new kind is a request type plus a pure planner. Analyses
+(`analyze.scenes`) are kinds of the same table under another route group: they read the input,
+then store what they make (thumbnails, clips) through the same output step.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from videoapi.editing.backdrop import with_estimated_key
 from videoapi.editing.background import BackgroundRequest, background_inputs, check_background, plan_background
 from videoapi.editing.compile import check_composite, composite_inputs, plan_composite
 from videoapi.editing.plan import plan_transcode, plan_trim, trim_ranges
+from videoapi.editing.reframe import ReframeRequest, describe_reframe, plan_reframe, with_camera_path
+from videoapi.editing.scenes import ScenesRequest, check_scenes, describe_scenes, plan_scenes, with_detected_scenes
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
 from videoapi.editing.source import Planner, Source
 from videoapi.editing.subtitles import SubtitlesRequest, check_subtitles, plan_subtitles, subtitle_texts
@@ -35,18 +39,22 @@ DrawnTexts = Callable[[Any, Settings], Iterable[tuple[str, str]]]
 class EditKind:
     kind: str
     path: str
-    """Route under /v1/video/edit/."""
+    """Route under /v1/video/{group}/."""
     request_type: type
     summary: str
     inputs: Callable[[Any], list[InputRef]]
     plan: Planner
     check: StaticCheck | None = None
     drawn: DrawnTexts | None = None
-    prepare: Callable[[Any, Sequence[Source], Path], Awaitable[Any]] | None = None
-    """Worker-only step between resolving the inputs and planning that may read them (one sampled frame);
-    it returns the request to plan. Submission plans without it."""
+    prepare: Callable[[Any, Sequence[Source], Path, Settings], Awaitable[Any]] | None = None
+    """Worker-only step between resolving the inputs and planning that may read them (one sampled frame,
+    a downscaled analysis pass); it returns the request to plan. Submission plans without it."""
     index: Callable[[Any], bool] | None = None
     """Whether the worker reads the GOP index of the inputs' video (`Source.index`) before planning."""
+    describe: Callable[[Any, Sequence[Source], dict[str, Any]], None] | None = None
+    """Adds what the worker found (scenes, notes) to the stored result, given the prepared request."""
+    group: str = "edit"
+    """Route group: the route is /v1/video/{group}/{path}."""
 
 
 def _single(req: Any) -> list[InputRef]:
@@ -140,6 +148,28 @@ def all_kinds() -> list[EditKind]:
             plan_background,
             check_background,
             prepare=with_estimated_key,
+        ),
+        EditKind(
+            "edit.reframe",
+            "reframe",
+            ReframeRequest,
+            "Crop to 9:16, 1:1, 4:5 or 16:9 with a camera that follows the subject",
+            _single,
+            plan_reframe,
+            prepare=with_camera_path,
+            describe=describe_reframe,
+        ),
+        EditKind(
+            "analyze.scenes",
+            "scenes",
+            ScenesRequest,
+            "Shot boundaries, a thumbnail per shot, and optionally each shot as a clip",
+            _single,
+            plan_scenes,
+            check_scenes,
+            prepare=with_detected_scenes,
+            describe=describe_scenes,
+            group="analyze",
         ),
     ]
 

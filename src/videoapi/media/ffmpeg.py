@@ -9,7 +9,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import imageio_ffmpeg
 
@@ -111,6 +111,66 @@ async def run_ffmpeg(
         raise _error_from_stderr(stderr, returncode)
 
 
+async def stream_frames(
+    args: list[str], frame_bytes: int, *, timeout_s: float, max_pixels: int | None = None
+) -> AsyncIterator[bytes]:
+    """Run ffmpeg with `args` (ending in a raw-video output to `pipe:1`) and yield its frames one at a time.
+
+    The frames stream: only one is held here, so a long video costs no memory (the analysis passes
+    read downscaled frames this way). Stopping the iteration early, an error, cancellation or
+    `timeout_s` stops ffmpeg; a failure raises what `run_ffmpeg` would.
+    """
+    if max_pixels is not None:
+        args = with_max_pixels(args, max_pixels)
+    command = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", *args]
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_die_with_parent(os.getpid()) if _LIBC is not None else None,
+        start_new_session=False,
+        limit=max(frame_bytes * 2, 2**16),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr_tail = bytearray()
+    tail_reader = asyncio.ensure_future(_read_tail(proc.stderr, stderr_tail))
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    finished = False
+    try:
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                async with asyncio.timeout(max(remaining, 0.0)):
+                    frame = await proc.stdout.readexactly(frame_bytes)
+            except asyncio.IncompleteReadError:
+                break
+            except TimeoutError:
+                raise TaskTimeout(f"ffmpeg did not finish within {timeout_s:g} s.") from None
+            yield frame
+        returncode = await proc.wait()
+        await tail_reader
+        finished = True
+    finally:
+        if not finished:
+            # Keep reading both pipes while ffmpeg stops: a full pipe would block it, and asyncio only
+            # reaps a child once its pipes reach end of file.
+            drain = asyncio.ensure_future(_discard(proc.stdout))
+            try:
+                await _stop_even_if_cancelled(proc)
+            finally:
+                await asyncio.gather(drain, tail_reader, return_exceptions=True)
+    stderr = stderr_tail.decode("utf-8", errors="replace")
+    if _FRAME_TOO_LARGE_MARKER in stderr:
+        raise MediaError(
+            "A frame of the input exceeds the limit on pixels per frame (limits.max_pixels).",
+            code="input_too_large",
+            status=413,
+        )
+    if returncode != 0:
+        raise _error_from_stderr(stderr, returncode)
+
+
 def with_max_pixels(args: list[str], max_pixels: int) -> list[str]:
     """`args` with `-max_pixels N` before every `-i`, so that each input's decoder refuses larger frames."""
     out: list[str] = []
@@ -162,6 +222,11 @@ async def _read_progress(
             if fraction > done or (value == "end" and done < 1.0):
                 done = fraction
                 on_progress(done)
+
+
+async def _discard(stream: asyncio.StreamReader) -> None:
+    while await stream.read(2**16):
+        pass
 
 
 async def _read_tail(stream: asyncio.StreamReader, tail: bytearray) -> None:

@@ -22,9 +22,9 @@ from videoapi.provenance.service import Detector, DetectOut, DetectRequest
 async def detect_watermark(
     data: Annotated[DetectRequest, Body(media_type="application/json")],
     principal: CurrentPrincipal,
-    detector: NamedDependency[Detector],
+    watermark_detector: NamedDependency[Detector],
 ) -> DetectOut:
-    return await detector.detect_input(principal.owner_id, data.input)
+    return await watermark_detector.detect_input(principal.owner_id, data.input)
 
 
 ROUTES = [detect_watermark]

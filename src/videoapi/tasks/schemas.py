@@ -16,8 +16,15 @@ Signer: TypeAlias = Callable[[str], Awaitable[str]]
 
 Priority = Literal["low", "normal", "high"]
 
-# Result fields that hold storage keys: replaced by fresh signed URLs when presented.
-PRIVATE_RESULT_KEYS = ("storage_key", "poster_key")
+# Result fields that hold storage keys: replaced by fresh signed URLs (the named field) when presented.
+PRIVATE_RESULT_KEYS = {
+    "storage_key": "url",
+    "poster_key": "poster_url",
+    "thumbnail_key": "thumbnail_url",
+    "clip_key": "clip_url",
+}
+# Result lists whose entries hold storage keys too: the outputs of a task, the scenes of an analysis.
+SIGNED_RESULT_LISTS = ("outputs", "scenes")
 
 
 class TaskError(msgspec.Struct):
@@ -54,9 +61,10 @@ async def present_task(task: Task, sign: Signer) -> TaskOut:
     result = None
     if task.result is not None:
         result = await _present_output(task.result, sign)
-        if isinstance(outputs := task.result.get("outputs"), list):
-            # Tasks with several outputs (e.g. thumbnails) list each one, signed the same way.
-            result["outputs"] = [await _present_output(o, sign) for o in outputs if isinstance(o, dict)]
+        for name in SIGNED_RESULT_LISTS:
+            if isinstance(entries := task.result.get(name), list):
+                # Tasks with several outputs (e.g. thumbnails) list each one, signed the same way.
+                result[name] = [await _present_output(o, sign) for o in entries if isinstance(o, dict)]
     error = TaskError(task.error_code, task.error_message or "") if task.error_code else None
     return TaskOut(
         id=task.id,
@@ -79,10 +87,9 @@ async def present_task(task: Task, sign: Signer) -> TaskOut:
 
 async def _present_output(output: dict[str, Any], sign: Any) -> dict[str, Any]:
     presented = {k: v for k, v in output.items() if k not in PRIVATE_RESULT_KEYS}
-    if key := output.get("storage_key"):
-        presented["url"] = await sign(key)
-    if key := output.get("poster_key"):
-        presented["poster_url"] = await sign(key)
+    for private, public in PRIVATE_RESULT_KEYS.items():
+        if key := output.get(private):
+            presented[public] = await sign(key)
     return presented
 
 

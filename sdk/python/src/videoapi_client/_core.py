@@ -42,10 +42,14 @@ EDIT_KINDS: dict[str, type] = {
     "audio": m.AudioRequest,
     "background": m.BackgroundRequest,
     "composite": m.CompositeRequest,
+    "reframe": m.ReframeRequest,
     "subtitles": m.SubtitlesRequest,
     "thumbnails": m.ThumbnailsRequest,
     "transcode": m.TranscodeRequest,
     "trim": m.TrimRequest,
+}
+ANALYZE_KINDS: dict[str, type] = {
+    "scenes": m.ScenesRequest,
 }
 GENERATE_KINDS: dict[str, type] = {
     "text-to-video": m.TextToVideoRequest,
@@ -64,6 +68,7 @@ def _kind_routes(prefix: str, kinds: dict[str, type]) -> dict[str, Route]:
 
 ROUTES: dict[str, Route] = {
     **_kind_routes("edit", EDIT_KINDS),
+    **_kind_routes("analyze", ANALYZE_KINDS),
     **_kind_routes("generate", GENERATE_KINDS),
     "batch.edit": Route("POST", "/v1/video/batch/edit", m.BatchRequest, m.BatchOut, True, 202),
     "batch.generate": Route("POST", "/v1/video/batch/generate", m.BatchRequest, m.BatchOut, True, 202),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from videoapi_client import models as m
-from videoapi_client._core import EDIT_KINDS, GENERATE_KINDS, ROUTES
+from videoapi_client._core import ANALYZE_KINDS, EDIT_KINDS, GENERATE_KINDS, ROUTES
 
 if TYPE_CHECKING:
     from videoapi_client._client import BaseClient
@@ -44,6 +44,12 @@ class Edit(_Resource):
         """Compose clips, images, colours, text and audio on tracks, with transitions."""
         return self._create("edit.composite", request, fields, idempotency_key)
 
+    def reframe(
+        self, request: m.ReframeRequest | None = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> m.TaskOut:
+        """Crop to another aspect (9:16...) with a virtual camera that follows the subject."""
+        return self._create("edit.reframe", request, fields, idempotency_key)
+
     def subtitles(
         self, request: m.SubtitlesRequest | None = None, /, *, idempotency_key: str | None = None, **fields: Any
     ) -> m.TaskOut:
@@ -73,6 +79,21 @@ class Edit(_Resource):
         if kind not in EDIT_KINDS:
             raise ValueError(f"unknown edit kind {kind!r}; one of {sorted(EDIT_KINDS)}")
         return self._client._call(ROUTES[f"edit.{kind}.estimate"], body=(request, fields))
+
+
+class Analyze(_Resource):
+    """`POST /v1/video/analyze/{kind}`: tasks whose result describes the input (and may cut it)."""
+
+    def scenes(
+        self, request: m.ScenesRequest | None = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> m.TaskOut:
+        """Shot boundaries (PySceneDetect), a thumbnail per scene, optionally each scene as a clip."""
+        return self._create("analyze.scenes", request, fields, idempotency_key)
+
+    def estimate(self, kind: str, request: Any = None, /, **fields: Any) -> m.EstimateOut:
+        if kind not in ANALYZE_KINDS:
+            raise ValueError(f"unknown analysis kind {kind!r}; one of {sorted(ANALYZE_KINDS)}")
+        return self._client._call(ROUTES[f"analyze.{kind}.estimate"], body=(request, fields))
 
 
 class Generate(_Resource):

@@ -40,8 +40,10 @@ __all__ = [
     "Narration",
     "OutputSpec",
     "QuotaOut",
+    "ReframeRequest",
     "RenderRequest",
     "Replacement",
+    "ScenesRequest",
     "Segment",
     "Spill",
     "Status",
@@ -406,6 +408,21 @@ class QuotaOut(msgspec.Struct, kw_only=True):
     remaining: float | None
 
 
+class ReframeRequest(msgspec.Struct, kw_only=True):
+    """ReframeRequest."""
+
+    priority: Literal["low", "normal", "high"] | UnsetType = UNSET
+    webhook_url: str | UnsetType | None = UNSET
+    watermark: VisibleWatermark | UnsetType | None = UNSET
+    input: InputRef
+    aspect: Literal["9:16", "1:1", "4:5", "16:9"] | UnsetType = UNSET
+    subject: Literal["auto", "face", "person", "center"] | UnsetType = UNSET
+    resolution: Literal["480p", "720p", "1080p", "1440p", "2160p"] | UnsetType | None = UNSET
+    smoothing: float | UnsetType = UNSET
+    format: Literal["mp4", "webm"] | UnsetType = UNSET
+    quality: Literal["low", "medium", "high"] | UnsetType = UNSET
+
+
 class RenderRequest(msgspec.Struct, kw_only=True):
     """RenderRequest."""
 
@@ -425,6 +442,20 @@ class Replacement(msgspec.Struct, kw_only=True):
     image: InputRef | UnsetType | None = UNSET
     video: InputRef | UnsetType | None = UNSET
     fit: Literal["cover", "contain", "stretch"] | UnsetType = UNSET
+
+
+class ScenesRequest(msgspec.Struct, kw_only=True):
+    """ScenesRequest."""
+
+    priority: Literal["low", "normal", "high"] | UnsetType = UNSET
+    webhook_url: str | UnsetType | None = UNSET
+    watermark: VisibleWatermark | UnsetType | None = UNSET
+    input: InputRef
+    detector: Literal["content", "adaptive"] | UnsetType = UNSET
+    threshold: float | UnsetType | None = UNSET
+    min_scene_s: float | UnsetType = UNSET
+    split: bool | UnsetType = UNSET
+    thumbnail_width: int | UnsetType | None = UNSET
 
 
 class Segment(msgspec.Struct, kw_only=True):
