@@ -125,6 +125,7 @@ def test_diffusion_style_transfer_restyles_the_input_frames(gen_api: Api, tmp_pa
 
 def test_cancel_during_denoising_stops_the_pipeline_at_the_next_step(gen_api: Api) -> None:
     from tests.support import tiny  # torch: imported by the tests that use it, not at collection
+
     prompt = "a fox walks in the forest"
     task = submit(gen_api, T2V, {"prompt": prompt, "model": "slow-ltx", "steps": 200, "num_frames": 9})
     wait_running(gen_api, task["id"], 0.05)
@@ -151,6 +152,7 @@ def test_a_canceled_member_leaves_the_batch_and_the_others_finish(gen_api: Api, 
 
 def test_out_of_memory_splits_the_batch_in_halves_until_it_fits(gen_api: Api) -> None:
     from tests.support import tiny
+
     tiny.CALLS.clear()
     tasks = [submit(gen_api, T2V, {"prompt": f"a cat {i}", "model": "oom-ltx", "seed": i}) for i in range(4)]
     done = [gen_api.wait(t["id"]) for t in tasks]
