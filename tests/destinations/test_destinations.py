@@ -179,6 +179,10 @@ def test_destinations_belong_to_their_owner(api: Api, s3_endpoint: str, video: P
     body = {"input": {"asset_id": asset["id"]}, "start_s": 0, "end_s": 0.5, "destinations": [{"id": mine["id"]}]}
     problem = assert_problem(other.post("/v1/video/edit/trim", json=body), 422, "unknown_destination")
     assert problem["errors"][0]["field"] == "destinations[0].id"
+    batch = other.post("/v1/video/batch/edit", json={"items": [{"kind": "trim", "request": body}]})
+    assert assert_problem(batch, 422, "unknown_destination")["errors"][0]["field"] == (
+        "items[0].request.destinations[0].id"
+    )
     task = api.post("/v1/video/edit/trim", json={**body, "input": {"asset_id": api.upload(video)["id"]}}).json()
     assert_problem(other.get(f"/v1/video/tasks/{task['id']}/deliveries"), 404, "task_not_found")
     assert api.delete(f"/v1/video/destinations/{mine['id']}").status_code == 204
