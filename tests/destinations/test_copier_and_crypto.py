@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import urllib3
 
-from videoapi.destinations.copier import OutputFile, object_key, output_files
+from videoapi.destinations.copier import OutputFile, object_key, output_files, pinned_pool_manager
 from videoapi.destinations.crypto import CredentialBox, Credentials, mask
 from videoapi.errors import ServiceUnavailable
 
@@ -41,3 +42,16 @@ def test_credentials_are_sealed_and_only_the_same_key_opens_them() -> None:
 def test_the_access_key_is_masked_to_its_last_four_characters() -> None:
     assert mask("AKIAEXAMPLE7Q2F") == "****7Q2F"
     assert mask("short") == "****"
+
+
+def test_copies_connect_to_the_checked_address_not_a_new_dns_answer(s3_endpoint: str) -> None:
+    # Given a name that does not resolve at all, the pinned connection still reaches the checked address.
+    port = s3_endpoint.rsplit(":", 1)[1]
+    http = pinned_pool_manager("127.0.0.1")
+    try:
+        resp = http.request("GET", f"http://no-such-host.invalid:{port}/", headers={"Host": "ignored.invalid"})
+    finally:
+        http.clear()
+    assert resp.status < 500
+    with pytest.raises(urllib3.exceptions.NameResolutionError):
+        urllib3.PoolManager(retries=False).request("GET", f"http://no-such-host.invalid:{port}/")

@@ -8,7 +8,9 @@ each output file as a streamed multipart upload. A failed attempt is retried aft
 itself is never touched: a destination cannot fail it.
 
 The endpoint is checked against the SSRF guard on every attempt (a name may have moved to an
-internal address since the destination was saved).
+internal address since the destination was saved), and the copy connects to the address that
+passed the check: the name stays in the Host header, the signature and TLS (SNI and certificate),
+so a second DNS answer cannot point the upload elsewhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import functools
 import random
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +35,9 @@ from minio import Minio
 from minio.error import MinioException, S3Error
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from videoapi.db.base import utcnow
 from videoapi.db.engine import transaction
@@ -87,6 +93,43 @@ def object_key(prefix: str, task_id: str, name: str) -> str:
 
 def _basename(key: str) -> str:
     return key.rsplit("/", 1)[-1]
+
+
+def pinned_pool_manager(address: str) -> urllib3.PoolManager:
+    """A urllib3 pool manager whose connections all go to `address`, whatever host a URL names."""
+
+    def connect(conn: HTTPConnection) -> socket.socket:
+        try:
+            return urllib3.util.connection.create_connection(
+                (address, conn.port), conn.timeout, source_address=conn.source_address
+            )
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(conn, f"connecting to {conn.host} ({address}) timed out") from exc
+        except OSError as exc:
+            raise NewConnectionError(conn, f"cannot connect to {conn.host} ({address}): {exc}") from exc
+
+    class Pinned(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            return connect(self)
+
+    class PinnedTLS(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            return connect(self)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Pinned
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = PinnedTLS
+
+    manager = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=_CONNECT_TIMEOUT_S, read=_READ_TIMEOUT_S),
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=certifi.where(),
+        retries=False,  # the delivery schedule retries, with its own backoff and log
+    )
+    manager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+    return manager
 
 
 class _Permanent(Exception):
@@ -197,15 +240,10 @@ class Copier:
         files = output_files(task.result if task is not None else None)
         if not files:
             raise _Permanent("the task has no stored outputs to deliver")
-        await check_target(destination.endpoint, self.settings.allow_cidrs, self.settings.allow_ports)
+        _, address = await check_target(destination.endpoint, self.settings.allow_cidrs, self.settings.allow_ports)
         credentials = self.box.open(destination.credentials)
         parts = urlsplit(destination.endpoint)
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=_CONNECT_TIMEOUT_S, read=_READ_TIMEOUT_S),
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
-            retries=False,  # the delivery schedule retries, with its own backoff and log
-        )
+        http = pinned_pool_manager(str(address))
         client = Minio(
             parts.netloc,
             access_key=credentials.access_key,
