@@ -217,3 +217,34 @@ def test_a_task_that_fails_skips_its_deliveries(api: Api, s3_endpoint: str) -> N
     assert task["status"] == "failed", task
     (delivery,) = settled_log(api, task["id"])
     assert delivery["status"] == "skipped" and delivery["delivered"] is False and delivery["attempts"] == 0
+
+
+def test_generation_and_template_renders_carry_destinations_too(
+    api: Api, s3_endpoint: str, s3: Any, video: Path
+) -> None:
+    dest = destination(api, f"http://{s3_endpoint}", prefix="styled/")
+    body = {"video": {"asset_id": api.upload(video)["id"]}, "style": "sketch", "destinations": [{"id": dest["id"]}]}
+    resp = api.post("/v1/video/generate/style-transfer", json=body)
+    assert resp.status_code == 202, resp.text
+    assert "destinations" not in resp.json()["params"]
+    task = api.wait(resp.json()["id"])
+    assert task["status"] == "succeeded", task
+    (delivery,) = settled_log(api, task["id"])
+    assert delivery["delivered"] is True, delivery
+    for key in delivery["object_keys"]:
+        assert key.startswith(f"styled/{task['id']}/")
+        assert s3.head_object(Bucket="customer", Key=key)["ContentLength"] > 0
+    # A template render is a composite create: an unknown destination is refused the same way.
+    template = api.post(
+        "/v1/video/templates",
+        json={
+            "name": "card",
+            "fields": {"title": {"type": "text", "required": True}},
+            "timeline": {"tracks": [{"clips": [{"type": "text", "text": "{{title}}", "duration_s": 1}]}]},
+            "output": {"resolution": "720p"},
+        },
+    )
+    assert template.status_code == 201, template.text
+    render = {"merge": {"title": "hi"}, "destinations": [{"id": "nope"}]}
+    problem = assert_problem(api.post(f"/v1/video/templates/{template.json()['id']}/render", json=render), 422)
+    assert problem["code"] == "unknown_destination" and problem["errors"][0]["field"] == "destinations[0].id"
