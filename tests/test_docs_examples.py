@@ -36,7 +36,7 @@ MARK = re.compile(r"<!--\s*(request:\s*(?P<method>[A-Z]+)\s+(?P<path>/\S+)|respo
 # Generation with diffusion models needs their weights; tests/generation runs these routes with tiny
 # pipelines. Everything else must run here.
 # Path placeholders, by the create route whose answer's `id` they stand for.
-CREATED_BY = {"/v1/video/templates": "TEMPLATE_ID"}
+CREATED_BY = {"/v1/video/templates": "TEMPLATE_ID", "/v1/video/destinations": "DESTINATION_ID"}
 PATH_PLACEHOLDER = re.compile(r"/([A-Z][A-Z0-9_]*)(?=/|$)")
 NEEDS_MODEL_WEIGHTS = ("/v1/video/generate/text-to-video", "/v1/video/generate/image-to-video")
 
@@ -217,6 +217,18 @@ def created() -> dict[str, str]:
     return {}
 
 
+def with_created(value: Any, created: dict[str, str]) -> Any:
+    """`{"id": "DESTINATION_ID"}` in a body: the id an earlier example created."""
+    if isinstance(value, dict):
+        return {
+            k: created.get(v, v) if k == "id" and isinstance(v, str) else with_created(v, created)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [with_created(v, created) for v in value]
+    return value
+
+
 def resolve_path(example: Example, created: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -235,7 +247,9 @@ def test_documented_request_is_accepted_and_its_task_succeeds(
     created: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    body = substitute(example.body, docs_api, uploads, tmp_path_factory.mktemp("media"), media_server)
+    body = with_created(
+        substitute(example.body, docs_api, uploads, tmp_path_factory.mktemp("media"), media_server), created
+    )
     resp = docs_api.client.request(
         example.method, resolve_path(example, created), json=body, headers={**docs_api.auth, **example.headers}
     )

@@ -20,6 +20,7 @@ from videoapi import __version__
 from videoapi.assets.api import ROUTES as ASSET_ROUTES
 from videoapi.billing.api import ROUTES as BILLING_ROUTES
 from videoapi.composition import DEPENDENCIES, Services, build_services, make_gateway, worker_lifecycle
+from videoapi.destinations.api import ROUTES as DESTINATION_ROUTES
 from videoapi.editing.api import ROUTES as EDIT_ROUTES
 from videoapi.errors import ServiceUnavailable, Unauthorized
 from videoapi.gateway.api import ROUTES as GATEWAY_ROUTES
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PROVENANCE_ROUTES,
             *BILLING_ROUTES,
             *GATEWAY_ROUTES,
+            *DESTINATION_ROUTES,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -272,6 +272,26 @@ class GatewaySettings(Base):
     (`GET /v1/video/webhooks/secret`); empty: they get no webhooks."""
 
 
+class DestinationSettings(Base):
+    """Copies of outputs to the callers' own S3-compatible buckets (`/v1/video/destinations`)."""
+
+    encryption_key: str = ""
+    """Key that encrypts destinations' credentials at rest (`openssl rand -hex 32`); changing it makes saved
+    credentials unreadable. Empty: derived from the storage signing secret, refused in production."""
+    allow_cidrs: list[str] = msgspec.field(default_factory=list)
+    """Private networks destination endpoints may reach (like `gateway.webhook_allow_cidrs`)."""
+    allow_ports: list[int] = msgspec.field(default_factory=lambda: [80, 443])
+    """Ports destination endpoints may use (explicit, or the scheme's default); empty: any port."""
+    retry_delays_s: list[float] = msgspec.field(default_factory=lambda: [10.0, 60.0, 300.0, 1800.0, 7200.0])
+    """Delay before each retry of a failed delivery, jittered by 10 %; after the last the delivery is failed."""
+    timeout_s: float = 900.0
+    """Deadline of one delivery attempt: every output of the task copied."""
+    max_in_flight: int = 4
+    """Deliveries one worker process copies at once."""
+    poll_interval_s: float = 1.0
+    """How often each worker process looks for finished tasks and due deliveries."""
+
+
 class GenerationSettings(Base):
     """Generation models and the GPU worker: where weights live, the device, batching, the pipeline cache."""
 
@@ -413,6 +433,7 @@ class Settings(Base):
     moderation: ModerationSettings = msgspec.field(default_factory=ModerationSettings)
     billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
     generation: GenerationSettings = msgspec.field(default_factory=GenerationSettings)
+    destinations: DestinationSettings = msgspec.field(default_factory=DestinationSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     events: EventSettings = msgspec.field(default_factory=EventSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
@@ -547,6 +568,14 @@ def secret_problems(settings: Settings) -> list[tuple[str, str]]:
                 "set storage.signing_secret to the same random value on every machine (`openssl rand -hex 32`)",
             )
         )
+    if not settings.destinations.encryption_key:
+        problems.append(
+            (
+                "destinations.encryption_key is empty: destination credentials would be encrypted with a key "
+                "derived from the storage signing secret, and lost when that secret is rotated",
+                "set destinations.encryption_key to its own random value on every machine (`openssl rand -hex 32`)",
+            )
+        )
     named = {
         "storage.signing_secret": signing,
         "watermark.secret": settings.watermark.secret,
@@ -554,6 +583,7 @@ def secret_problems(settings: Settings) -> list[tuple[str, str]]:
         "storage.s3_secret_key": settings.storage.s3_secret_key if settings.storage.backend == "s3" else "",
         "gateway.webhook_secret": settings.gateway.webhook_secret.removeprefix("whsec_"),
         "events.token_secret": settings.events.token_secret,
+        "destinations.encryption_key": settings.destinations.encryption_key,
     }
     for field, value in named.items():
         if not value:
@@ -587,6 +617,7 @@ def _check(settings: Settings) -> None:
     for name in ("trusted_proxies",):
         problems.extend(_bad_cidrs(f"server.{name}", getattr(settings.server, name)))
     problems.extend(_bad_cidrs("gateway.webhook_allow_cidrs", settings.gateway.webhook_allow_cidrs))
+    problems.extend(_bad_cidrs("destinations.allow_cidrs", settings.destinations.allow_cidrs))
     if settings.metrics.listen and settings.metrics.listen_address is None:
         problems.append(f"metrics.listen: {settings.metrics.listen!r} is not host:port")
     if settings.server.environment == "production" and not (settings.metrics.token or settings.metrics.listen):
@@ -599,6 +630,9 @@ def _check(settings: Settings) -> None:
     for name in ("heartbeat_s", "poll_interval_s", "token_ttl_s"):
         if getattr(settings.events, name) <= 0:
             problems.append(f"events.{name} must be positive")
+    for name in ("timeout_s", "max_in_flight", "poll_interval_s"):
+        if getattr(settings.destinations, name) <= 0:
+            problems.append(f"destinations.{name} must be positive")
     if problems:
         raise SettingsError("invalid configuration: " + "; ".join(problems))
 

@@ -6,6 +6,7 @@ from videoapi.assets.models import Asset, StorageQuota
 from videoapi.auth.models import ApiKey
 from videoapi.billing.models import Quota, Reservation, UsageRecord
 from videoapi.db.base import Base
+from videoapi.destinations.models import Destination, DestinationDelivery
 from videoapi.gateway.models import DisabledEndpoint, IdempotencyRecord, WebhookAttempt, WebhookDelivery
 from videoapi.moderation.policy import OwnerPolicy
 from videoapi.tasks.models import Task
@@ -16,6 +17,8 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey",
     "Asset",
+    "Destination",
+    "DestinationDelivery",
     "DisabledEndpoint",
     "IdempotencyRecord",
     "OwnerPolicy",

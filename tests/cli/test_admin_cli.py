@@ -185,7 +185,7 @@ def test_tasks_purge_deletes_old_finished_tasks_with_their_outputs_and_files(
     assert "0 task(s) deleted" in cli("tasks", "purge", "--older-than", "30d")
 
 
-def test_tasks_purge_keeps_a_task_whose_output_a_queued_task_uses_or_whose_webhook_is_owed(
+def test_tasks_purge_keeps_a_task_whose_output_a_queued_task_uses_or_whose_webhook_or_copy_is_owed(
     cli: Callable[..., str], db_settings: Settings, clip: Path
 ) -> None:
     with running_app(db_settings) as api:
@@ -208,15 +208,21 @@ def test_tasks_purge_keeps_a_task_whose_output_a_queued_task_uses_or_whose_webho
         lambda s: s.tasks.create(owner_id="o", kind="edit.trim", queue="cpu", params={}, webhook_url="http://h/x"),
     )
 
+    copied = with_services(
+        db_settings, lambda s: s.tasks.create(owner_id="o", kind="edit.trim", queue="cpu", params={})
+    )
+
     async def finish_unannounced(services: Any) -> None:
         async with transaction(services.sessions) as session:
-            await session.execute(update(Task).where(Task.id == announced.id).values(status="succeeded"))
+            await session.execute(update(Task).where(Task.id.in_([announced.id, copied.id])).values(status="succeeded"))
+            await services.destinations.plan(session, [copied], [["some-destination"]])
 
     with_services(db_settings, finish_unannounced)
-    backdate(db_settings, [done["id"], announced.id], 40 * DAY)
+    backdate(db_settings, [done["id"], announced.id, copied.id], 40 * DAY)
     out = cli("tasks", "purge", "--older-than", "30d")
     assert f"kept {done['id']} (a queued or running task uses its output)" in out
     assert f"kept {announced.id} (its webhook is not delivered yet)" in out
+    assert f"kept {copied.id} (its outputs are not copied to its destinations yet)" in out
     assert "0 task(s) deleted" in out
     assert cli_json("tasks", "show", done["id"])["outputs"][0]["asset_id"] == output_id
 

@@ -60,6 +60,7 @@ def production(tmp_path: Path, **settings: str) -> dict[str, str]:
         "server__environment": "production",
         "storage__signing_secret": STRONG,
         "watermark__secret": STRONG[::-1],
+        "destinations__encryption_key": STRONG + "dest",
         "metrics__token": STRONG,  # production also requires /metrics to be protected
     }
     return serve_env(tmp_path, **{**defaults, **settings})
@@ -74,6 +75,8 @@ def production(tmp_path: Path, **settings: str) -> dict[str, str]:
         ("watermark__secret", "change-me"),
         ("auth__jwt_secret", "secret"),
         ("auth__jwt_secret", "abc123"),
+        ("destinations__encryption_key", ""),
+        ("destinations__encryption_key", "changeme"),
     ],
 )
 def test_production_refuses_to_start_with_a_placeholder_secret(tmp_path: Path, field: str, value: str) -> None:

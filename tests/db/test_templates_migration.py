@@ -30,7 +30,7 @@ def check_up_down_up(async_url: str, sync_url: str) -> None:
         with engine.connect() as conn:
             assert not TABLES & set(sa.inspect(conn).get_table_names())
             assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0006"
-        upgrade(async_url)
+        upgrade(async_url, "0007")
         with engine.connect() as conn:
             assert TABLES <= set(sa.inspect(conn).get_table_names())
             assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) != "0006"

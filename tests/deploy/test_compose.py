@@ -34,6 +34,7 @@ DOT_ENV = {
     "MINIO_ROOT_PASSWORD": "minio-secret",
     "VIDEOAPI_SIGNING_SECRET": "sign-secret",
     "VIDEOAPI_WATERMARK_SECRET": "mark-secret",
+    "VIDEOAPI_DESTINATIONS_KEY": "dest-secret",
 }
 RABBITMQ_ENV = {
     **DOT_ENV,
@@ -176,7 +177,12 @@ def test_credentials_and_names_agree_between_services() -> None:
     # Every process shares the secrets that must verify on another process.
     for name in ("migrate", "worker-cpu", "worker-gpu"):
         other = services[name]["environment"]
-        for key in ("VIDEOAPI_STORAGE__SIGNING_SECRET", "VIDEOAPI_WATERMARK__SECRET", "VIDEOAPI_DATABASE__URL"):
+        for key in (
+            "VIDEOAPI_STORAGE__SIGNING_SECRET",
+            "VIDEOAPI_WATERMARK__SECRET",
+            "VIDEOAPI_DESTINATIONS__ENCRYPTION_KEY",
+            "VIDEOAPI_DATABASE__URL",
+        ):
             assert other[key] == env[key], (name, key)
 
 

@@ -133,6 +133,7 @@ def test_external_services_come_from_the_secret_not_the_config_map(manifests: li
         "VIDEOAPI_STORAGE__S3_SECRET_KEY",
         "VIDEOAPI_STORAGE__SIGNING_SECRET",
         "VIDEOAPI_WATERMARK__SECRET",
+        "VIDEOAPI_DESTINATIONS__ENCRYPTION_KEY",
     } <= secret_keys
     for config_map in of_kind(manifests, "ConfigMap").values():
         assert not secret_keys & set(config_map["data"])

@@ -43,18 +43,17 @@ def app_under_test(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
         yield base, make_key(app_settings, "schemathesis", scopes=["admin"])
 
 
-@pytest.fixture(scope="module")
-def api_schema() -> schemathesis.BaseSchema:
-    # The schema as the app serves it at /schema/openapi.json; building it needs no running app. A
-    # fixture, so that collecting the suite (`make test-fast` deselects this) never builds the app.
+def _schema() -> schemathesis.BaseSchema:
+    # The schema as the app serves it at /schema/openapi.json; building it needs no running app. Built
+    # at import, so that each operation is its own test; `make test-fast` does not import this module.
     app = create_app(load_settings(environ={"VIDEOAPI_SERVER__ENVIRONMENT": "test"}))
+    schema = schemathesis.openapi.from_dict(app.openapi_schema.to_schema())
     # The caller's event stream never ends by itself (tests/tasks/test_task_events.py covers it); a task's
     # stream with a generated id is a 404 and stays in.
-    schema = schemathesis.openapi.from_dict(app.openapi_schema.to_schema())
     return schema.exclude(path_regex=r"^/v1/video/events$", method="GET")
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+schema = _schema()
 
 
 @pytest.mark.slow

@@ -164,12 +164,20 @@ def test_production_on_the_embedded_shape_warns_and_missing_secrets_fail(tmp_pat
     checks = doctor.check_config(production(tmp_path))
     warned = " ".join(c.detail for c in checks if c.status == "warn")
     assert "SQLite" in warned and "in-process broker" in warned and "local store" in warned
-    [failed] = [c for c in checks if c.status == "fail"]
-    assert "storage.signing_secret is empty" in failed.detail and failed.fix
+    failed = [c for c in checks if c.status == "fail"]
+    assert [c.detail.split(" is empty")[0] for c in failed] == ["storage.signing_secret", "destinations.encryption_key"]
+    assert all(c.fix for c in failed)
 
     weak = doctor.check_config(production(tmp_path, storage__signing_secret="change-me"))
     assert any(c.status == "fail" and "example value" in c.detail for c in weak)
-    short = doctor.check_config(production(tmp_path, storage__signing_secret="x" * 40, auth__jwt_secret="abc123"))
+    short = doctor.check_config(
+        production(
+            tmp_path,
+            storage__signing_secret="x" * 40,
+            destinations__encryption_key="y" * 40,
+            auth__jwt_secret="abc123",
+        )
+    )
     assert [c.detail for c in short if c.status == "fail"] == ["auth.jwt_secret is shorter than 16 characters"]
     assert all(c.status == "ok" for c in doctor.check_config(load_settings(environ={})))
 

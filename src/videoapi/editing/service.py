@@ -20,6 +20,7 @@ from videoapi.media.plan import Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
+from videoapi.outputs.schemas import destination_ids
 from videoapi.outputs.step import OutputStep
 from videoapi.outputs.watermark import replace_plan
 from videoapi.settings import Settings
@@ -86,6 +87,7 @@ class EditingService:
         params = msgspec.to_builtins(req)
         params.pop("webhook_url", None)
         params.pop("priority", None)
+        params.pop("destinations", None)
         known = [m for m in medias if m is not None]
         width, height = _size_bound(params, known)
         if len(known) == len(medias):
@@ -114,6 +116,7 @@ class EditingService:
             "params": params,
             "priority": PRIORITIES[req.priority],
             "webhook_url": req.webhook_url,
+            "destinations": destination_ids(req),
             "time_limit_s": time_limit,
             "estimate_credits": estimate,
         }

@@ -1,8 +1,8 @@
 """The gateway of one API process, and `submit`: the one path every create request takes.
 
 `submit` turns validated requests into tasks with the promises of the API: idempotency keys,
-per-key priority caps and task caps, load shedding, webhook target checks, one transaction for
-all the tasks of a batch, and `Prefer: wait=N`.
+per-key priority caps and task caps, load shedding, webhook target checks, the caller's destinations,
+one transaction for all the tasks of a batch (with their planned deliveries), and `Prefer: wait=N`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from videoapi.auth.jwt import JwtVerifier
 from videoapi.auth.principal import Principal
 from videoapi.auth.service import KeyService
+from videoapi.destinations.service import DestinationService
 from videoapi.errors import FetchError, Forbidden, InvalidRequest, ServiceUnavailable, TooManyRequests
 from videoapi.gateway.clientip import parse_networks
 from videoapi.gateway.idempotency import HEADER, IdempotencyStore, Replay, check_key, fingerprint
@@ -56,6 +57,7 @@ class Gateway:
         batch_kinds: dict[str, dict[str, Any]] | None = None,
         *,
         stream_tokens: StreamTokens,
+        destinations: DestinationService | None = None,
     ) -> None:
         self.settings = settings
         self.stream_tokens = stream_tokens
@@ -65,6 +67,7 @@ class Gateway:
         self.keys = keys
         self.sign = sign
         self.batch_kinds = batch_kinds or {}
+        self.destinations = destinations
         self.jwt = JwtVerifier(self.settings.auth)
         self.trusted_proxies = parse_networks(self.settings.server.trusted_proxies)
         self.limiter: RateLimiter = (
@@ -145,10 +148,13 @@ async def submit(
         items = list(await prepare())
         _check_priorities(principal, items)
         await _check_webhooks(principal, items, gateway.settings)
+        refs = await _check_destinations(gateway, principal, items)
         await _shed(gateway, items)
 
         async def in_transaction(session: AsyncSession, tasks: list[Task]) -> None:
             await _check_active_tasks(session, principal, len(tasks), settings.default_max_active_tasks)
+            if gateway.destinations is not None and any(refs):
+                await gateway.destinations.plan(session, tasks, refs)
             if record_id is not None:
                 await gateway.idempotency.complete(session, record_id, 202, [t.id for t in tasks])
 
@@ -194,6 +200,18 @@ async def _check_webhooks(principal: Principal, items: Sequence[Item], settings:
                     f"{field}: {exc.detail}", code=exc.code, errors=[{"field": field, "message": exc.detail}]
                 ) from None
             # A name that does not resolve now may resolve later: deliveries retry.
+
+
+async def _check_destinations(gateway: Gateway, principal: Principal, items: Sequence[Item]) -> list[list[str]]:
+    """Per item, the destination ids it names: each must be the caller's (422 naming `destinations[i].id`)."""
+    refs = [list(item.kwargs.get("destinations") or []) for item in items]
+    if not any(refs):
+        return refs
+    if gateway.destinations is None:
+        raise InvalidRequest("this server delivers to no destinations", code="unknown_destination")
+    for item, ids in zip(items, refs, strict=True):
+        await gateway.destinations.check_refs(principal.owner_id, ids, item.field_prefix)
+    return refs
 
 
 async def _shed(gateway: Gateway, items: Sequence[Item]) -> None:

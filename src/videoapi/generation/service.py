@@ -30,6 +30,7 @@ from videoapi.generation.styles import (
 from videoapi.media.probe import MediaInfo
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
+from videoapi.outputs.schemas import destination_ids
 from videoapi.outputs.step import OutputStep
 from videoapi.settings import Settings
 from videoapi.tasks.eta import queue_eta
@@ -87,11 +88,13 @@ class GenerationService:
         params = msgspec.to_builtins(req)
         params.pop("webhook_url", None)
         params.pop("priority", None)
+        params.pop("destinations", None)
         common = {
             "owner_id": owner,
             "kind": TASK_KINDS[gen_kind],  # type: ignore[index]
             "priority": PRIORITIES[req.priority],
             "webhook_url": req.webhook_url,
+            "destinations": destination_ids(req),
             "time_limit_s": None,
         }
         if isinstance(req, StyleTransferRequest) and is_classical(req.style):

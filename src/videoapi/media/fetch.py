@@ -77,7 +77,7 @@ async def check_target(
     port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
     if allow_ports and port not in allow_ports:
         allowed = ", ".join(str(p) for p in allow_ports)
-        raise FetchError(f"Webhook targets may use port {allowed} only, not {port}.", code="url_forbidden")
+        raise FetchError(f"This target may use port {allowed} only, not {port}.", code="url_forbidden")
     return parsed, await _resolve_checked(parsed, allow)
 
 

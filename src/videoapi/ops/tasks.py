@@ -25,6 +25,7 @@ from videoapi.assets.models import Asset
 from videoapi.assets.retention import asset_ids_in
 from videoapi.billing.models import Reservation
 from videoapi.db.engine import transaction
+from videoapi.destinations.models import DestinationDelivery
 from videoapi.gateway.models import IdempotencyRecord, WebhookAttempt, WebhookDelivery
 from videoapi.tasks.models import Task
 from videoapi.tasks.states import TERMINAL, Status
@@ -185,6 +186,10 @@ async def _purge_batch(
             WebhookDelivery.task_id.in_(ids), WebhookDelivery.status == "pending"
         )
         pending = set(await session.scalars(owed))
+        undelivered = select(DestinationDelivery.task_id).where(
+            DestinationDelivery.task_id.in_(ids), DestinationDelivery.status.in_(("waiting", "pending"))
+        )
+        copies_owed = set(await session.scalars(undelivered))
     by_task: dict[str, list[Asset]] = {}
     for asset in outputs:
         by_task.setdefault(asset.task_id or "", []).append(asset)
@@ -194,6 +199,8 @@ async def _purge_batch(
             report.kept[task.id] = "a queued or running task uses its output"
         elif task.id in pending or (task.webhook_url and task.webhook_notified_at is None):
             report.kept[task.id] = "its webhook is not delivered yet"
+        elif task.id in copies_owed:
+            report.kept[task.id] = "its outputs are not copied to its destinations yet"
         else:
             doomed.append(task)
     if not doomed:
@@ -219,6 +226,7 @@ async def _purge_batch(
         await session.execute(delete(Asset).where(Asset.task_id.in_(gone), Asset.origin == "output"))
         await session.execute(delete(WebhookAttempt).where(WebhookAttempt.task_id.in_(gone)))
         await session.execute(delete(WebhookDelivery).where(WebhookDelivery.task_id.in_(gone)))
+        await session.execute(delete(DestinationDelivery).where(DestinationDelivery.task_id.in_(gone)))
         await session.execute(delete(Reservation).where(Reservation.task_id.in_(gone)))
         newest = max(t.created_at for t in doomed) + _IDEMPOTENCY_SLACK
         records = await session.execute(

@@ -22,20 +22,20 @@ WRITE = {"scope": "edit"}
 async def create_template(
     data: Annotated[TemplateIn, Body(media_type="application/json")],
     principal: CurrentPrincipal,
-    templates: NamedDependency[TemplateService],
+    template_service: NamedDependency[TemplateService],
 ) -> Response[TemplateOut]:
-    out = await templates.create(principal.owner_id, data)
+    out = await template_service.create(principal.owner_id, data)
     return Response(out, status_code=201, headers={"Location": f"/v1/video/templates/{out.id}"})
 
 
 @get("/v1/video/templates", summary="The caller's templates, newest first, cursor-paginated", tags=["templates"])
 async def list_templates(
     principal: CurrentPrincipal,
-    templates: NamedDependency[TemplateService],
+    template_service: NamedDependency[TemplateService],
     cursor: Annotated[str | None, Parameter(max_length=512)] = None,
     limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
 ) -> TemplatePage:
-    return await templates.list(principal.owner_id, cursor, limit)
+    return await template_service.list(principal.owner_id, cursor, limit)
 
 
 @get(
@@ -46,10 +46,10 @@ async def list_templates(
 async def get_template(
     template_id: FromPath[str],
     principal: CurrentPrincipal,
-    templates: NamedDependency[TemplateService],
+    template_service: NamedDependency[TemplateService],
     version: Annotated[int | None, Parameter(ge=1)] = None,
 ) -> TemplateOut:
-    return await templates.get(principal.owner_id, template_id, version)
+    return await template_service.get(principal.owner_id, template_id, version)
 
 
 @put(
@@ -59,9 +59,9 @@ async def replace_template(
     template_id: FromPath[str],
     data: Annotated[TemplateIn, Body(media_type="application/json")],
     principal: CurrentPrincipal,
-    templates: NamedDependency[TemplateService],
+    template_service: NamedDependency[TemplateService],
 ) -> TemplateOut:
-    return await templates.replace(principal.owner_id, template_id, data)
+    return await template_service.replace(principal.owner_id, template_id, data)
 
 
 @delete(
@@ -72,9 +72,9 @@ async def replace_template(
     opt=WRITE,
 )
 async def delete_template(
-    template_id: FromPath[str], principal: CurrentPrincipal, templates: NamedDependency[TemplateService]
+    template_id: FromPath[str], principal: CurrentPrincipal, template_service: NamedDependency[TemplateService]
 ) -> None:
-    await templates.delete(principal.owner_id, template_id)
+    await template_service.delete(principal.owner_id, template_id)
 
 
 @post(
@@ -88,11 +88,11 @@ async def render_template(
     template_id: FromPath[str],
     data: Annotated[RenderRequest, Body(media_type="application/json")],
     principal: CurrentPrincipal,
-    templates: NamedDependency[TemplateService],
+    template_service: NamedDependency[TemplateService],
     request: Request,
 ) -> Response[TaskOut]:
     async def prepare() -> list[Item]:
-        return [Item(await templates.prepare_render(principal, template_id, data))]
+        return [Item(await template_service.prepare_render(principal, template_id, data))]
 
     # The composite's own path: Idempotency-Key, caps, load shedding, Prefer: wait, quota.
     return await submit(request, principal, prepare)

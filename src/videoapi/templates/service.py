@@ -120,6 +120,8 @@ class TemplateService:
         body = substitute(version.body, values)
         body["output"] = {**(body.get("output") or {}), **req.output}
         body.update(priority=req.priority, webhook_url=req.webhook_url)
+        if req.destinations:
+            body["destinations"] = msgspec.to_builtins(req.destinations)
         if req.watermark is not None:
             body["watermark"] = msgspec.to_builtins(req.watermark)
         composite_req = composite(body, self.settings)

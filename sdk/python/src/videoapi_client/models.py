@@ -25,6 +25,12 @@ __all__ = [
     "ColorClip",
     "CompositeRequest",
     "DeliveryOut",
+    "DestinationCopyLog",
+    "DestinationCopyOut",
+    "DestinationIn",
+    "DestinationOut",
+    "DestinationPage",
+    "DestinationRef",
     "DetectOut",
     "DetectRequest",
     "Ducking",
@@ -127,6 +133,7 @@ class AudioRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     input: InputRef
     music: Music | UnsetType | None = UNSET
     narration: list[Narration] | UnsetType = UNSET
@@ -143,6 +150,7 @@ class BackgroundRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     input: InputRef
     key: ChromaKey | UnsetType = UNSET
     replacement: Replacement
@@ -206,6 +214,7 @@ class CompositeRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     timeline: Timeline
     output: OutputSpec | UnsetType = UNSET
 
@@ -221,6 +230,66 @@ class DeliveryOut(msgspec.Struct, kw_only=True):
     attempts: list[AttemptOut]
     next_attempt_at: str | None
     created_at: str
+
+
+class DestinationCopyLog(msgspec.Struct, kw_only=True):
+    """DestinationCopyLog."""
+
+    items: list[DestinationCopyOut]
+
+
+class DestinationCopyOut(msgspec.Struct, kw_only=True):
+    """DestinationCopyOut."""
+
+    destination_id: str
+    bucket: str | None
+    status: str
+    delivered: bool
+    attempts: int
+    last_error: str | None
+    object_keys: list[str]
+    next_attempt_at: datetime.datetime | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    delivered_at: datetime.datetime | None
+
+
+class DestinationIn(msgspec.Struct, kw_only=True):
+    """DestinationIn."""
+
+    endpoint: str
+    bucket: str
+    access_key: str
+    secret_key: str
+    region: str | UnsetType = UNSET
+    prefix: str | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
+
+
+class DestinationOut(msgspec.Struct, kw_only=True):
+    """DestinationOut."""
+
+    id: str
+    name: str | None
+    endpoint: str
+    region: str
+    bucket: str
+    prefix: str
+    access_key: str
+    created_at: datetime.datetime
+
+
+class DestinationPage(msgspec.Struct, kw_only=True):
+    """DestinationPage."""
+
+    items: list[DestinationOut]
+    next_cursor: str | None
+
+
+class DestinationRef(msgspec.Struct, kw_only=True):
+    """DestinationRef."""
+
+    id: str
 
 
 class DetectOut(msgspec.Struct, kw_only=True):
@@ -301,6 +370,7 @@ class ImageToVideoRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     model: str | UnsetType | None = UNSET
     duration_s: float | UnsetType | None = UNSET
     fps: float | UnsetType | None = UNSET
@@ -414,6 +484,7 @@ class ReframeRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     input: InputRef
     aspect: Literal["9:16", "1:1", "4:5", "16:9"] | UnsetType = UNSET
     subject: Literal["auto", "face", "person", "center"] | UnsetType = UNSET
@@ -429,6 +500,7 @@ class RenderRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     merge: dict[str, Any] | UnsetType = UNSET
     output: dict[str, Any] | UnsetType = UNSET
     version: int | UnsetType | None = UNSET
@@ -450,6 +522,7 @@ class ScenesRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     input: InputRef
     detector: Literal["content", "adaptive"] | UnsetType = UNSET
     threshold: float | UnsetType | None = UNSET
@@ -495,6 +568,7 @@ class StyleTransferRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     model: str | UnsetType | None = UNSET
     duration_s: float | UnsetType | None = UNSET
     fps: float | UnsetType | None = UNSET
@@ -542,6 +616,7 @@ class SubtitlesRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     input: InputRef
     srt: str | UnsetType | None = UNSET
     vtt: str | UnsetType | None = UNSET
@@ -650,6 +725,7 @@ class TextToVideoRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     model: str | UnsetType | None = UNSET
     duration_s: float | UnsetType | None = UNSET
     fps: float | UnsetType | None = UNSET
@@ -674,6 +750,7 @@ class ThumbnailsRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     input: InputRef
     mode: Literal["poster", "contact_sheet", "frames"] | UnsetType = UNSET
     time_s: float | UnsetType | None = UNSET
@@ -704,6 +781,7 @@ class TranscodeRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     input: InputRef
     resolution: Literal["480p", "720p", "1080p", "1440p", "2160p"] | UnsetType | None = UNSET
     width: int | UnsetType | None = UNSET
@@ -745,6 +823,7 @@ class TrimRequest(msgspec.Struct, kw_only=True):
     priority: Literal["low", "normal", "high"] | UnsetType = UNSET
     webhook_url: str | UnsetType | None = UNSET
     watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
     input: InputRef
     start_s: float | UnsetType | None = UNSET
     end_s: float | UnsetType | None = UNSET
