@@ -44,6 +44,9 @@ from videoapi.queue.broker import make_publisher
 from videoapi.queue.jobs import JobSpec
 from videoapi.queue.runtime import Background, Periodic, Runtime, WorkerLifecycle
 from videoapi.settings import Settings
+from videoapi.speech.engine import Transcriber
+from videoapi.speech.jobs import SpeechJobs
+from videoapi.speech.service import SpeechService
 from videoapi.storage import load_signing_secret, make_store
 from videoapi.storage.base import ObjectStore
 from videoapi.tasks.service import TaskService
@@ -68,6 +71,7 @@ class Services:
     step: OutputStep
     edits: EditingService
     generations: GenerationService
+    speech: SpeechService
     webhooks: WebhookService
     detector: Detector
     watermark: WatermarkKey
@@ -112,6 +116,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         step=step,
         edits=EditingService(settings, sessions, assets, policies, moderation, billing, step),
         generations=GenerationService(settings, sessions, assets, policies, moderation, billing, step),
+        speech=SpeechService(settings, sessions, assets, policies, moderation, billing),
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
         watermark=key,
@@ -133,7 +138,8 @@ def job_table(services: Services) -> dict[str, JobSpec]:
     edits = EditJobs(services.settings, services.assets, services.step)
     runner = GenerationRunner(services.settings, services.assets, services.step, services.watermark)
     generations = GenerationJobs(services.assets, services.step, runner)
-    return {spec.kind: spec for spec in [*edits.specs(), *generations.specs()]}
+    speech = SpeechJobs(services.settings, services.assets, services.step, Transcriber(services.settings))
+    return {spec.kind: spec for spec in [*edits.specs(), *generations.specs(), *speech.specs()]}
 
 
 def background_loops(services: Services) -> list[Background]:
@@ -214,6 +220,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "webhook_service": _from_services(lambda s: s.webhooks),
     "edits": _from_services(lambda s: s.edits),
     "generations": _from_services(lambda s: s.generations),
+    "speech": _from_services(lambda s: s.speech),
     "detector": _from_services(lambda s: s.detector),
     "sign": _from_services(lambda s: s.assets.sign),
 }
