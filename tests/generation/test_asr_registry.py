@@ -73,3 +73,20 @@ def test_a_bad_asr_entry_is_refused_with_the_reason(
     settings = make_settings(**{"generation.models_file": str(registry_file(tmp_path, body))})
     with pytest.raises(SettingsError, match=message):
         load_registry(settings)
+
+
+def test_models_list_shows_the_asr_models_and_how_to_install_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from videoapi.cli import main
+
+    monkeypatch.setenv("VIDEOAPI_SERVER__VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    result = CliRunner().invoke(main, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line and not line.startswith(" ")}
+    assert "installed" in lines["whisper-tiny.en"] and "(default asr)" in lines["whisper-tiny.en"]
+    assert "missing" in lines["whisper-small"] and "asr" in lines["whisper-small"]
+    assert "install: run `videoapi models download whisper-small` on the server" in result.output

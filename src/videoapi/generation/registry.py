@@ -1,5 +1,7 @@
 """The model registry (`config/models.toml`): which models exist, how to load them, what they accept.
 
+Generation models parse into `ModelSpec`; tables with `kinds = ["asr"]` into `AsrSpec` (speech/ runs them).
+
 Read once per process and cached per file; the operator edits the TOML and restarts. A model's
 weights are looked up offline: `<generation.models_dir>/<name>` (what `videoapi models download`
 writes), a local `source` path, or the Hugging Face cache; the Hub itself is only asked when
