@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from trim import POLL_INTERVAL_S, Api, Server, measure, remove_tree
+from trim import Api, Server, measure, remove_tree
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -158,16 +158,7 @@ def transcribe_api(api: Api, asset_id: str) -> tuple[float, dict[str, Any]]:
     resp = api.client.post("/v1/video/transcribe", json=body)
     if resp.status_code != 202:
         raise RuntimeError(f"transcribe: HTTP {resp.status_code}: {resp.text[:2000]}")
-    task_id = resp.json()["id"]
-    while True:
-        task = api.client.get(f"/v1/video/tasks/{task_id}").json()
-        if task["status"] == "succeeded":
-            return time.perf_counter() - started, task
-        if task["status"] in ("failed", "canceled"):
-            raise RuntimeError(f"task {task['status']}: {task.get('error')}\n{api.server.log_tail()}")
-        if time.perf_counter() - started > TASK_TIMEOUT_S:
-            raise RuntimeError(f"task {task_id} still {task['status']} after {TASK_TIMEOUT_S:g} s")
-        time.sleep(POLL_INTERVAL_S)
+    return api.wait(resp.json()["id"], started, TASK_TIMEOUT_S)
 
 
 def bench_speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import wave
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ import pytest
 
 from videoapi.errors import ProcessingError
 from videoapi.settings import load_settings
-from videoapi.speech.engine import SAMPLE_RATE, Options, Transcriber, quietest_cut, windows
+from videoapi.speech.engine import SAMPLE_RATE, Options, Stopped, Transcriber, quietest_cut, windows
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE, channels: int = 1) -> Path:
@@ -96,3 +97,14 @@ def test_transcribe_shifts_each_window_by_its_offset_and_keeps_the_detected_lang
     assert [c["language"] for c in model.calls] == [None, "de", "de"]
     assert progress == sorted(progress) and progress[-1] == 1.0
     assert transcript.duration_s == 25.0
+
+
+def test_a_set_stop_event_ends_the_transcription_at_the_next_segment(tmp_path: Path) -> None:
+    """The job sets the event when its task is canceled or times out: the worker thread stops decoding."""
+    wav = write_wav(tmp_path / "a.wav", tone_with_gaps(25.0, [8.0, 15.5]))
+    settings = load_settings(environ={"VIDEOAPI_SPEECH__CHUNK_S": "10"})
+    model = RecordingModel()
+    stop = threading.Event()
+    with pytest.raises(Stopped):
+        Transcriber(settings).transcribe(model, wav, Options("en"), lambda _: stop.set(), stop)
+    assert len(model.calls) == 1  # the first window's first segment set it; no later window was decoded

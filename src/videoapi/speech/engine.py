@@ -110,6 +110,8 @@ class Transcriber:
         probability = 1.0 if language is not None else 0.0
         segments: list[Segment] = []
         for offset_s, audio in windows(wav, self.settings.speech.chunk_s):
+            if stop is not None and stop.is_set():
+                raise Stopped
             pieces, info = model.transcribe(
                 audio,
                 language=language,
