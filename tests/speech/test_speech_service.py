@@ -13,7 +13,7 @@ from videoapi.generation.registry import load_registry
 from videoapi.settings import Settings
 from videoapi.speech.jobs import extract_audio_args, write_transcript
 from videoapi.speech.schemas import Segment, Transcript, Word
-from videoapi.speech.service import decoding_language, pick_asr_model
+from videoapi.speech.service import WHISPER_LANGUAGES, decoding_language, pick_asr_model
 
 
 def test_language_is_checked_against_the_model(make_settings: Callable[..., Settings]) -> None:
@@ -28,6 +28,12 @@ def test_language_is_checked_against_the_model(make_settings: Callable[..., Sett
         with pytest.raises(InvalidRequest) as err:
             decoding_language(spec, language)
         assert err.value.code == "unsupported_option" and err.value.errors[0]["field"] == "language"
+
+
+def test_the_language_list_is_that_of_whispers_tokenizer() -> None:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    assert frozenset(_LANGUAGE_CODES) == WHISPER_LANGUAGES
 
 
 def test_the_default_model_is_the_registry_default(make_settings: Callable[..., Settings]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,7 @@ def decoding_language(spec: AsrSpec, language: str) -> str | None:
             )
     if language == "auto":
         return None
-    if language not in whisper_languages():
+    if language not in WHISPER_LANGUAGES:
         raise InvalidRequest(
             f"Whisper does not know the language {language!r}",
             code="unsupported_option",
@@ -89,12 +88,14 @@ def decoding_language(spec: AsrSpec, language: str) -> str | None:
     return language
 
 
-@functools.cache
-def whisper_languages() -> frozenset[str]:
-    """The language codes faster-whisper's tokenizer knows (ISO 639-1, plus `haw` and `yue`)."""
-    from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-    return frozenset(_LANGUAGE_CODES)
+# The language codes of Whisper's tokenizer (faster_whisper.tokenizer._LANGUAGE_CODES; a test keeps them
+# equal). Kept here so that the API process checks a request without importing faster-whisper, which
+# pulls in CTranslate2, ONNX Runtime and PyAV (seconds on the first request).
+WHISPER_LANGUAGES = frozenset(
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi hr ht hu "
+    "hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn no oc pa pl ps pt ro "
+    "ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi yi yo zh yue".split()
+)
 
 
 def require_audio(media: MediaInfo) -> None:
