@@ -243,7 +243,10 @@ class Api:
         started = time.perf_counter()
         resp = self.client.post("/v1/video/edit/trim", json=body)
         self._expect(resp, 202, "trim")
-        task_id = resp.json()["id"]
+        return self.wait(resp.json()["id"], started)
+
+    def wait(self, task_id: str, started: float, timeout_s: float = TASK_TIMEOUT_S) -> tuple[float, dict[str, Any]]:
+        """Poll the task until it succeeds: (seconds since `started`, the task); a failure raises with the log."""
         while True:
             resp = self.client.get(f"/v1/video/tasks/{task_id}")
             self._expect(resp, 200, "task poll")
@@ -255,8 +258,8 @@ class Api:
                     f"API task {task_id} {task['status']}: {json.dumps(task.get('error'))}\n"
                     f"server log tail:\n{self.server.log_tail()}"
                 )
-            if time.perf_counter() - started > TASK_TIMEOUT_S:
-                raise RuntimeError(f"API task {task_id} still {task['status']} after {TASK_TIMEOUT_S:g} s")
+            if time.perf_counter() - started > timeout_s:
+                raise RuntimeError(f"API task {task_id} still {task['status']} after {timeout_s:g} s")
             time.sleep(POLL_INTERVAL_S)
 
     def download(self, url: str, dest: Path) -> Path:

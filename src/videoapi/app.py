@@ -34,6 +34,7 @@ from videoapi.provenance.api import ROUTES as PROVENANCE_ROUTES
 from videoapi.queue.broker import make_broker
 from videoapi.queue.names import QUEUES
 from videoapi.settings import Settings, load_settings
+from videoapi.speech.api import ROUTES as SPEECH_ROUTES
 from videoapi.storage import load_signing_secret
 from videoapi.storage.api import download_file
 from videoapi.tasks.api import ROUTES as TASK_ROUTES
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *EDIT_ROUTES,
             *TEMPLATE_ROUTES,
             *GENERATION_ROUTES,
+            *SPEECH_ROUTES,
             *PROVENANCE_ROUTES,
             *BILLING_ROUTES,
             *GATEWAY_ROUTES,

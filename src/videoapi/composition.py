@@ -49,6 +49,9 @@ from videoapi.queue.broker import make_publisher
 from videoapi.queue.jobs import JobSpec
 from videoapi.queue.runtime import Background, Periodic, Runtime, WorkerLifecycle
 from videoapi.settings import Settings
+from videoapi.speech.engine import Transcriber
+from videoapi.speech.jobs import SpeechJobs
+from videoapi.speech.service import SpeechService
 from videoapi.storage import load_signing_secret, make_store
 from videoapi.storage.base import ObjectStore
 from videoapi.tasks.events import EventHub, RedisChanges
@@ -77,6 +80,7 @@ class Services:
     edits: EditingService
     templates: TemplateService
     generations: GenerationService
+    speech: SpeechService
     webhooks: WebhookService
     destinations: DestinationService
     detector: Detector
@@ -135,6 +139,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         edits=edits,
         templates=TemplateService(settings, sessions, policies, moderation, edits),
         generations=GenerationService(settings, sessions, assets, policies, moderation, billing, step),
+        speech=SpeechService(settings, sessions, assets, policies, moderation, billing),
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
         destinations=DestinationService(settings.destinations, sessions, tasks, credential_box_for(settings)),
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
@@ -159,7 +164,8 @@ def job_table(services: Services) -> dict[str, JobSpec]:
     edits = EditJobs(services.settings, services.assets, services.step, services.billing)
     runner = GenerationRunner(services.settings, services.assets, services.step, services.watermark)
     generations = GenerationJobs(services.assets, services.step, runner, services.billing)
-    return {spec.kind: spec for spec in [*edits.specs(), *generations.specs()]}
+    speech = SpeechJobs(services.settings, services.assets, services.step, Transcriber(services.settings))
+    return {spec.kind: spec for spec in [*edits.specs(), *generations.specs(), *speech.specs()]}
 
 
 def background_loops(services: Services) -> list[Background]:
@@ -270,6 +276,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "edits": _from_services(lambda s: s.edits),
     "template_service": _from_services(lambda s: s.templates),
     "generations": _from_services(lambda s: s.generations),
+    "speech": _from_services(lambda s: s.speech),
     # Not "detector": Litestar reports a body field that shares a dependency's name (analyze/scenes has
     # `detector`) as a failed dependency, a 500 instead of the client's 422.
     "watermark_detector": _from_services(lambda s: s.detector),

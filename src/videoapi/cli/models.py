@@ -9,7 +9,7 @@ from videoapi.cli.common import settings
 
 @click.group()
 def models() -> None:
-    """Generation models: which are installed, and fetching their weights."""
+    """Generation and speech-recognition models: which are installed, and fetching their weights."""
 
 
 @models.command("list")
@@ -32,6 +32,18 @@ def models_list(as_json: bool) -> None:
         if m.install_hint:
             click.echo(f"{'':<24} install: {m.install_hint}")
     click.echo(f"classical styles (CPU, no model): {', '.join(listing.classical_styles)}")
+    _list_asr()
+
+
+def _list_asr() -> None:
+    from videoapi.generation.registry import asr_install_hint, asr_weights, load_registry
+
+    registry = load_registry(settings())
+    for name, spec in registry.asr.items():
+        weights = asr_weights(settings(), spec)
+        default = "  (default asr)" if registry.defaults.get("asr") == name else ""
+        click.echo(f"{name:<24} {'installed' if weights else 'missing':<12} {'asr':<28} {spec.source}{default}")
+        click.echo(f"{'':<24} {'weights: ' + str(weights) if weights else 'install: ' + asr_install_hint(spec)}")
 
 
 @models.command("download")

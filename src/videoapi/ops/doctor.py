@@ -492,9 +492,9 @@ def check_models(settings: Settings) -> list[Check]:
         registry = load_registry(settings)
     except SettingsError as exc:
         return [Check("models", "fail", str(exc), fix="correct the registry file (generation.models_file)")]
+    checks = _asr_checks(settings, registry)
     if not registry.models:
-        return [Check("models", "info", f"no generation models in {registry.path}")]
-    checks = []
+        return [Check("models", "info", f"no generation models in {registry.path}"), *checks]
     for name, spec in registry.models.items():
         state = availability(settings, spec)
         if state == "installed":
@@ -511,6 +511,27 @@ def check_models(settings: Settings) -> list[Check]:
         else:
             checks.append(
                 Check(f"model {name}", "warn", "weights missing: its tasks fail", fix=install_hint(spec, settings))
+            )
+    return checks
+
+
+def _asr_checks(settings: Settings, registry: Any) -> list[Check]:
+    """Speech-recognition models: weights present, or how to install them (POST /v1/video/transcribe refuses them)."""
+    from videoapi.generation.registry import asr_install_hint, asr_weights
+
+    checks = []
+    for name, spec in registry.asr.items():
+        weights = asr_weights(settings, spec)
+        if weights is not None:
+            checks.append(Check(f"asr model {name}", "ok", f"weights present ({weights})"))
+        else:
+            checks.append(
+                Check(
+                    f"asr model {name}",
+                    "warn",
+                    "weights missing: transcriptions naming it are refused (503 model_not_installed)",
+                    fix=asr_install_hint(spec),
+                )
             )
     return checks
 

@@ -184,6 +184,22 @@ class OutputStep:
         keys = [k for a in assets for k in (a.storage_key, a.poster_key) if k]
         return JobOutput(result=result, assets=assets, stored_keys=keys)
 
+    async def finish_documents(
+        self, ctx: JobContext, documents: list[tuple[Path, str]], result: dict[str, Any]
+    ) -> JobOutput:
+        """Store text outputs (a transcript's SRT, WebVTT, JSON): no frames to scan or sign. `result` is
+        the task's result; each stored file is listed in its `outputs`, the first also at its top level
+        (as for media outputs)."""
+        task = ctx.task
+        ctx.report_progress(0.97)
+        assets, listed = [], []
+        for path, content_type in documents:
+            asset, stored = await self.assets.store_document(task.owner_id, task.id, task.attempts, path, content_type)
+            assets.append(asset)
+            listed.append(stored)
+        keys = [a.storage_key for a in assets]
+        return JobOutput(result={**listed[0], **result, "outputs": listed}, assets=assets, stored_keys=keys)
+
 
 def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.001)

@@ -217,6 +217,12 @@ class Client(BaseClient):
         """Credits by day and kind since `since` (YYYY-MM-DD; the start of the month by default)."""
         return self._call(ROUTES["usage"], params={"since": since})
 
+    def transcribe(
+        self, request: m.TranscribeRequest | None = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> m.TaskOut:
+        """Speech to text with word timings (`POST /v1/video/transcribe`); the result has SRT/WebVTT/JSON outputs."""
+        return self._call(ROUTES["transcribe"], body=(request, fields), idempotency_key=idempotency_key)
+
     def wait(self, task_id: str, *, timeout_s: float = 600.0, poll_max_s: float = 5.0) -> m.TaskOut:
         """The task once it is succeeded, failed or canceled; `WaitTimeoutError` after `timeout_s`.
 
@@ -366,6 +372,11 @@ class AsyncClient(BaseClient):
 
     async def usage(self, since: str | None = None) -> m.UsageOut:
         return await self._call(ROUTES["usage"], params={"since": since})
+
+    async def transcribe(
+        self, request: m.TranscribeRequest | None = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> m.TaskOut:
+        return await self._call(ROUTES["transcribe"], body=(request, fields), idempotency_key=idempotency_key)
 
     async def wait(self, task_id: str, *, timeout_s: float = 600.0, poll_max_s: float = 5.0) -> m.TaskOut:
         """As `Client.wait`."""

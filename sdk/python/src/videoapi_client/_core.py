@@ -70,6 +70,8 @@ ROUTES: dict[str, Route] = {
     **_kind_routes("edit", EDIT_KINDS),
     **_kind_routes("analyze", ANALYZE_KINDS),
     **_kind_routes("generate", GENERATE_KINDS),
+    "transcribe": Route("POST", "/v1/video/transcribe", m.TranscribeRequest, m.TaskOut, True, 202),
+    "transcribe.estimate": Route("POST", "/v1/video/transcribe/estimate", m.TranscribeRequest, m.EstimateOut),
     "batch.edit": Route("POST", "/v1/video/batch/edit", m.BatchRequest, m.BatchOut, True, 202),
     "batch.generate": Route("POST", "/v1/video/batch/generate", m.BatchRequest, m.BatchOut, True, 202),
     "tasks.get": Route("GET", "/v1/video/tasks/{task_id}", None, m.TaskOut),

@@ -71,6 +71,7 @@ __all__ = [
     "Timeline",
     "Track",
     "TranscodeRequest",
+    "TranscribeRequest",
     "Transition",
     "TrimRequest",
     "UsageOut",
@@ -789,6 +790,19 @@ class TranscodeRequest(msgspec.Struct, kw_only=True):
     fps: float | UnsetType | None = UNSET
     format: Literal["mp4", "webm"] | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
+
+
+class TranscribeRequest(msgspec.Struct, kw_only=True):
+    """TranscribeRequest."""
+
+    input: InputRef
+    language: str | UnsetType = UNSET
+    model: str | UnsetType | None = UNSET
+    word_timestamps: bool | UnsetType = UNSET
+    vad: bool | UnsetType = UNSET
+    initial_prompt: str | UnsetType | None = UNSET
+    priority: Literal["low", "normal", "high"] | UnsetType = UNSET
+    webhook_url: str | UnsetType | None = UNSET
 
 
 class Transition(msgspec.Struct, kw_only=True):

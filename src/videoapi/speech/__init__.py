@@ -1,0 +1,1 @@
+"""Speech: transcription with faster-whisper (POST /v1/video/transcribe)."""
