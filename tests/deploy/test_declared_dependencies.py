@@ -14,7 +14,10 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 # Our packages, and the scripts' sibling modules (scripts/bench/composite.py imports trim.py).
-LOCAL = {"videoapi", "tests", "migrations"} | {p.stem for p in ROOT.glob("scripts/**/*.py")}
+# The repository's own code: the app, its tests, migrations, scripts and the Python SDK (sdk/python).
+LOCAL = {"videoapi", "tests", "migrations", "scripts", "videoapi_client"} | {
+    p.stem for p in ROOT.glob("scripts/**/*.py")
+}
 
 
 def _closure(requirements: list[str]) -> set[str]:
