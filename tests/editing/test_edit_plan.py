@@ -9,7 +9,7 @@ import pytest
 
 from videoapi.assets.schemas import InputRef
 from videoapi.editing.plan import plan_transcode, plan_trim, transcode_size, trim_ranges
-from videoapi.editing.schemas import TranscodeRequest, TrimRequest
+from videoapi.editing.schemas import Segment, TranscodeRequest, TrimRequest
 from videoapi.errors import InvalidRequest
 from videoapi.media.probe import AudioInfo, MediaInfo, VideoInfo
 
@@ -271,3 +271,15 @@ def test_the_planned_transcode_frame_is_what_the_scale_filter_makes(
     plan = plan_transcode(req, media(320, 240), SRC, OUT)
     assert transcode_size(req, media(320, 240)) == size
     assert plan.expect is not None and plan.expect.size == size and plan.expect.video_codec == "h264"
+
+
+def test_trims_declare_the_output_they_make() -> None:
+    fast = plan_trim(trim(mode="fast"), media(), SRC, OUT)
+    assert fast.expect is not None and (fast.expect.video_codec, fast.expect.audio_codec) == ("h264", "aac")
+    assert fast.expect.size is None  # a copy keeps the coded size, which a rotated input does not display
+    odd = plan_trim(trim(mode="reencode"), media(width=321, height=241, codec="vp9", audio=None), SRC, OUT)
+    assert odd.expect is not None and odd.expect.size == (320, 240) and odd.expect.video_codec == "h264"
+    assert odd.expect.audio_codec is None
+    segments = [Segment(start_s=1, end_s=2), Segment(start_s=3, end_s=4)]
+    joined = plan_trim(TrimRequest(input=InputRef(asset_id="a"), segments=segments, format="webm"), media(), SRC, OUT)
+    assert joined.expect is not None and joined.expect.size == (1920, 1080) and joined.expect.video_codec == "vp9"

@@ -139,6 +139,9 @@ def _plan_single(req: TrimRequest, media: MediaInfo, src: Path, out_dir: Path, r
         out = out_dir / f"output.{container}"
         args = [*head, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-avoid_negative_ts", "make_zero"]
         args += container_flags(container, out)
+        # Copied streams keep their codecs (and their coded size, which a rotated input does not display).
+        assert media.video is not None
+        expect = Expected(video_codec=media.video.codec, audio_codec=media.audio.codec if media.audio else None)
     else:
         container = req.format
         out = out_dir / f"output.{container}"
@@ -146,8 +149,20 @@ def _plan_single(req: TrimRequest, media: MediaInfo, src: Path, out_dir: Path, r
         if vf := normalise_filter(media):
             args += ["-vf", vf]
         args += encode_args(container, req.quality) + container_flags(container, out)
+        expect = _encoded_expect(media, container)
     poster = out_dir / "poster.jpg"
-    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration)
+    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration, expect=expect)
+
+
+def _encoded_expect(media: MediaInfo, container: str) -> Expected:
+    """A re-encode of the input's frames: its displayed size made even, the container's codecs."""
+    assert media.video is not None
+    video_codec, audio_codec = OUTPUT_CODECS[container]
+    return Expected(
+        size=(even(media.video.width), even(media.video.height)),
+        video_codec=video_codec,
+        audio_codec=audio_codec if media.audio is not None else None,
+    )
 
 
 def _plan_segments(
@@ -174,7 +189,8 @@ def _plan_segments(
     args += encode_args(container, req.quality) + container_flags(container, out)
     # The first frame of input 0 is the first frame of the output.
     poster = out_dir / "poster.jpg"
-    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s)
+    expect = _encoded_expect(media, container)
+    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s, expect=expect)
 
 
 def plan_transcode(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path) -> Plan:

@@ -259,7 +259,11 @@ def _plan_soft(
     args += ["-i", str(track), "-map", "0:v:0", "-map", "0:a:0?", "-map", "1:s:0"]
     if media.video.codec in COPYABLE[container][0]:
         args += ["-c:v", "copy"]
+        expect = Expected(video_codec=media.video.codec)
     else:
+        expect = Expected(
+            size=(even(media.video.width), even(media.video.height)), video_codec=OUTPUT_CODECS[container][0]
+        )
         _check_output_limits(media, settings)
         if vf := normalise_filter(media):
             args += ["-vf", vf]
@@ -276,6 +280,7 @@ def _plan_soft(
         CONTENT_TYPES[container],
         media.duration_s,
         files={track: text},
+        expect=expect,
     )
 
 
