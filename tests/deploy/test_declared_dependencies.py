@@ -13,8 +13,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
-# Our packages, and the scripts' sibling modules (scripts/bench/composite.py imports trim.py).
-# The repository's own code: the app, its tests, migrations, scripts and the Python SDK (sdk/python).
+# Our packages (the app, its tests, migrations, scripts, the Python SDK of sdk/python), and the scripts'
+# sibling modules (scripts/bench/composite.py imports trim.py).
 LOCAL = {"videoapi", "tests", "migrations", "scripts", "videoapi_client"} | {
     p.stem for p in ROOT.glob("scripts/**/*.py")
 }
