@@ -26,8 +26,10 @@ migrate: install
 run: migrate
 	$(BIN)/videoapi serve
 
+# Both cores: most tests wait on ffmpeg, servers and sockets. A file's tests stay on one worker
+# (`loadfile`), so a module's server or app fixture starts once.
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 # No services, no ffmpeg, nothing slow by design: the quick loop while editing (under a minute).
 # The schemathesis module holds only the slow fuzz run: it is not even imported (hypothesis takes seconds

@@ -304,3 +304,23 @@ def test_events_cross_two_api_processes_over_redis(
         ("progress", "running"),
         ("status", "canceled"),
     ]
+
+
+def test_a_task_stream_ends_even_when_its_last_change_commits_after_the_polls_window(
+    stack: tuple[str, Settings, Worker],
+) -> None:
+    """`changed_at` is stamped before a transaction commits; one that commits later than
+    `events.poll_overlap_s` (a worker waiting on the SQLite write lock) is never read by the poller.
+    The task stream reads its task again at each heartbeat, so it ends anyway (a client's `wait` hung)."""
+    base, _, worker = stack
+    owner, key = worker.new_key("late")
+    task_id = worker.create(owner)
+    worker.claim()
+    reader = EventReader(f"{base}/v1/video/tasks/{task_id}/events", bearer(key))
+    try:
+        assert reader.wait_for(1)[0].data["status"] == "running"
+        worker.finish_stamped_early(task_id, Status.SUCCEEDED, seconds=3600)
+        events = reader.wait_ended(timeout_s=10)
+    finally:
+        reader.close()
+    assert events[-1].event == "task" and events[-1].data["status"] == "succeeded"

@@ -105,7 +105,7 @@ class TaskStreams:
                 if current.status in TERMINAL:
                     yield await self._task_event(current, str(max(sent_version, current.version)))
                     return
-                change = await self._next(sub)
+                change = await self._next(sub, current.version)
                 if change is None:
                     yield HEARTBEAT
                 elif change.version > current.version:
@@ -113,14 +113,20 @@ class TaskStreams:
         finally:
             self.hub.unsubscribe(sub)
 
-    async def _next(self, sub: Subscription) -> TaskChange | None:
-        """The next change for a task stream; after lost changes, the task's state read again."""
+    async def _next(self, sub: Subscription, version: int) -> TaskChange | None:
+        """The next change for a task stream, or None for a heartbeat.
+
+        A quiet heartbeat period reads the task again: a change can be lost (changes dropped while the
+        stream lagged, or a transaction that committed later than the poller's overlap window after its
+        `changed_at` stamp), and a stream waiting for a terminal state that already happened would
+        otherwise never end. One primary-key read per open task stream per `events.heartbeat_s`."""
         change = await sub.next(self.settings.heartbeat_s)
-        if change is None and sub.lagged:
-            sub.lagged = False
-            assert sub.task_id is not None
-            return change_of(await self.tasks.get(sub.task_id, sub.owner_id))
-        return change
+        if change is not None:
+            return change
+        sub.lagged = False
+        assert sub.task_id is not None
+        read = change_of(await self.tasks.get(sub.task_id, sub.owner_id))
+        return read if read.version > version else None
 
     async def _owner_events(self, sub: Subscription, after: int | None) -> AsyncIterator[StreamEvent]:
         sent: OrderedDict[str, tuple[int, str]] = OrderedDict()
