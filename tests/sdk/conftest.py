@@ -29,7 +29,7 @@ class Server:
     receiver: Receiver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The embedded app (SQLite, local store, in-process workers) on 127.0.0.1, with a webhook receiver."""
     port = free_port()

@@ -272,6 +272,8 @@ class Client(BaseClient):
                         task = task_from_event(event) if event else None
                         if task is not None:
                             return task
+                        if time.monotonic() >= deadline:  # heartbeats keep the stream alive: not the wait
+                            return None
             except (httpx.TimeoutException, httpx.RemoteProtocolError):
                 continue  # resume from the last event id
         return None
@@ -418,6 +420,8 @@ class AsyncClient(BaseClient):
                         task = task_from_event(event) if event else None
                         if task is not None:
                             return task
+                        if time.monotonic() >= deadline:
+                            return None
             except (httpx.TimeoutException, httpx.RemoteProtocolError):
                 continue
         return None
