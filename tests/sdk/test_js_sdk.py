@@ -1,0 +1,68 @@
+"""The TypeScript SDK (sdk/js): its types and build are current, and its node tests pass against the live app.
+
+`node --test sdk/js/test/` runs against the module's server (tests/sdk/conftest.py), told where by
+VIDEOAPI_URL and VIDEOAPI_KEY; the tests import the committed `dist/`, which needs no npm install.
+The currency checks run openapi-typescript and tsc from sdk/js/node_modules (`make install`: `npm ci`).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from scripts.gen_sdk_js_types import SDK, build, write_types
+
+from tests.sdk.conftest import Server
+from tests.support.gateway import make_key
+from tests.support.media import make_video
+
+pytestmark = pytest.mark.node
+
+
+def test_the_committed_types_match_the_served_openapi(tmp_path: Path) -> None:
+    write_types(tmp_path / "openapi.ts")
+    assert (tmp_path / "openapi.ts").read_text() == (SDK / "src" / "openapi.ts").read_text(), (
+        "sdk/js/src/openapi.ts is stale: run `PYTHONPATH=src .venv/bin/python scripts/gen_sdk_js_types.py`"
+    )
+
+
+def test_the_committed_dist_is_the_build_of_src(tmp_path: Path) -> None:
+    build(tmp_path / "dist")
+    compared = filecmp.dircmp(tmp_path / "dist", SDK / "dist")
+    built = sorted(p.name for p in (tmp_path / "dist").iterdir())
+    assert built and not compared.left_only and not compared.right_only, compared.report()
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "dist", SDK / "dist", built, shallow=False)
+    assert not mismatch and not errors, (
+        f"sdk/js/dist is stale ({mismatch + errors}): run `PYTHONPATH=src .venv/bin/python scripts/gen_sdk_js_types.py`"
+    )
+
+
+@pytest.mark.ffmpeg
+def test_the_node_tests_pass_against_the_live_server(server: Server, tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node, "node (20+) is needed for the TypeScript SDK's tests"
+    clip = make_video(tmp_path / "small.mp4", duration_s=2.0, width=160, height=90)
+    env = {
+        **os.environ,
+        "VIDEOAPI_URL": server.url,
+        "VIDEOAPI_KEY": server.key,
+        "VIDEOAPI_TEST_CLIP": str(clip),
+        "VIDEOAPI_SLOW_KEY": make_key(server.settings, "js-slow", rate_per_s=1, burst=1),
+        "VIDEOAPI_IMPATIENT_KEY": make_key(server.settings, "js-impatient", rate_per_s=1, burst=1),
+    }
+    # Two files at a time: the server shares this process (and the machine its cores) with them.
+    run = subprocess.run(
+        [node, "--test", "--test-concurrency=2", "--test-timeout=120000", *sorted(map(str, SDK.glob("test/*.test.js")))],
+        cwd=SDK,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    print(run.stdout, run.stderr)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "# fail 0" in run.stdout and "# pass 0" not in run.stdout
