@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.gen_sdk_models import served_openapi  # noqa: E402
+from scripts.gen_sdk_models import served_openapi
 
 SDK = Path(__file__).resolve().parents[1] / "sdk" / "js"
 BIN = SDK / "node_modules" / ".bin"

@@ -8,7 +8,9 @@ The currency checks run openapi-typescript and tsc from sdk/js/node_modules (`ma
 from __future__ import annotations
 
 import filecmp
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,9 +20,24 @@ from scripts.gen_sdk_js_types import SDK, build, write_types
 
 from tests.sdk.conftest import Server
 from tests.support.gateway import make_key
-from tests.support.media import make_video
+from tests.support.media import make_video, video_info
 
 pytestmark = pytest.mark.node
+
+README = SDK / "README.md"
+
+
+def consumer(tmp_path: Path) -> Path:
+    """A folder whose `import ... from "videoapi-client"` resolves to sdk/js, as after `npm install ./sdk/js`."""
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "node_modules" / "videoapi-client").symlink_to(SDK, target_is_directory=True)
+    return tmp_path
+
+
+def node_bin() -> str:
+    node = shutil.which("node")
+    assert node, "node (20+) is needed for the TypeScript SDK's tests"
+    return node
 
 
 def test_the_committed_types_match_the_served_openapi(tmp_path: Path) -> None:
@@ -41,10 +58,45 @@ def test_the_committed_dist_is_the_build_of_src(tmp_path: Path) -> None:
     )
 
 
+def test_the_declarations_type_a_consumers_code_and_the_readme_examples(tmp_path: Path) -> None:
+    """tsc --noEmit of test/types.ts and the README's ts blocks, without Node's types and without skipLibCheck."""
+    folder = consumer(tmp_path)
+    shutil.copy(SDK / "test" / "types.ts", folder / "types.ts")
+    blocks = re.findall(r"```ts\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) == 2
+    for n, block in enumerate(blocks):
+        (folder / f"readme_{n}.ts").write_text(block)
+    options = {
+        "strict": True, "noEmit": True, "target": "ES2022", "module": "ES2022", "moduleResolution": "Bundler",
+        "lib": ["ES2022", "DOM", "DOM.Iterable"], "types": [], "skipLibCheck": False,
+    }  # fmt: skip
+    (folder / "tsconfig.json").write_text(json.dumps({"compilerOptions": options, "include": ["*.ts"]}))
+    run = subprocess.run(
+        [str(SDK / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"], cwd=folder, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.ffmpeg
+def test_the_readme_examples_run(server: Server, tmp_path: Path) -> None:
+    folder = consumer(tmp_path)
+    blocks = re.findall(r"```js\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) == 2
+    make_video(folder / "clip.mp4", duration_s=2.0, width=160, height=90)
+    env = {**os.environ, "VIDEOAPI_URL": server.url, "VIDEOAPI_KEY": server.key}
+    for n, block in enumerate(blocks):
+        (folder / f"readme_{n}.mjs").write_text(block)
+        run = subprocess.run(
+            [node_bin(), f"readme_{n}.mjs"], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert video_info(folder / "trimmed.mp4")["frames"] == pytest.approx(25, abs=2)
+    assert "404 asset_not_found" in run.stdout
+
+
 @pytest.mark.ffmpeg
 def test_the_node_tests_pass_against_the_live_server(server: Server, tmp_path: Path) -> None:
-    node = shutil.which("node")
-    assert node, "node (20+) is needed for the TypeScript SDK's tests"
+    node = node_bin()
     clip = make_video(tmp_path / "small.mp4", duration_s=2.0, width=160, height=90)
     env = {
         **os.environ,
@@ -56,7 +108,13 @@ def test_the_node_tests_pass_against_the_live_server(server: Server, tmp_path: P
     }
     # Two files at a time: the server shares this process (and the machine its cores) with them.
     run = subprocess.run(
-        [node, "--test", "--test-concurrency=2", "--test-timeout=120000", *sorted(map(str, SDK.glob("test/*.test.js")))],
+        [
+            node,
+            "--test",
+            "--test-concurrency=2",
+            "--test-timeout=120000",
+            *sorted(map(str, SDK.glob("test/*.test.js"))),
+        ],
         cwd=SDK,
         env=env,
         capture_output=True,
