@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from scripts.gen_sdk_js_types import SDK, build, write_types
+from videoapi_client import ROUTES, AsyncClient
 
 from tests.sdk.conftest import Server
 from tests.support.gateway import make_key
@@ -75,6 +76,41 @@ def test_the_declarations_type_a_consumers_code_and_the_readme_examples(tmp_path
         [str(SDK / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"], cwd=folder, capture_output=True, text=True
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+# The Python client's resources and what it calls them: each has its camelCase twin in sdk/js.
+RESOURCES = ["edit", "analyze", "generate", "batch", "tasks", "assets", "webhooks"]
+DUMP = """
+import { Client, ROUTES } from "videoapi-client";
+const client = new Client({ baseUrl: "http://127.0.0.1:9" });
+const methods = (o) => Object.getOwnPropertyNames(Object.getPrototypeOf(o)).filter((m) => m !== "constructor");
+const resources = Object.fromEntries(%s.map((r) => [r, methods(client[r])]));
+console.log(JSON.stringify({ routes: ROUTES, resources, client: methods(client) }));
+"""
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def public_methods(obj: object) -> set[str]:
+    return {camel(m) for m in dir(obj) if not m.startswith("_") and callable(getattr(obj, m))}
+
+
+def test_the_js_client_has_the_python_clients_routes_and_methods(tmp_path: Path) -> None:
+    """Same route table (name, method, path, create) and the same methods, in camelCase."""
+    folder = consumer(tmp_path)
+    (folder / "dump.mjs").write_text(DUMP % json.dumps(RESOURCES))
+    run = subprocess.run([node_bin(), "dump.mjs"], cwd=folder, capture_output=True, text=True, check=True)
+    js = json.loads(run.stdout)
+    python_routes = {name: {"method": r.method, "path": r.path, "create": r.create} for name, r in ROUTES.items()}
+    assert js["routes"] == python_routes
+    client = AsyncClient("http://127.0.0.1:9")
+    for resource in RESOURCES:
+        assert set(js["resources"][resource]) == public_methods(getattr(client, resource)), resource
+    python_client = public_methods(client) - {"aclose"} | {"call"}
+    assert set(js["client"]) == python_client
 
 
 @pytest.mark.ffmpeg

@@ -142,6 +142,7 @@ export declare class Webhooks extends Resource {
  * answer's type, and a non-2xx answer rejects with the `ApiError` subclass of its status.
  */
 export declare class Client {
+    #private;
     readonly baseUrl: string;
     readonly maxRetries: number;
     readonly maxRetryWaitS: number;
@@ -156,11 +157,7 @@ export declare class Client {
     readonly tasks: Tasks;
     readonly assets: Assets;
     readonly webhooks: Webhooks;
-    private readonly fetchImpl;
     constructor(options?: ClientOptions);
-    /** One request with the retry policy: 429 and 503 again after their `Retry-After`. */
-    private send;
-    private url;
     /** Call a route of `ROUTES` by name: the building block of every method. */
     call<R>(name: RouteName, options?: CallOptions): Promise<R>;
     /**
@@ -188,7 +185,5 @@ export declare class Client {
      * half to `pollMaxS`). A failed task is returned, not thrown: look at `status` and `error.code`.
      */
     wait(taskId: string, options?: WaitOptions): Promise<T.TaskOut>;
-    /** Follow the task's event stream to its final `task` event; null when the server has none or time is up. */
-    private waitEvents;
 }
 export {};

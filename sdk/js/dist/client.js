@@ -167,7 +167,7 @@ export class Client {
     tasks = new Tasks(this);
     assets = new Assets(this);
     webhooks = new Webhooks(this);
-    fetchImpl;
+    #fetch;
     constructor(options = {}) {
         this.baseUrl = (options.baseUrl ?? env("VIDEOAPI_URL") ?? "http://127.0.0.1:8000").replace(/\/+$/, "");
         this.maxRetries = options.maxRetries ?? 3;
@@ -178,12 +178,12 @@ export class Client {
         if (apiKey)
             this.headers.authorization = `Bearer ${apiKey}`;
         const fetchImpl = options.fetch ?? globalThis.fetch;
-        this.fetchImpl = (input, init) => fetchImpl(input, init); // unbound `fetch` throws in browsers
+        this.#fetch = (input, init) => fetchImpl(input, init); // unbound `fetch` throws in browsers
     }
     /** One request with the retry policy: 429 and 503 again after their `Retry-After`. */
-    async send(url, init, retry = true) {
+    async #send(url, init, retry = true) {
         for (let attempt = 0;; attempt++) {
-            const response = await this.fetchImpl(url, await init());
+            const response = await this.#fetch(url, await init());
             const delayS = retryDelayS(response, attempt, this.maxRetryWaitS);
             if (delayS === null || attempt >= this.maxRetries || !retry)
                 return response;
@@ -191,7 +191,7 @@ export class Client {
             await sleep(delayS);
         }
     }
-    url(route, path, params) {
+    #url(route, path, params) {
         const url = new URL(this.baseUrl + routeUrl(route, path));
         for (const [name, value] of Object.entries(params ?? {})) {
             if (value !== undefined && value !== null)
@@ -208,7 +208,7 @@ export class Client {
         if (route.create)
             headers["idempotency-key"] = options.idempotencyKey ?? idempotencyKey();
         const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-        const response = await this.send(this.url(route, options.path, options.params), () => ({
+        const response = await this.#send(this.#url(route, options.path, options.params), () => ({
             method: route.method,
             headers,
             body,
@@ -225,7 +225,7 @@ export class Client {
         const upload = await Upload.open(source, options.filename, options.contentType ?? "application/octet-stream", options.onProgress);
         let streamed = false;
         try {
-            const response = await this.send(this.url(ROUTES["assets.upload"]), async () => {
+            const response = await this.#send(this.#url(ROUTES["assets.upload"]), async () => {
                 const body = await upload.body();
                 streamed = body.streamed;
                 return { method: "POST", headers: { ...this.headers, ...body.headers }, body: body.body, duplex: "half" };
@@ -243,7 +243,7 @@ export class Client {
         const headers = { ...this.headers };
         if (new URL(url, this.baseUrl).origin !== new URL(this.baseUrl).origin)
             delete headers.authorization;
-        const response = await this.fetchImpl(new URL(url, this.baseUrl).toString(), { headers });
+        const response = await this.#fetch(new URL(url, this.baseUrl).toString(), { headers });
         if (!response.ok)
             throw await errorFor(response);
         if (dest === undefined)
@@ -275,7 +275,7 @@ export class Client {
         const timeoutS = options.timeoutS ?? 600;
         const deadline = performance.now() + timeoutS * 1000;
         if (this.eventsSupported !== false) {
-            const task = await this.waitEvents(taskId, deadline);
+            const task = await this.#waitEvents(taskId, deadline);
             if (task !== null)
                 return task;
         }
@@ -291,9 +291,9 @@ export class Client {
         }
     }
     /** Follow the task's event stream to its final `task` event; null when the server has none or time is up. */
-    async waitEvents(taskId, deadline) {
+    async #waitEvents(taskId, deadline) {
         const parser = new SseParser();
-        const url = this.url(ROUTES["tasks.events"], { task_id: taskId });
+        const url = this.#url(ROUTES["tasks.events"], { task_id: taskId });
         while (performance.now() < deadline) {
             const headers = { ...this.headers, accept: "text/event-stream" };
             if (parser.lastId)
@@ -310,7 +310,7 @@ export class Client {
             arm();
             let response;
             try {
-                response = await this.fetchImpl(url, { headers, signal: abort.signal });
+                response = await this.#fetch(url, { headers, signal: abort.signal });
                 if (!response.ok) {
                     const error = await errorFor(response);
                     if (response.status === 404 || response.status === 405) {

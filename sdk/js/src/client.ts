@@ -247,7 +247,7 @@ export class Client {
   readonly tasks = new Tasks(this);
   readonly assets = new Assets(this);
   readonly webhooks = new Webhooks(this);
-  private readonly fetchImpl: typeof fetch;
+  readonly #fetch: typeof fetch;
 
   constructor(options: ClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? env("VIDEOAPI_URL") ?? "http://127.0.0.1:8000").replace(/\/+$/, "");
@@ -258,13 +258,13 @@ export class Client {
     const apiKey = options.apiKey ?? env("VIDEOAPI_KEY");
     if (apiKey) this.headers.authorization = `Bearer ${apiKey}`;
     const fetchImpl = options.fetch ?? globalThis.fetch;
-    this.fetchImpl = (input, init) => fetchImpl(input, init); // unbound `fetch` throws in browsers
+    this.#fetch = (input, init) => fetchImpl(input, init); // unbound `fetch` throws in browsers
   }
 
   /** One request with the retry policy: 429 and 503 again after their `Retry-After`. */
-  private async send(url: string, init: () => Promise<RequestInit> | RequestInit, retry = true): Promise<Response> {
+  async #send(url: string, init: () => Promise<RequestInit> | RequestInit, retry = true): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
-      const response = await this.fetchImpl(url, await init());
+      const response = await this.#fetch(url, await init());
       const delayS = retryDelayS(response, attempt, this.maxRetryWaitS);
       if (delayS === null || attempt >= this.maxRetries || !retry) return response;
       await response.body?.cancel().catch(() => {});
@@ -272,7 +272,7 @@ export class Client {
     }
   }
 
-  private url(route: Route, path?: Record<string, string>, params?: CallOptions["params"]): string {
+  #url(route: Route, path?: Record<string, string>, params?: CallOptions["params"]): string {
     const url = new URL(this.baseUrl + routeUrl(route, path));
     for (const [name, value] of Object.entries(params ?? {})) {
       if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
@@ -287,7 +287,7 @@ export class Client {
     if (options.body !== undefined) headers["content-type"] = "application/json";
     if (route.create) headers["idempotency-key"] = options.idempotencyKey ?? idempotencyKey();
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const response = await this.send(this.url(route, options.path, options.params), () => ({
+    const response = await this.#send(this.#url(route, options.path, options.params), () => ({
       method: route.method,
       headers,
       body,
@@ -305,8 +305,8 @@ export class Client {
     const upload = await Upload.open(source, options.filename, options.contentType ?? "application/octet-stream", options.onProgress);
     let streamed = false;
     try {
-      const response = await this.send(
-        this.url(ROUTES["assets.upload"]),
+      const response = await this.#send(
+        this.#url(ROUTES["assets.upload"]),
         async () => {
           const body = await upload.body();
           streamed = body.streamed;
@@ -332,7 +332,7 @@ export class Client {
   async download(url: string, dest?: string): Promise<Response | string> {
     const headers = { ...this.headers };
     if (new URL(url, this.baseUrl).origin !== new URL(this.baseUrl).origin) delete headers.authorization;
-    const response = await this.fetchImpl(new URL(url, this.baseUrl).toString(), { headers });
+    const response = await this.#fetch(new URL(url, this.baseUrl).toString(), { headers });
     if (!response.ok) throw await errorFor(response);
     if (dest === undefined) return response;
     const [{ createWriteStream }, { Readable }, { pipeline }] = await Promise.all([
@@ -365,7 +365,7 @@ export class Client {
     const timeoutS = options.timeoutS ?? 600;
     const deadline = performance.now() + timeoutS * 1000;
     if (this.eventsSupported !== false) {
-      const task = await this.waitEvents(taskId, deadline);
+      const task = await this.#waitEvents(taskId, deadline);
       if (task !== null) return task;
     }
     const backoff = new Backoff(0.25, options.pollMaxS ?? 5);
@@ -379,9 +379,9 @@ export class Client {
   }
 
   /** Follow the task's event stream to its final `task` event; null when the server has none or time is up. */
-  private async waitEvents(taskId: string, deadline: number): Promise<T.TaskOut | null> {
+  async #waitEvents(taskId: string, deadline: number): Promise<T.TaskOut | null> {
     const parser = new SseParser();
-    const url = this.url(ROUTES["tasks.events"], { task_id: taskId });
+    const url = this.#url(ROUTES["tasks.events"], { task_id: taskId });
     while (performance.now() < deadline) {
       const headers: Record<string, string> = { ...this.headers, accept: "text/event-stream" };
       if (parser.lastId) headers["last-event-id"] = parser.lastId;
@@ -397,7 +397,7 @@ export class Client {
       arm();
       let response: Response | undefined;
       try {
-        response = await this.fetchImpl(url, { headers, signal: abort.signal });
+        response = await this.#fetch(url, { headers, signal: abort.signal });
         if (!response.ok) {
           const error = await errorFor(response);
           if (response.status === 404 || response.status === 405) {
