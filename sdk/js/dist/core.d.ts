@@ -54,6 +54,8 @@ export declare const ROUTES: {
 export type RouteName = keyof typeof ROUTES;
 /** The route's path with its `{name}` parameters filled in (URL-encoded). */
 export declare function routeUrl(route: Route, params?: Record<string, string>): string;
+/** 32 random hex digits (`crypto.randomUUID` exists only in a browser's secure contexts; this everywhere). */
+export declare function randomHex(bytes?: number): string;
 export declare function idempotencyKey(): string;
 /**
  * Seconds to wait before retrying this answer, or null when it must not be retried.

@@ -57,8 +57,12 @@ export function routeUrl(route, params = {}) {
         return encodeURIComponent(value);
     });
 }
+/** 32 random hex digits (`crypto.randomUUID` exists only in a browser's secure contexts; this everywhere). */
+export function randomHex(bytes = 16) {
+    return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
 export function idempotencyKey() {
-    return `sdk-${crypto.randomUUID().replaceAll("-", "")}`;
+    return `sdk-${randomHex()}`;
 }
 /**
  * Seconds to wait before retrying this answer, or null when it must not be retried.

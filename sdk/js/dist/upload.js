@@ -1,4 +1,5 @@
 /** The multipart/form-data body of an upload, read in 1 MiB chunks, rebuilt for each retry. */
+import { randomHex } from "./core.js";
 export const UPLOAD_CHUNK_BYTES = 1024 * 1024;
 /** Node, Deno and Bun send a `ReadableStream` request body; browsers only over HTTP/2, so they get a Blob. */
 export function canStreamRequests() {
@@ -85,7 +86,7 @@ export class Upload {
     filename;
     contentType;
     progress;
-    boundary = crypto.randomUUID().replaceAll("-", "");
+    boundary = randomHex();
     constructor(reader, filename, contentType, progress) {
         this.reader = reader;
         this.filename = filename;

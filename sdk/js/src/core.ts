@@ -76,8 +76,13 @@ export function routeUrl(route: Route, params: Record<string, string> = {}): str
   });
 }
 
+/** 32 random hex digits (`crypto.randomUUID` exists only in a browser's secure contexts; this everywhere). */
+export function randomHex(bytes = 16): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export function idempotencyKey(): string {
-  return `sdk-${crypto.randomUUID().replaceAll("-", "")}`;
+  return `sdk-${randomHex()}`;
 }
 
 /**

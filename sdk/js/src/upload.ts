@@ -1,5 +1,7 @@
 /** The multipart/form-data body of an upload, read in 1 MiB chunks, rebuilt for each retry. */
 
+import { randomHex } from "./core.js";
+
 export const UPLOAD_CHUNK_BYTES = 1024 * 1024;
 
 /** Upload progress: (bytes sent, total bytes or null when the size is unknown). */
@@ -109,7 +111,7 @@ export interface UploadBody {
 
 /** One upload: `body()` builds the request body again for each attempt. */
 export class Upload {
-  private readonly boundary = crypto.randomUUID().replaceAll("-", "");
+  private readonly boundary = randomHex();
 
   private constructor(
     private readonly reader: Reader,

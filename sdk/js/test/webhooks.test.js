@@ -58,6 +58,11 @@ test("a request signed during a rotation verifies with either secret", async () 
   for (const secret of [OLD, NEW, [other, NEW]]) {
     assert.equal((await verifyWebhook(secret, headers, body)).data.id, "t1");
   }
+  await assert.rejects(verifyWebhook(other, headers, body), /no valid signature/);
+  const tampered = Buffer.from(body.toString().replace("t1", "t2"));
+  await assert.rejects(verifyWebhook([OLD, NEW], headers, tampered), /no valid signature/);
+  const otherId = { ...headers, "Webhook-Id": "msg_2" };
+  await assert.rejects(verifyWebhook(NEW, otherId, body), /no valid signature/);
 });
 
 test("a stale, future, unsigned or badly keyed request is refused", async () => {
