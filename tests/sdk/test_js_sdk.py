@@ -7,13 +7,16 @@ The currency checks run openapi-typescript and tsc from sdk/js/node_modules (`ma
 
 from __future__ import annotations
 
+import base64
 import filecmp
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from scripts.gen_sdk_js_types import SDK, build, write_types
@@ -160,3 +163,71 @@ def test_the_node_tests_pass_against_the_live_server(server: Server, tmp_path: P
     print(run.stdout, run.stderr)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "# fail 0" in run.stdout and "# pass 0" not in run.stdout
+
+
+# Run in Chromium at the API's own origin: `/__sdk/...` (the built SDK and the clip) is answered by
+# Playwright from disk, every other request goes to the live server as it would from a web page.
+BROWSER_RUN = """
+async ({ key, webhook }) => {
+  const sdk = await import("/__sdk/dist/index.js");
+  const client = new sdk.Client({ baseUrl: location.origin, apiKey: key });
+  const clip = await (await fetch("/__sdk/small.mp4")).blob();
+  const progress = [];
+  const asset = await client.upload(new File([clip], "small.mp4", { type: "video/mp4" }), {
+    onProgress: (sent, total) => progress.push([sent, total]),
+  });
+  const task = await client.edit.trim({ input: { asset_id: asset.id }, start_s: 0.5, end_s: 1.5 });
+  const done = await client.wait(task.id, { timeoutS: 60 });
+  const output = await (await client.download(done.result.url)).arrayBuffer();
+  const error = await client.tasks.get("no-such-task").catch((e) => e);
+  const event = await sdk.verifyWebhook(webhook.secret, webhook.headers, webhook.body);
+  const tampered = await sdk.verifyWebhook(webhook.secret, webhook.headers, webhook.body + " ").catch((e) => e.name);
+  return {
+    size: asset.size_bytes, progress, status: done.status, streamed: client.eventsSupported,
+    outputBytes: output.byteLength, error: [error.name, error.status, error.code], event: event.data.id, tampered,
+  };
+}
+"""
+
+
+@pytest.mark.ffmpeg
+def test_the_sdk_works_in_a_browser(server: Server, tmp_path: Path) -> None:
+    """Chromium (Debian's, driven by Playwright): a Blob upload, a trim waited for over the event
+    stream read by fetch, a typed error, and a webhook signed by the server's code verified by Web Crypto."""
+    from playwright.sync_api import Route, sync_playwright
+
+    from videoapi.gateway.webhooks import signature_header
+
+    clip = make_video(tmp_path / "small.mp4", duration_s=2.0, width=160, height=90)
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    body = json.dumps({"type": "task.succeeded", "timestamp": "2026-12-04T01:00:00Z", "data": {"id": "t1"}})
+    now = int(time.time())
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now)}
+    headers["webhook-signature"] = signature_header([secret], "msg_1", now, body.encode())
+    files = {"/__sdk/small.mp4": clip, **{f"/__sdk/dist/{p.name}": p for p in (SDK / "dist").glob("*.js")}}
+
+    def local(route: Route) -> None:
+        path = urlparse(route.request.url).path
+        if path == "/__sdk/":
+            route.fulfill(body="<!doctype html><title>sdk</title>", content_type="text/html")
+        elif path in files:
+            kind = "text/javascript" if path.endswith(".js") else "video/mp4"
+            route.fulfill(body=files[path].read_bytes(), content_type=kind)
+        else:
+            route.fulfill(status=404)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.route("**/__sdk/**", local)
+            page.goto(server.url + "/__sdk/")
+            webhook = {"secret": secret, "headers": headers, "body": body}
+            result = page.evaluate(BROWSER_RUN, {"key": server.key, "webhook": webhook})
+        finally:
+            browser.close()
+    size = clip.stat().st_size
+    assert result["size"] == size and result["progress"][-1] == [size, size]
+    assert result["status"] == "succeeded" and result["streamed"] is True and result["outputBytes"] > 1000
+    assert result["error"] == ["NotFoundError", 404, "task_not_found"]
+    assert result["event"] == "t1" and result["tampered"] == "WebhookVerificationError"
