@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { Client, ConflictError, SseParser } from "../dist/index.js";
+import { Client, ConflictError, SseParser, WaitTimeoutError } from "../dist/index.js";
 import { localServer, need, recordingClient } from "./helpers.js";
 
 test("a trim end to end: wait follows the event stream to the finished task, then its output downloads", async () => {
@@ -71,6 +71,30 @@ test("a dropped stream is resumed with Last-Event-ID", async () => {
     const client = new Client({ baseUrl: stub.url, apiKey: "vk_test" });
     assert.deepEqual(await client.wait("t1", { timeoutS: 10 }), task);
     assert.deepEqual(seen, [null, "2"]);
+  } finally {
+    await stub.close();
+  }
+});
+
+test("wait keeps its deadline on a stream of heartbeats, then rejects with the last task seen", async () => {
+  const running = { id: "t1", status: "running", progress: 0.5 };
+  const stub = await localServer((req, res) => {
+    if (req.url.endsWith("/events")) {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      const beat = setInterval(() => res.write(": heartbeat\n\n"), 100);
+      res.on("close", () => clearInterval(beat));
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify(running));
+  });
+  try {
+    const client = new Client({ baseUrl: stub.url, apiKey: "vk_test" });
+    const started = performance.now();
+    const error = await client.wait("t1", { timeoutS: 1 }).catch((e) => e);
+    assert.ok(error instanceof WaitTimeoutError, String(error));
+    assert.deepEqual(error.task, running);
+    assert.ok(performance.now() - started < 5000);
   } finally {
     await stub.close();
   }
