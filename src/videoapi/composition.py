@@ -97,7 +97,10 @@ class Services:
 
 def credential_box_for(settings: Settings) -> CredentialBox:
     """Production refuses an empty key (settings.secret_problems); elsewhere the signing secret stands in."""
-    return CredentialBox(settings.destinations.encryption_key or load_signing_secret(settings))
+    return CredentialBox(
+        settings.destinations.encryption_key or load_signing_secret(settings),
+        settings.destinations.previous_encryption_keys,
+    )
 
 
 def watermark_key_for(settings: Settings) -> WatermarkKey:

@@ -276,8 +276,12 @@ class DestinationSettings(Base):
     """Copies of outputs to the callers' own S3-compatible buckets (`/v1/video/destinations`)."""
 
     encryption_key: str = ""
-    """Key that encrypts destinations' credentials at rest (`openssl rand -hex 32`); changing it makes saved
-    credentials unreadable. Empty: derived from the storage signing secret, refused in production."""
+    """Key that encrypts destinations' credentials at rest (`openssl rand -hex 32`). To change it, move the
+    old one to `previous_encryption_keys`, then run `videoapi destinations rekey`. Empty: derived from the
+    storage signing secret, refused in production."""
+    previous_encryption_keys: list[str] = msgspec.field(default_factory=list)
+    """Keys that sealed credentials before `encryption_key`: still read, never used to seal. Once
+    `videoapi destinations rekey` reports none left under them, remove them."""
     allow_cidrs: list[str] = msgspec.field(default_factory=list)
     """Private networks destination endpoints may reach (like `gateway.webhook_allow_cidrs`)."""
     allow_ports: list[int] = msgspec.field(default_factory=lambda: [80, 443])

@@ -55,3 +55,18 @@ def test_copies_connect_to_the_checked_address_not_a_new_dns_answer(s3_endpoint:
     assert resp.status < 500
     with pytest.raises(urllib3.exceptions.NameResolutionError):
         urllib3.PoolManager(retries=False).request("GET", f"http://no-such-host.invalid:{port}/")
+
+
+def test_a_previous_key_still_opens_and_rekeying_reseals_under_the_current_one() -> None:
+    old = CredentialBox("old-" * 8)
+    token = old.seal(Credentials("AKIAEXAMPLE", "very-secret"))
+    rotated = CredentialBox("new-" * 8, previous=["old-" * 8])
+    assert rotated.open(token) == Credentials("AKIAEXAMPLE", "very-secret")
+    assert not rotated.is_current(token)
+    resealed = rotated.reseal(token)
+    assert rotated.is_current(resealed)
+    # Once resealed, the new key alone opens it: the old key can be removed.
+    assert CredentialBox("new-" * 8).open(resealed) == Credentials("AKIAEXAMPLE", "very-secret")
+    assert rotated.seal(Credentials("a", "b")) and rotated.is_current(rotated.seal(Credentials("a", "b")))
+    with pytest.raises(ServiceUnavailable):
+        CredentialBox("new-" * 8, previous=["other" * 8]).reseal(token)

@@ -152,6 +152,9 @@ class Api:
     def put(self, url: str, **kw: Any) -> httpx.Response:
         return self.client.put(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
 
+    def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return self.client.patch(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
+
     def delete(self, url: str, **kw: Any) -> httpx.Response:
         return self.client.delete(url, headers={**self.auth, **kw.pop("headers", {})}, **kw)
 

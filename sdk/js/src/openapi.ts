@@ -196,7 +196,8 @@ export interface paths {
         delete: operations["V1VideoDestinationsDestinationIdDeleteDestination"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a destination: any of its fields; credentials as a pair */
+        patch: operations["V1VideoDestinationsDestinationIdUpdateDestination"];
         trace?: never;
     };
     "/v1/video/edit/audio": {
@@ -1202,6 +1203,16 @@ export interface components {
         DestinationRef: {
             id: string;
         };
+        /** DestinationUpdate */
+        DestinationUpdate: {
+            access_key?: string;
+            bucket?: string;
+            endpoint?: string;
+            name?: string | null;
+            prefix?: string;
+            region?: string;
+            secret_key?: string;
+        };
         /** DetectOut */
         DetectOut: {
             agreement: number;
@@ -2117,6 +2128,7 @@ export type DestinationIn = components['schemas']['DestinationIn'];
 export type DestinationOut = components['schemas']['DestinationOut'];
 export type DestinationPage = components['schemas']['DestinationPage'];
 export type DestinationRef = components['schemas']['DestinationRef'];
+export type DestinationUpdate = components['schemas']['DestinationUpdate'];
 export type DetectOut = components['schemas']['DetectOut'];
 export type DetectRequest = components['schemas']['DetectRequest'];
 export type Ducking = components['schemas']['Ducking'];
@@ -2612,6 +2624,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1VideoDestinationsDestinationIdUpdateDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                destination_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DestinationUpdate"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationOut"];
+                };
             };
             /** @description Bad request syntax or unsupported method */
             400: {

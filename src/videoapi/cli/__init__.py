@@ -12,6 +12,7 @@ import logging
 import click
 import structlog
 
+from videoapi.cli.destinations import destinations
 from videoapi.cli.doctor import doctor
 from videoapi.cli.keys import keys
 from videoapi.cli.models import models
@@ -35,7 +36,7 @@ def main() -> None:
         )
 
 
-for command in (serve, worker, db, keys, tasks, models, storage, usage, watermark, doctor):
+for command in (serve, worker, db, keys, tasks, models, storage, usage, watermark, destinations, doctor):
     main.add_command(command)
 # `videoapi purge` came first; it stays as the short name of `videoapi storage purge`.
 main.add_command(storage_purge, "purge")

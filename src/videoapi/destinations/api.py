@@ -1,15 +1,21 @@
-"""Routes: the caller's destinations (create, list, read, delete) and a task's delivery log."""
+"""Routes: the caller's destinations (create, list, read, update, delete) and a task's delivery log."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Response, delete, get, post
+from litestar import Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, Parameter
 
 from videoapi.auth.principal import CurrentPrincipal
-from videoapi.destinations.schemas import DestinationCopyLog, DestinationIn, DestinationOut, DestinationPage
+from videoapi.destinations.schemas import (
+    DestinationCopyLog,
+    DestinationIn,
+    DestinationOut,
+    DestinationPage,
+    DestinationUpdate,
+)
 from videoapi.destinations.service import DestinationService
 
 
@@ -49,6 +55,20 @@ async def get_destination(
     return await destination_service.get(principal.owner_id, destination_id)
 
 
+@patch(
+    "/v1/video/destinations/{destination_id:str}",
+    summary="Change a destination: any of its fields; credentials as a pair",
+    tags=["destinations"],
+)
+async def update_destination(
+    destination_id: FromPath[str],
+    data: Annotated[DestinationUpdate, Body(media_type="application/json")],
+    principal: CurrentPrincipal,
+    destination_service: NamedDependency[DestinationService],
+) -> DestinationOut:
+    return await destination_service.update(principal.owner_id, destination_id, data)
+
+
 @delete(
     "/v1/video/destinations/{destination_id:str}",
     status_code=204,
@@ -72,4 +92,11 @@ async def task_deliveries(
     return await destination_service.log(task_id, principal.owner_id)
 
 
-ROUTES = [create_destination, list_destinations, get_destination, delete_destination, task_deliveries]
+ROUTES = [
+    create_destination,
+    list_destinations,
+    get_destination,
+    update_destination,
+    delete_destination,
+    task_deliveries,
+]

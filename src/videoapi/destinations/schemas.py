@@ -26,6 +26,30 @@ class DestinationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Annotated[str, Meta(max_length=200)] | None = None
 
 
+class DestinationUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A partial update: the fields given replace the saved ones; deliveries not yet made use the new values."""
+
+    endpoint: Endpoint | msgspec.UnsetType = msgspec.UNSET
+    bucket: Bucket | msgspec.UnsetType = msgspec.UNSET
+    access_key: Annotated[str, Meta(min_length=1, max_length=256)] | msgspec.UnsetType = msgspec.UNSET
+    """Given together with `secret_key`: credentials are replaced as a pair."""
+    secret_key: Annotated[str, Meta(min_length=1, max_length=256)] | msgspec.UnsetType = msgspec.UNSET
+    region: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    prefix: Prefix | msgspec.UnsetType = msgspec.UNSET
+    name: Annotated[str, Meta(max_length=200)] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class RekeyReport(msgspec.Struct):
+    """What `videoapi destinations rekey` did: resealed with the current key, already current, unreadable."""
+
+    resealed: int
+    current: int
+    unreadable: list[str]
+    """Ids of destinations no configured key opens: their credentials must be saved again (PATCH)."""
+
+
 class DestinationOut(msgspec.Struct):
     id: str
     name: str | None

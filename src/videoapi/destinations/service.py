@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+import msgspec
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.db.base import utcnow
@@ -17,8 +18,10 @@ from videoapi.destinations.schemas import (
     DestinationIn,
     DestinationOut,
     DestinationPage,
+    DestinationUpdate,
+    RekeyReport,
 )
-from videoapi.errors import FetchError, InvalidRequest, NotFound
+from videoapi.errors import FetchError, InvalidRequest, NotFound, ServiceUnavailable
 from videoapi.media.fetch import check_target
 from videoapi.settings import DestinationSettings
 from videoapi.tasks.models import Task
@@ -77,6 +80,63 @@ class DestinationService:
             query = select(Destination).where(Destination.owner_id == owner_id)
             page, next_cursor = await newest_first(session, query, Destination, cursor, limit)
         return DestinationPage([_present(r) for r in page], next_cursor)
+
+    async def update(self, owner_id: str, destination_id: str, data: DestinationUpdate) -> DestinationOut:
+        """Replace the given fields; a new endpoint passes the same check as at creation."""
+        given = {f: v for f in data.__struct_fields__ if (v := getattr(data, f)) is not msgspec.UNSET}
+        if ("access_key" in given) != ("secret_key" in given):
+            missing = "secret_key" if "access_key" in given else "access_key"
+            raise InvalidRequest(
+                f"{missing}: credentials are replaced as a pair; give access_key and secret_key together",
+                errors=[{"field": missing, "message": "required with the other key of the pair"}],
+            )
+        if "endpoint" in given:
+            await self.check_endpoint(given["endpoint"])
+            given["endpoint"] = given["endpoint"].rstrip("/")
+        async with transaction(self.sessions) as session:
+            row = await _owned(session, owner_id, destination_id)
+            if "access_key" in given:
+                row.credentials = self.box.seal(Credentials(given.pop("access_key"), given.pop("secret_key")))
+                row.access_key_hint = mask(data.access_key)  # type: ignore[arg-type]
+            for field, value in given.items():
+                setattr(row, field, value)
+        return _present(row)
+
+    async def rekey(self, batch: int = 500) -> RekeyReport:
+        """Reseal every destination's credentials with the current key (after `encryption_key` changed and
+        the old one went to `previous_encryption_keys`); those no known key opens are listed, not changed."""
+        resealed = current = 0
+        unreadable: list[str] = []
+        after = ""
+        while True:
+            async with transaction(self.sessions) as session:
+                rows = (
+                    await session.execute(
+                        select(Destination.id, Destination.credentials)
+                        .where(Destination.id > after)
+                        .order_by(Destination.id)
+                        .limit(batch)
+                    )
+                ).all()
+                for destination_id, token in rows:
+                    if self.box.is_current(token):
+                        current += 1
+                        continue
+                    try:
+                        sealed = self.box.reseal(token)
+                    except ServiceUnavailable:
+                        unreadable.append(destination_id)
+                        continue
+                    # Only if nobody replaced the credentials meanwhile (a PATCH seals with the current key).
+                    await session.execute(
+                        update(Destination)
+                        .where(Destination.id == destination_id, Destination.credentials == token)
+                        .values(credentials=sealed)
+                    )
+                    resealed += 1
+            if len(rows) < batch:
+                return RekeyReport(resealed=resealed, current=current, unreadable=unreadable)
+            after = rows[-1][0]
 
     async def delete(self, owner_id: str, destination_id: str) -> None:
         """Deliveries not yet made to it fail with a note; the log of earlier ones stays."""

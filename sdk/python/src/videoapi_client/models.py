@@ -31,6 +31,7 @@ __all__ = [
     "DestinationOut",
     "DestinationPage",
     "DestinationRef",
+    "DestinationUpdate",
     "DetectOut",
     "DetectRequest",
     "Ducking",
@@ -291,6 +292,18 @@ class DestinationRef(msgspec.Struct, kw_only=True):
     """DestinationRef."""
 
     id: str
+
+
+class DestinationUpdate(msgspec.Struct, kw_only=True):
+    """DestinationUpdate."""
+
+    endpoint: str | UnsetType = UNSET
+    bucket: str | UnsetType = UNSET
+    access_key: str | UnsetType = UNSET
+    secret_key: str | UnsetType = UNSET
+    region: str | UnsetType = UNSET
+    prefix: str | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
 
 
 class DetectOut(msgspec.Struct, kw_only=True):
