@@ -13,7 +13,7 @@ from typing import Any
 
 import dramatiq
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from videoapi.assets.retention import Retention
@@ -248,19 +248,19 @@ def _from_services(pick: Callable[[Services], Any]) -> Provide:
     # Taking `principal` makes Litestar authenticate first, alone, in the request's own context: the
     # owner it binds to the logs stays bound for the handler (a batch of dependencies resolves in
     # child tasks, whose context variables are lost), and no collaborator is reached unauthenticated.
-    def provide(state: State, principal: Principal) -> Any:
+    def provide(state: State, principal: NamedDependency[Principal]) -> Any:
         return pick(state.services)
 
     return Provide(provide, sync_to_thread=False)
 
 
-def _task_streams(state: State, stream_principal: Principal) -> TaskStreams:
+def _task_streams(state: State, stream_principal: NamedDependency[Principal]) -> TaskStreams:
     # Like _from_services, after authentication; the event routes authenticate with `stream_principal`.
     streams: TaskStreams = state.services.streams
     return streams
 
 
-def _gateway(state: State, principal: Principal) -> Gateway:
+def _gateway(state: State, principal: NamedDependency[Principal]) -> Gateway:
     gateway: Gateway = state.gateway
     return gateway
 
