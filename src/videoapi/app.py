@@ -23,6 +23,7 @@ from videoapi.composition import DEPENDENCIES, Services, build_services, make_ga
 from videoapi.destinations.api import ROUTES as DESTINATION_ROUTES
 from videoapi.editing.api import ROUTES as EDIT_ROUTES
 from videoapi.errors import ServiceUnavailable, Unauthorized
+from videoapi.gateway.admin import ROUTES as ADMIN_ROUTES
 from videoapi.gateway.api import ROUTES as GATEWAY_ROUTES
 from videoapi.gateway.deps import add_rate_limit_headers
 from videoapi.generation.api import ROUTES as GENERATION_ROUTES
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PROVENANCE_ROUTES,
             *BILLING_ROUTES,
             *GATEWAY_ROUTES,
+            *ADMIN_ROUTES,
             *DESTINATION_ROUTES,
         ],
         dependencies=DEPENDENCIES,
