@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # System packages videoapi needs beyond PyPI: espeak-ng (text-to-speech), fontconfig and fonts with
-# Latin and CJK glyphs (text overlays, subtitles). Installs only what is missing; safe to re-run.
+# Latin and CJK glyphs (text overlays, subtitles), and chromium for the web console's browser test
+# (Playwright drives /usr/bin/chromium; it never downloads a browser). Installs only what is missing;
+# safe to re-run.
 set -euo pipefail
 
 missing=()
@@ -11,6 +13,10 @@ if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=zh family 2>/de
 fi
 if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list 'DejaVu Sans' family 2>/dev/null)" ]; then
   missing+=(fonts-dejavu-core)
+fi
+# Debian's chromium package (with H.264 through its bundled ffmpeg); elsewhere tests/console says what is missing.
+if command -v apt-get >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  missing+=(chromium)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
