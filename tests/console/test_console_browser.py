@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.app import create_key, free_port
@@ -92,6 +93,21 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def params_of_upload(page: Any) -> str:
+    """The id of the asset this tab uploaded (the console remembers its uploads for the forms)."""
+    return page.evaluate("() => JSON.parse(sessionStorage.getItem('videoapi.console.assets'))[0].id")
+
+
+def unlabelled_controls(page: Any) -> list[str]:
+    """Form controls a screen reader cannot name: no <label>, no aria-label(ledby)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+            .filter((c) => c.type !== 'hidden' && !c.labels?.length && !c.getAttribute('aria-label')
+                           && !c.getAttribute('aria-labelledby'))
+            .map((c) => c.outerHTML.slice(0, 80))"""
+    )
+
+
 def no_horizontal_scroll(page: Any) -> None:
     width = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert width[0] <= width[1], f"{page.url}: the page is {width[0]} px wide in a {width[1]} px viewport"
@@ -102,8 +118,10 @@ def test_sign_in_upload_trim_watch_and_play_the_output(page: Any, site: dict[str
 
     # Given the console, when the user signs in with a key,
     page.goto(site["url"] + "/console")
-    page.get_by_label("API key").fill(site["key"])
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("API key").wait_for()
+    # by keyboard alone (the key field has the focus; Enter submits),
+    page.keyboard.type(site["key"])
+    page.keyboard.press("Enter")
     page.get_by_role("heading", name="Tasks").wait_for()
     # then the key is in this tab's sessionStorage only, never in the URL.
     assert page.evaluate("() => sessionStorage.getItem('videoapi.console.key')") == site["key"]
@@ -135,6 +153,17 @@ def test_sign_in_upload_trim_watch_and_play_the_output(page: Any, site: dict[str
     row.locator(".status-succeeded").wait_for()
     assert row.locator("progress").evaluate("p => p.value") == 1
     shot(page, "04-tasks-succeeded")
+
+    # A task created elsewhere (here by the API directly) appears in the open list and finishes there,
+    # pushed by the event stream: the page does not poll.
+    created = httpx.post(
+        site["url"] + "/v1/video/edit/transcode",
+        headers={"Authorization": f"Bearer {site['key']}"},
+        json={"input": {"asset_id": params_of_upload(page)}, "width": 96, "height": 72},
+    )
+    assert created.status_code == 202, created.text
+    other = page.locator(f"tr[data-task-id='{created.json()['id']}']")
+    other.locator(".status-succeeded").wait_for()
 
     # The task page plays the output.
     row.get_by_role("link").click()
@@ -192,5 +221,6 @@ def test_sign_in_upload_trim_watch_and_play_the_output(page: Any, site: dict[str
         if route == "#/admin":
             page.locator("svg.chart").wait_for()
         no_horizontal_scroll(page)
+        assert not unlabelled_controls(page), (route, unlabelled_controls(page))
         shot(page, "375-" + route.strip("#/").replace("/", "-").replace(task_id, "task"))
     assert not page.problems, page.problems  # type: ignore[attr-defined]

@@ -46,3 +46,30 @@ def test_the_console_files_ship_in_the_package() -> None:
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert '"videoapi.console" = ["static/*"' in pyproject
     assert {"index.html", "app.js", "api.js", "schema.js", "style.css"} <= set(console_files())
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_text_colours_meet_wcag_aa_contrast() -> None:
+    css = (STATIC / "style.css").read_text()
+    colours = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})", css))
+    header = re.search(r"\.bar \{[^}]*background: (#[0-9a-fA-F]{6})", css)
+    assert header, "the header bar's background colour"
+    pairs = [
+        ("fg", "bg"), ("muted", "bg"), ("accent", "bg"), ("bad", "bg"), ("good", "bg"),
+        ("fg", "panel"), ("muted", "panel"), ("accent", "panel"), ("bad", "panel"), ("accent-fg", "accent"),
+    ]  # fmt: skip
+    for text, background in pairs:
+        ratio = contrast(colours[text], colours[background])
+        assert ratio >= 4.5, f"--{text} on --{background}: {ratio:.2f}:1"
+    assert contrast("#ffffff", header.group(1)) >= 4.5
