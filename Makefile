@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm ci writes this file last: the TypeScript SDK's toolchain is current with its lockfile.
+JS_STAMP := sdk/js/node_modules/.package-lock.json
 
 .PHONY: run test test-fast lint format install migrate bench clean system-deps
 
@@ -14,7 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) system-deps
+install: $(STAMP) system-deps $(JS_STAMP)
+
+# The TypeScript SDK's devDependencies (tsc, openapi-typescript) from the committed lockfile; node 20+ is required.
+$(JS_STAMP): sdk/js/package-lock.json
+	cd sdk/js && npm ci --prefer-offline --no-audit --no-fund
 
 # espeak-ng and CJK fonts come from the OS packages (apt, or brew); installed only when missing.
 system-deps:
@@ -37,7 +43,7 @@ test: install
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -n auto -p no:schemathesis -p no:hypothesispytest -p no:locust \
 		--ignore=tests/gateway/test_schemathesis.py \
-		-m "not postgres and not redis and not rabbitmq and not ffmpeg and not slow"
+		-m "not postgres and not redis and not rabbitmq and not ffmpeg and not slow and not node"
 
 # Style, then the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
 lint: $(STAMP)

@@ -11,10 +11,10 @@ from typing import Any
 import psycopg2
 import pytest
 
-from tests.support.app import Api, free_port, running_app, toml_value
+from tests.support.app import Api, create_key, free_port, running_app, settings_in
 from tests.support.services import RABBITMQ_URL, REDIS_URL, empty_pg_database, require_port
 from videoapi.db.migrate import upgrade
-from videoapi.settings import Settings, load_settings
+from videoapi.settings import Settings
 
 
 @pytest.fixture
@@ -43,20 +43,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings for an isolated install under tmp_path; keyword args are dotted overrides."""
 
     def make(**overrides: Any) -> Settings:
-        env = {
-            "VIDEOAPI_SERVER__VAR_DIR": str(tmp_path / "var"),
-            "VIDEOAPI_SERVER__ENVIRONMENT": "test",
-            "VIDEOAPI_SERVER__PUBLIC_URL": "http://testserver.local",
-            "VIDEOAPI_TASKS__RECONCILE_INTERVAL_S": "0.5",
-            # Tests poll fast; the rate limit tests (tests/gateway) set their own rates.
-            "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "1000",
-            "VIDEOAPI_GATEWAY__DEFAULT_BURST": "1000",
-        }
-        for dotted, value in overrides.items():
-            env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = (
-                value if isinstance(value, str) else toml_value(value)
-            )
-        return load_settings(environ=env)
+        return settings_in(tmp_path, **overrides)
 
     return make
 
@@ -85,6 +72,21 @@ def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
     """The embedded shape: SQLite, local store, in-process broker and worker threads."""
     with running_app(make_settings()) as api:
         yield api
+
+
+@pytest.fixture(scope="module")
+def module_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One embedded app for a whole module, for tests that only send requests and read answers, each as a
+    caller of its own (`shared_api`): starting an app costs more than most such tests. No other app may
+    start in such a module: the embedded worker's runtime is one per process."""
+    with running_app(settings_in(tmp_path_factory.mktemp("app"))) as api:
+        yield api
+
+
+@pytest.fixture
+def shared_api(module_api: Api) -> Api:
+    """The module's app, as a new owner: nothing another test did is visible to this one."""
+    return module_api.as_key(create_key(module_api.settings, "shared"))
 
 
 # ---- real services --------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.support.app import SLOW_TRANSCODE, Api, running_app
+from tests.support.app import SLOW_TRANSCODE, Api, running_app, serve_in_thread
 from tests.support.media import make_growing_video, make_video
 from videoapi.settings import Settings
 
@@ -132,7 +131,7 @@ def test_progress_is_reported_while_running(api: Api, slow_clip: Path) -> None:
 def test_url_input_is_fetched_probed_and_trimmed(make_settings, clip: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
     try:
         with running_app(make_settings(**{"limits.fetch_allow_cidrs": ["127.0.0.1/32"]})) as api:

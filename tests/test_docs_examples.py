@@ -17,7 +17,6 @@ import http.server
 import json
 import re
 import shlex
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.app import Api, create_key, running_app
+from tests.support.app import Api, create_key, running_app, serve_in_thread
 from tests.support.media import ffmpeg, make_audio, make_image, make_video
 from videoapi.settings import Settings, load_settings
 
@@ -169,7 +168,7 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import http.server
 import os
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.app import Api, assert_problem, free_port, running_app
+from tests.support.app import Api, assert_problem, free_port, running_app, serve_in_thread
 from tests.support.media import make_png_bomb
 from videoapi.settings import Settings
 
@@ -86,8 +85,7 @@ class _Redirector(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def redirector() -> Iterator[Callable[[str], str]]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _Redirector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_thread(server)
 
     def to(target: str) -> str:
         _Redirector.target = target

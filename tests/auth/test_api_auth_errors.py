@@ -9,6 +9,12 @@ import pytest
 from tests.support.app import Api, assert_problem, create_key
 
 
+@pytest.fixture
+def api(shared_api: Api) -> Api:
+    """These tests only send requests, each as a new owner: one app serves the module."""
+    return shared_api
+
+
 @pytest.mark.parametrize(
     "headers",
     [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer vk_000000000000_nope"}],

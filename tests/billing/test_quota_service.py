@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import update
 
+from tests.support.app import migrate
 from videoapi.billing.service import BillingService
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
-from videoapi.db.migrate import upgrade
 from videoapi.errors import PaymentRequired
 from videoapi.settings import Settings
 from videoapi.tasks.models import Task
@@ -71,7 +71,7 @@ def test_a_reservation_past_the_quota_is_402_and_settlement_charges_once(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings()
-    upgrade(settings.database_url)
+    migrate(settings.database_url)
 
     async def body(billing: BillingService) -> None:
         await billing.set_quota("k1", 10.0)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import functools
 import http.server
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.billing.test_usage_api import _key_ids, set_quota
-from tests.support.app import Api, running_app
+from tests.support.app import Api, running_app, serve_in_thread
 from videoapi.settings import Settings
 
 STYLE = "/v1/video/generate/style-transfer"
@@ -29,7 +28,7 @@ def served(clip: Path) -> Iterator[str]:
     """The URL of `clip` on a loopback HTTP server."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
     finally:

@@ -15,12 +15,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select, update
 
-from tests.support.app import running_app, with_services
+from tests.support.app import migrate, running_app, with_services
 from videoapi.assets.models import Asset
 from videoapi.billing.models import UsageRecord
 from videoapi.cli import main
 from videoapi.db.engine import transaction
-from videoapi.db.migrate import upgrade
 from videoapi.gateway.models import IdempotencyRecord
 from videoapi.settings import Settings
 from videoapi.tasks.models import Task
@@ -69,7 +68,7 @@ def db_settings(
         monkeypatch.setenv("VIDEOAPI_DATABASE__URL", url)
         return make_settings(**{"database.url": url})
     settings = make_settings()
-    upgrade(settings.database_url)
+    migrate(settings.database_url)
     return settings
 
 

@@ -68,6 +68,7 @@ def serving(env: dict[str, str], port: int) -> Iterator[tuple[str, subprocess.Po
             proc.wait()
 
 
+@pytest.mark.slow  # three processes start (serve, `keys create`, `db current`): seconds each
 def test_serve_migrates_a_fresh_embedded_sqlite_database_at_start(tmp_path: Path) -> None:
     env = videoapi_env(tmp_path / "var")
     with serving(env, free_port()) as (base, proc):

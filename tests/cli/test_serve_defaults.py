@@ -66,21 +66,48 @@ def production(tmp_path: Path, **settings: str) -> dict[str, str]:
     return serve_env(tmp_path, **{**defaults, **settings})
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("storage__signing_secret", "GENERATE_ME"),
-        ("storage__signing_secret", ""),
-        ("watermark__secret", "GENERATE_ME_TOO"),
-        ("watermark__secret", "change-me"),
-        ("auth__jwt_secret", "secret"),
-        ("auth__jwt_secret", "abc123"),
-        ("destinations__encryption_key", ""),
-        ("destinations__encryption_key", "changeme"),
-    ],
-)
-def test_production_refuses_to_start_with_a_placeholder_secret(tmp_path: Path, field: str, value: str) -> None:
-    proc, port = start(production(tmp_path, **{field: value}))
+PLACEHOLDERS = [
+    ("storage__signing_secret", "GENERATE_ME"),
+    ("storage__signing_secret", ""),
+    ("watermark__secret", "GENERATE_ME_TOO"),
+    ("watermark__secret", "change-me"),
+    ("auth__jwt_secret", "secret"),
+    ("auth__jwt_secret", "abc123"),
+    ("destinations__encryption_key", ""),
+    ("destinations__encryption_key", "changeme"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), PLACEHOLDERS)
+def test_production_serve_refuses_a_placeholder_secret_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, value: str
+) -> None:
+    """The real `serve` command, in this process: it must stop before it binds or migrates anything."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from videoapi.cli import main
+
+    def serving(*args: object, **kwargs: object) -> None:
+        raise AssertionError("serve got as far as starting the server")
+
+    monkeypatch.setattr(uvicorn, "run", serving)
+    for name in [name for name in os.environ if name.startswith("VIDEOAPI_")]:
+        monkeypatch.delenv(name)
+    for name, setting in production(tmp_path, **{field: value}).items():
+        if name.startswith("VIDEOAPI_"):
+            monkeypatch.setenv(name, setting)
+    result = CliRunner().invoke(main, ["serve", "--port", str(free_port())])
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("Error: refusing to start in production"), line
+    assert field.replace("__", ".") in line, line
+    assert not (tmp_path / "var" / "videoapi.db").exists(), "it migrated before refusing"
+
+
+def test_production_refuses_a_placeholder_as_a_process_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    proc, port = start(production(tmp_path, watermark__secret="change-me"))
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -91,9 +118,11 @@ def test_production_refuses_to_start_with_a_placeholder_secret(tmp_path: Path, f
     assert proc.returncode not in (0, None)
     assert "Traceback" not in err
     (line,) = [line for line in err.splitlines() if line.strip()]
-    assert field.replace("__", ".") in line, line
+    assert "watermark.secret" in line, line
 
 
+# These two serve real requests through the Redis broker they configure.
+@pytest.mark.redis
 def test_production_with_real_secrets_starts_and_creates_no_key(tmp_path: Path) -> None:
     proc, port = start(migrate(production(tmp_path, auth__jwt_secret=STRONG + "jwt")), "--host", "127.0.0.1")
     try:
@@ -103,6 +132,7 @@ def test_production_with_real_secrets_starts_and_creates_no_key(tmp_path: Path) 
     assert "development API key" not in err
 
 
+@pytest.mark.redis
 def test_development_key_only_on_loopback(tmp_path: Path) -> None:
     proc, port = start(migrate(serve_env(tmp_path / "lan")), "--host", "0.0.0.0")
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.app import assert_problem, running_app
+from tests.support.app import assert_problem, running_app, serve_in_thread
 from videoapi.settings import Settings
 
 URL_INPUT = {"url": "https://media.example.com/clip.mp4"}
@@ -65,11 +65,10 @@ def test_a_url_input_past_the_output_limits_fails_before_any_work(
 ) -> None:
     import functools
     import http.server
-    import threading
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
     settings = make_settings(**{"editing.max_output_width": 200, "limits.fetch_allow_cidrs": ["127.0.0.1/32"]})
     try:

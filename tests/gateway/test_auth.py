@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.support.app import Api, assert_problem, free_port, running_app, with_services
+from tests.support.app import Api, assert_problem, free_port, running_app, serve_in_thread, with_services
 from tests.support.gateway import make_key, serve
 from videoapi.gateway.clientip import client_ip, parse_networks
 from videoapi.settings import Settings
@@ -200,7 +199,7 @@ def test_es256_with_a_jwks_url_is_fetched_and_cached(make_settings: Callable[...
 
     port = free_port()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         settings = make_settings(**{"auth.jwt_jwks_url": f"http://127.0.0.1:{port}/jwks.json"})
         with running_app(settings) as api:

@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.support.app import run_async
+from tests.support.app import migrate, run_async
 from videoapi.composition import build_services
-from videoapi.db.migrate import upgrade
 from videoapi.settings import Settings
 
 
@@ -42,7 +41,7 @@ async def _scenario(settings: Settings) -> None:
 
 def test_claim_batch_on_sqlite(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
-    upgrade(settings.database_url)
+    migrate(settings.database_url)
     run_async(_scenario(settings))
 
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.support.app import assert_problem
+from tests.support.app import assert_problem, serve_in_thread
 from tests.support.gateway import make_key, serve
 from tests.support.waits import wait_until
 from videoapi.settings import Settings
@@ -36,7 +36,7 @@ class Held:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/clip.mp4"
 
     def close(self) -> None:

@@ -20,14 +20,13 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from tests.support.app import SLOW_TRANSCODE, Api, assert_problem, running_app
+from tests.support.app import SLOW_TRANSCODE, Api, assert_problem, migrate, running_app
 from tests.support.fake_nvml import FakeGpu, fake_pynvml
 from tests.support.gateway import Receiver
 from tests.support.waits import wait_until
 from videoapi import __version__
 from videoapi.db.base import utcnow
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
-from videoapi.db.migrate import upgrade
 from videoapi.observability.collectors import DiskCollector, GpuCollector, install_collectors
 from videoapi.observability.metrics import REGISTRY
 from videoapi.queue.names import QUEUES
@@ -69,7 +68,7 @@ def db_settings(request: pytest.FixtureRequest, make_settings: Callable[..., Set
         overrides["database.url"] = request.getfixturevalue("pg_url")
     settings = make_settings(**overrides)
     if request.param == "sqlite":
-        upgrade(settings.database_url)
+        migrate(settings.database_url)
     return settings
 
 

@@ -4,14 +4,13 @@ the same, and the detect endpoint reports it; WebM, which C2PA cannot hold, is r
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
 import pytest
 
-from tests.support.app import running_app
+from tests.support.app import running_app, serve_in_thread
 from tests.support.media import make_image, make_video, with_remote_manifest_url
 from videoapi.provenance.credentials import read_credentials, sign_ai_generated
 from videoapi.settings import Settings
@@ -78,8 +77,7 @@ def listener() -> Iterator[tuple[str, list[str]]]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Record)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_thread(server)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", seen
     finally:

@@ -3,13 +3,14 @@ announces the end): it returned never before, its `timeout_s` is kept now."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from videoapi_client import Client, VideoApiError
+
+from tests.support.app import serve_in_thread
 
 
 class HeartbeatsOnly(BaseHTTPRequestHandler):
@@ -41,7 +42,7 @@ class HeartbeatsOnly(BaseHTTPRequestHandler):
 def heartbeats_only() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), HeartbeatsOnly)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:

@@ -7,7 +7,6 @@ import functools
 import gc
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import jiwer
 import pytest
 
-from tests.support.app import Api, assert_problem, running_app
+from tests.support.app import Api, assert_problem, running_app, serve_in_thread
 from tests.support.media import make_silence, make_speech, make_video
 from videoapi.editing.captions import CueLimits, parse_srt, parse_vtt
 from videoapi.settings import load_settings
@@ -162,7 +161,7 @@ def test_input_without_audio_is_a_422_at_submission(api: Api, media: dict[str, A
 def test_url_input_without_audio_fails_the_task_with_input_no_audio(api: Api, media: dict[str, Any]) -> None:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(media["mute"].parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/{media['mute'].name}"
         resp = api.post("/v1/video/transcribe", json={"input": {"url": url}})

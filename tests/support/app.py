@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
+import socketserver
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,14 +17,23 @@ from typing import Any
 
 import httpx
 from litestar.testing import TestClient
+from sqlalchemy import make_url
 
 from videoapi.app import create_app
 from videoapi.composition import build_services
 from videoapi.db.migrate import upgrade
-from videoapi.settings import Settings
+from videoapi.settings import Settings, load_settings
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 SLOW_TRANSCODE = {"width": 1280, "height": 960, "quality": "high"}
+
+
+def serve_in_thread(server: socketserver.BaseServer) -> threading.Thread:
+    """Run a test server in a daemon thread. It polls for `shutdown()` every 20 ms, not the default 0.5 s
+    that every test using one would otherwise wait at its end."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    return thread
 
 
 def free_port() -> int:
@@ -49,6 +62,42 @@ def toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(value)
+
+
+_MIGRATED_SQLITE: Path | None = None
+
+
+def migrate(database_url: str) -> None:
+    """Bring a test database to head. A new embedded SQLite file is a copy of one migrated in this process
+    (the migrations run once per process, not once per test); anything else runs the real upgrade."""
+    global _MIGRATED_SQLITE
+    url = make_url(database_url)
+    target = Path(url.database or "") if url.get_backend_name() == "sqlite" else None
+    if target is None or not url.database or url.database == ":memory:" or target.exists():
+        upgrade(database_url)
+        return
+    if _MIGRATED_SQLITE is None:
+        template = Path(tempfile.mkdtemp(prefix="videoapi-migrated-")) / "head.db"
+        upgrade(str(url.set(database=str(template))))
+        _MIGRATED_SQLITE = template
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_MIGRATED_SQLITE, target)
+
+
+def settings_in(root: Path, **overrides: Any) -> Settings:
+    """Settings for an isolated install under `root`; keyword args are dotted overrides."""
+    env = {
+        "VIDEOAPI_SERVER__VAR_DIR": str(root / "var"),
+        "VIDEOAPI_SERVER__ENVIRONMENT": "test",
+        "VIDEOAPI_SERVER__PUBLIC_URL": "http://testserver.local",
+        "VIDEOAPI_TASKS__RECONCILE_INTERVAL_S": "0.5",
+        # Tests poll fast; the rate limit tests (tests/gateway) set their own rates.
+        "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "1000",
+        "VIDEOAPI_GATEWAY__DEFAULT_BURST": "1000",
+    }
+    for dotted, value in overrides.items():
+        env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = value if isinstance(value, str) else toml_value(value)
+    return load_settings(environ=env)
 
 
 def run_async(coro: Any) -> Any:
@@ -133,7 +182,7 @@ class Api:
 @contextmanager
 def running_app(settings: Settings) -> Iterator[Api]:
     """Migrate, create a key, and run the app (lifespan included) for the `with` block."""
-    upgrade(settings.database_url)
+    migrate(settings.database_url)
     key = create_key(settings)
     with TestClient(create_app(settings), base_url="http://testserver.local") as client:
         yield Api(client, key, settings)

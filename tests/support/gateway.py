@@ -13,11 +13,10 @@ from typing import Any
 
 import uvicorn
 
-from tests.support.app import free_port, run_async
+from tests.support.app import free_port, migrate, run_async, serve_in_thread
 from tests.support.waits import wait_until
 from videoapi.app import create_app
 from videoapi.composition import build_services
-from videoapi.db.migrate import upgrade
 from videoapi.settings import Settings
 
 
@@ -58,8 +57,7 @@ class Receiver:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -113,8 +111,7 @@ class HostileReceiver:
 
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -131,7 +128,7 @@ def serve(settings: Settings, port: int | None = None) -> Iterator[str]:
 
     `port`: a port picked beforehand (`free_port()`), for settings whose `server.public_url` names it.
     """
-    upgrade(settings.database_url)
+    migrate(settings.database_url)
     port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, proxy_headers=False)

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from tests.support.app import migrate
 from videoapi.db.base import utcnow
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
-from videoapi.db.migrate import upgrade
 from videoapi.errors import Conflict
 from videoapi.settings import Settings
 from videoapi.tasks.models import Task
@@ -28,7 +28,7 @@ def db_settings(request: pytest.FixtureRequest, make_settings: Callable[..., Set
         overrides["database.url"] = request.getfixturevalue("pg_url")
     settings = make_settings(**overrides)
     if request.param == "sqlite":
-        upgrade(settings.database_url)
+        migrate(settings.database_url)
     return settings
 
 
