@@ -165,6 +165,14 @@ def test_sign_in_upload_trim_watch_and_play_the_output(page: Any, site: dict[str
     other = page.locator(f"tr[data-task-id='{created.json()['id']}']")
     other.locator(".status-succeeded").wait_for()
 
+    # The filters: by status, then by kind.
+    page.get_by_label("Status").select_option("failed")
+    page.get_by_text("No tasks match these filters.").wait_for()
+    page.get_by_label("Status").select_option("succeeded")
+    page.get_by_label("Kind").select_option("edit.trim")
+    row.wait_for()
+    assert other.count() == 0 and "kind=edit.trim" in page.url
+
     # The task page plays the output.
     row.get_by_role("link").click()
     video = page.locator("video#output")

@@ -153,7 +153,10 @@ async function tasksView(params) {
     ),
   );
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Load more");
-  const empty = h("p", { hidden: true }, "No tasks yet. ", h("a", { href: "#/upload" }, "Upload a video"), " to start.");
+  const filtered = params.get("status") || params.get("kind");
+  const empty = filtered
+    ? h("p", { hidden: true }, "No tasks match these filters.")
+    : h("p", { hidden: true }, "No tasks yet. ", h("a", { href: "#/upload" }, "Upload a video"), " to start.");
   show("Tasks", h("h1", {}, "Tasks"), filters, empty, table, h("div", { class: "actions" }, more));
 
   const rows = new Map();
