@@ -213,6 +213,25 @@ def test_sign_in_upload_trim_watch_and_play_the_output(page: Any, site: dict[str
     bars = page.locator("svg.chart rect.bar-rect")
     assert bars.count() == 30
     assert float(bars.last.get_attribute("height")) > 0  # today's bar
+    # Create a key (shown once), give it a quota, a new webhook secret, then revoke it.
+    page.get_by_label("Name").fill("ci-bot")
+    page.get_by_label("Monthly credits (optional)").fill("40")
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_text("Key ci-bot created").wait_for()
+    new_key = page.locator("p.secret").inner_text()
+    assert new_key.startswith("vk_")
+    headers = {"Authorization": f"Bearer {new_key}"}
+    assert httpx.get(site["url"] + "/v1/video/usage", headers=headers).json()["quota"]["monthly_credits"] == 40
+    page.get_by_label("Monthly credits of ci-bot").fill("7")
+    page.get_by_role("row", name="ci-bot").get_by_role("button", name="Set quota").click()
+    page.get_by_text("ci-bot: quota set to 7").wait_for()
+    assert httpx.get(site["url"] + "/v1/video/usage", headers=headers).json()["quota"]["monthly_credits"] == 7
+    page.get_by_role("row", name="ci-bot").get_by_role("button", name="Rotate webhook secret").click()
+    page.get_by_text("ci-bot: new webhook secret").wait_for()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("row", name="ci-bot").get_by_role("button", name="Revoke").click()
+    page.get_by_text("ci-bot revoked").wait_for()
+    assert httpx.get(site["url"] + "/v1/video/usage", headers=headers).status_code == 401
     shot(page, "07-admin")
 
     # At 375 px wide nothing scrolls sideways.

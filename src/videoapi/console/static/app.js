@@ -574,9 +574,9 @@ async function adminView() {
   const usageBox = h("div");
   show("Admin", h("h1", {}, "Admin"), form, h("h2", {}, "Keys"), keysBox, h("h2", {}, "Usage by day (last 30 days)"), usageBox);
 
+  const note = h("p", { role: "status" }); // outcome of the row actions; kept across re-renders
   async function renderKeys() {
     const { items } = await call("/v1/admin/keys");
-    const note = h("p", { role: "status" });
     keysBox.replaceChildren(note, h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, ["Name", "Prefix", "Scopes", "Quota (credits/month)", "Last used", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, items.map((k) => keyRow(k, note))))));
