@@ -12,6 +12,7 @@ saved by `POST /v1/video/templates`).
 
 from __future__ import annotations
 
+import functools
 import http.server
 import json
 import re
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.app import Api, running_app, serve_in_thread
+from tests.support.app import Api, create_key, running_app, serve_in_thread
 from tests.support.media import ffmpeg, make_audio, make_image, make_video
 from videoapi.settings import Settings, load_settings
 
@@ -35,7 +36,11 @@ MARK = re.compile(r"<!--\s*(request:\s*(?P<method>[A-Z]+)\s+(?P<path>/\S+)|respo
 # Generation with diffusion models needs their weights; tests/generation runs these routes with tiny
 # pipelines. Everything else must run here.
 # Path placeholders, by the create route whose answer's `id` they stand for.
-CREATED_BY = {"/v1/video/templates": "TEMPLATE_ID", "/v1/video/destinations": "DESTINATION_ID"}
+CREATED_BY = {
+    "/v1/video/templates": "TEMPLATE_ID",
+    "/v1/video/destinations": "DESTINATION_ID",
+    "/v1/admin/keys": "KEY_ID",
+}
 PATH_PLACEHOLDER = re.compile(r"/([A-Z][A-Z0-9_]*)(?=/|$)")
 NEEDS_MODEL_WEIGHTS = ("/v1/video/generate/text-to-video", "/v1/video/generate/image-to-video")
 
@@ -184,6 +189,11 @@ def docs_api(tmp_path_factory: pytest.TempPathFactory, media_server: str) -> Ite
         yield api
 
 
+@functools.cache
+def admin_auth(api: Api) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_key(api.settings, 'docs-admin', scopes=['admin'])}"}
+
+
 @pytest.fixture(scope="module")
 def uploads() -> dict[str, str]:
     """Placeholder name -> asset id, shared by the examples (one upload per name)."""
@@ -249,8 +259,10 @@ def test_documented_request_is_accepted_and_its_task_succeeds(
     body = with_created(
         substitute(example.body, docs_api, uploads, tmp_path_factory.mktemp("media"), media_server), created
     )
+    # The admin routes (docs/api/admin.md) need a key with the admin scope.
+    auth = admin_auth(docs_api) if example.path.startswith("/v1/admin/") else docs_api.auth
     resp = docs_api.client.request(
-        example.method, resolve_path(example, created), json=body, headers={**docs_api.auth, **example.headers}
+        example.method, resolve_path(example, created), json=body, headers={**auth, **example.headers}
     )
     assert 200 <= resp.status_code < 300, f"{example}: {resp.status_code} {resp.text}"
     answer = resp.json()

@@ -20,9 +20,11 @@ from videoapi import __version__
 from videoapi.assets.api import ROUTES as ASSET_ROUTES
 from videoapi.billing.api import ROUTES as BILLING_ROUTES
 from videoapi.composition import DEPENDENCIES, Services, build_services, make_gateway, worker_lifecycle
+from videoapi.console import console_routes
 from videoapi.destinations.api import ROUTES as DESTINATION_ROUTES
 from videoapi.editing.api import ROUTES as EDIT_ROUTES
 from videoapi.errors import ServiceUnavailable, Unauthorized
+from videoapi.gateway.admin import ROUTES as ADMIN_ROUTES
 from videoapi.gateway.api import ROUTES as GATEWAY_ROUTES
 from videoapi.gateway.deps import add_rate_limit_headers
 from videoapi.generation.api import ROUTES as GENERATION_ROUTES
@@ -136,6 +138,14 @@ async def metrics_listener(settings: Settings, services: Services) -> AsyncItera
         server.server_close()
 
 
+def _media_origins(settings: Settings) -> list[str]:
+    """Where output URLs point besides this origin: the S3 endpoint clients see, for the console's player."""
+    if settings.storage.backend != "s3":
+        return []
+    scheme = "https" if settings.storage.s3_secure else "http"
+    return [f"{scheme}://{settings.storage.s3_public_endpoint or settings.storage.s3_endpoint}"]
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging(settings)
@@ -191,7 +201,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PROVENANCE_ROUTES,
             *BILLING_ROUTES,
             *GATEWAY_ROUTES,
+            *ADMIN_ROUTES,
             *DESTINATION_ROUTES,
+            *console_routes(_media_origins(settings)),
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

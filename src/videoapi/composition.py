@@ -274,6 +274,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "task_service": _from_services(lambda s: s.tasks),
     "asset_service": _from_services(lambda s: s.assets),
     "billing_service": _from_services(lambda s: s.billing),
+    "key_service": _from_services(lambda s: s.keys),
     "webhook_service": _from_services(lambda s: s.webhooks),
     "destination_service": _from_services(lambda s: s.destinations),
     "edits": _from_services(lambda s: s.edits),

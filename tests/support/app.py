@@ -117,11 +117,11 @@ def with_services(settings: Settings, fn: Callable[[Any], Any]) -> Any:
     return run_async(run())
 
 
-def create_key(settings: Settings, name: str = "test") -> str:
+def create_key(settings: Settings, name: str = "test", scopes: list[str] | None = None) -> str:
     async def make() -> str:
         services = await build_services(settings, None)
         try:
-            return (await services.keys.create(name))[1]
+            return (await services.keys.create(name, scopes=scopes))[1]
         finally:
             await services.close()
 

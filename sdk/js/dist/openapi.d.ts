@@ -54,6 +54,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every API key (never its secret) with its quota */
+        get: operations["V1AdminKeysListKeys"];
+        put?: never;
+        /** Create an API key (shown once) with its webhook secret and an optional quota */
+        post: operations["V1AdminKeysCreateKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/keys/{key_id}/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set or remove an API key's monthly credit quota */
+        put: operations["V1AdminKeysKeyIdQuotaSetQuota"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/keys/{key_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke an API key: it stops working at once */
+        post: operations["V1AdminKeysKeyIdRevokeRevokeKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/keys/{key_id}/webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give an API key a new webhook signing secret; the old ones keep signing for a grace period */
+        post: operations["V1AdminKeysKeyIdWebhookSecretRotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Usage of every key (or one, `key_id`) by day and kind */
+        get: operations["V1AdminUsageAllUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/video/analyze/scenes": {
         parameters: {
             query?: never;
@@ -937,6 +1023,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdminUsage */
+        AdminUsage: {
+            by_day_and_kind: components["schemas"]["UsageRow"][];
+            since: string;
+            total_credits: number;
+            total_tasks: number;
+        };
         /** AssetOut */
         AssetOut: {
             content_type: string;
@@ -1358,6 +1451,42 @@ export interface components {
             asset_id?: string | null;
             url?: string | null;
         };
+        /** KeyCreate */
+        KeyCreate: {
+            monthly_credits?: number | null;
+            name: string;
+            scopes?: string[] | null;
+        };
+        /** KeyCreated */
+        KeyCreated: {
+            api_key: string;
+            /** Format: date-time */
+            created_at: string;
+            id: string;
+            last_used_at: string | null;
+            monthly_credits: number | null;
+            name: string;
+            prefix: string;
+            revoked_at: string | null;
+            scopes: string[];
+            webhook_secret: string;
+        };
+        /** KeyList */
+        KeyList: {
+            items: components["schemas"]["KeyOut"][];
+        };
+        /** KeyOut */
+        KeyOut: {
+            /** Format: date-time */
+            created_at: string;
+            id: string;
+            last_used_at: string | null;
+            monthly_credits: number | null;
+            name: string;
+            prefix: string;
+            revoked_at: string | null;
+            scopes: string[];
+        };
         /** Loudness */
         Loudness: {
             /** @default 11 */
@@ -1468,6 +1597,10 @@ export interface components {
             /** @description pixels; rounded down to an even number */
             width?: number | null;
         };
+        /** QuotaIn */
+        QuotaIn: {
+            monthly_credits: number | null;
+        };
         /** QuotaOut */
         QuotaOut: {
             monthly_credits: number | null;
@@ -1541,6 +1674,11 @@ export interface components {
             image?: components["schemas"]["InputRef"] | null;
             video?: components["schemas"]["InputRef"] | null;
         };
+        /** RotateIn */
+        RotateIn: {
+            /** @default 24 */
+            keep_old_hours?: number;
+        };
         /** ScenesRequest */
         ScenesRequest: {
             destinations?: components["schemas"]["DestinationRef"][] | null;
@@ -1564,6 +1702,10 @@ export interface components {
             thumbnail_width?: number | null;
             watermark?: components["schemas"]["VisibleWatermark"] | null;
             webhook_url?: string | null;
+        };
+        /** SecretsOut */
+        SecretsOut: {
+            secrets: string[];
         };
         /** Segment */
         Segment: {
@@ -2109,6 +2251,7 @@ export interface components {
     headers: never;
     pathItems: never;
 }
+export type AdminUsage = components['schemas']['AdminUsage'];
 export type AssetOut = components['schemas']['AssetOut'];
 export type AttemptOut = components['schemas']['AttemptOut'];
 export type AudioClip = components['schemas']['AudioClip'];
@@ -2136,17 +2279,24 @@ export type Field = components['schemas']['Field'];
 export type ImageClip = components['schemas']['ImageClip'];
 export type ImageToVideoRequest = components['schemas']['ImageToVideoRequest'];
 export type InputRef = components['schemas']['InputRef'];
+export type KeyCreate = components['schemas']['KeyCreate'];
+export type KeyCreated = components['schemas']['KeyCreated'];
+export type KeyList = components['schemas']['KeyList'];
+export type KeyOut = components['schemas']['KeyOut'];
 export type Loudness = components['schemas']['Loudness'];
 export type ModelList = components['schemas']['ModelList'];
 export type ModelOut = components['schemas']['ModelOut'];
 export type Music = components['schemas']['Music'];
 export type Narration = components['schemas']['Narration'];
 export type OutputSpec = components['schemas']['OutputSpec'];
+export type QuotaIn = components['schemas']['QuotaIn'];
 export type QuotaOut = components['schemas']['QuotaOut'];
 export type ReframeRequest = components['schemas']['ReframeRequest'];
 export type RenderRequest = components['schemas']['RenderRequest'];
 export type Replacement = components['schemas']['Replacement'];
+export type RotateIn = components['schemas']['RotateIn'];
 export type ScenesRequest = components['schemas']['ScenesRequest'];
+export type SecretsOut = components['schemas']['SecretsOut'];
 export type Segment = components['schemas']['Segment'];
 export type Spill = components['schemas']['Spill'];
 export type Status = components['schemas']['Status'];
@@ -2239,6 +2389,222 @@ export interface operations {
                 content: {
                     "application/json": {
                         [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    V1AdminKeysListKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyList"];
+                };
+            };
+        };
+    };
+    V1AdminKeysCreateKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyCreate"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyCreated"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1AdminKeysKeyIdQuotaSetQuota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuotaIn"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1AdminKeysKeyIdRevokeRevokeKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1AdminKeysKeyIdWebhookSecretRotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RotateIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretsOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1AdminUsageAllUsage: {
+        parameters: {
+            query?: {
+                since?: string | null;
+                key_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUsage"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
                     };
                 };
             };

@@ -143,6 +143,14 @@ class KeyService:
         async with self.sessions() as session:
             return list((await session.scalars(select(ApiKey).order_by(ApiKey.created_at))).all())
 
+    async def find(self, key_id_or_prefix: str) -> ApiKey:
+        """The key with this id or prefix, revoked or not; 404 `not_found` when there is none."""
+        async with self.sessions() as session:
+            key = await session.scalar(select(ApiKey).where(_by_id_or_prefix(key_id_or_prefix)))
+        if key is None:
+            raise NotFound(f"no API key {key_id_or_prefix}")
+        return key
+
     async def revoke(self, key_id_or_prefix: str) -> ApiKey:
         async with transaction(self.sessions) as session:
             key = await session.scalar(select(ApiKey).where(_by_id_or_prefix(key_id_or_prefix)))

@@ -48,16 +48,22 @@ class UsageOut(msgspec.Struct):
     storage: StorageOut
 
 
-@get("/v1/video/usage", summary="Usage and charges by day and kind; remaining monthly quota", tags=["billing"])
-async def usage(
-    principal: CurrentPrincipal, billing_service: NamedDependency[BillingService], since: FromQuery[date | None] = None
-) -> UsageOut:
-    now = datetime.now(UTC)
+def usage_start(since: date | None, now: datetime) -> datetime:
+    """Midnight UTC of `since`, else the start of this month; 422 naming `since` when it is in the future."""
     start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else month_start(now)
     if start > now:
         raise InvalidRequest(
             "`since` is in the future", errors=[{"field": "since", "message": "must not be in the future"}]
         )
+    return start
+
+
+@get("/v1/video/usage", summary="Usage and charges by day and kind; remaining monthly quota", tags=["billing"])
+async def usage(
+    principal: CurrentPrincipal, billing_service: NamedDependency[BillingService], since: FromQuery[date | None] = None
+) -> UsageOut:
+    now = datetime.now(UTC)
+    start = usage_start(since, now)
     report: dict[str, Any] = await billing_service.usage(principal.owner_id, start, now)
     return msgspec.convert(report, UsageOut)
 

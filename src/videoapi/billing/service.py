@@ -95,6 +95,12 @@ class BillingService:
             else:
                 row.monthly_credits = monthly_credits
 
+    async def quotas(self) -> dict[str, float]:
+        """Every owner's monthly credit quota; owners without one are absent."""
+        async with self.sessions() as session:
+            rows = (await session.execute(select(Quota.owner_id, Quota.monthly_credits))).all()
+        return {owner: credits for owner, credits in rows}
+
     async def committed(self, session: AsyncSession, owner_id: str, now: datetime) -> float:
         """Credits charged this month plus credits reserved by live tasks."""
         charged = await session.scalar(

@@ -13,6 +13,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 __all__ = [
+    "AdminUsage",
     "AssetOut",
     "AttemptOut",
     "AudioClip",
@@ -40,17 +41,24 @@ __all__ = [
     "ImageClip",
     "ImageToVideoRequest",
     "InputRef",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyList",
+    "KeyOut",
     "Loudness",
     "ModelList",
     "ModelOut",
     "Music",
     "Narration",
     "OutputSpec",
+    "QuotaIn",
     "QuotaOut",
     "ReframeRequest",
     "RenderRequest",
     "Replacement",
+    "RotateIn",
     "ScenesRequest",
+    "SecretsOut",
     "Segment",
     "Spill",
     "Status",
@@ -86,6 +94,15 @@ __all__ = [
 
 
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class AdminUsage(msgspec.Struct, kw_only=True):
+    """AdminUsage."""
+
+    since: str
+    total_credits: float
+    total_tasks: int
+    by_day_and_kind: list[UsageRow]
 
 
 class AssetOut(msgspec.Struct, kw_only=True):
@@ -412,6 +429,48 @@ class InputRef(msgspec.Struct, kw_only=True):
     url: str | UnsetType | None = UNSET
 
 
+class KeyCreate(msgspec.Struct, kw_only=True):
+    """KeyCreate."""
+
+    name: str
+    scopes: list[str] | UnsetType | None = UNSET
+    monthly_credits: float | UnsetType | None = UNSET
+
+
+class KeyCreated(msgspec.Struct, kw_only=True):
+    """KeyCreated."""
+
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime.datetime
+    last_used_at: datetime.datetime | None
+    revoked_at: datetime.datetime | None
+    monthly_credits: float | None
+    api_key: str
+    webhook_secret: str
+
+
+class KeyList(msgspec.Struct, kw_only=True):
+    """KeyList."""
+
+    items: list[KeyOut]
+
+
+class KeyOut(msgspec.Struct, kw_only=True):
+    """KeyOut."""
+
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime.datetime
+    last_used_at: datetime.datetime | None
+    revoked_at: datetime.datetime | None
+    monthly_credits: float | None
+
+
 class Loudness(msgspec.Struct, kw_only=True):
     """Loudness."""
 
@@ -484,6 +543,12 @@ class OutputSpec(msgspec.Struct, kw_only=True):
     background: str | UnsetType = UNSET
 
 
+class QuotaIn(msgspec.Struct, kw_only=True):
+    """QuotaIn."""
+
+    monthly_credits: float | None
+
+
 class QuotaOut(msgspec.Struct, kw_only=True):
     """QuotaOut."""
 
@@ -530,6 +595,12 @@ class Replacement(msgspec.Struct, kw_only=True):
     fit: Literal["cover", "contain", "stretch"] | UnsetType = UNSET
 
 
+class RotateIn(msgspec.Struct, kw_only=True):
+    """RotateIn."""
+
+    keep_old_hours: float | UnsetType = UNSET
+
+
 class ScenesRequest(msgspec.Struct, kw_only=True):
     """ScenesRequest."""
 
@@ -543,6 +614,12 @@ class ScenesRequest(msgspec.Struct, kw_only=True):
     min_scene_s: float | UnsetType = UNSET
     split: bool | UnsetType = UNSET
     thumbnail_width: int | UnsetType | None = UNSET
+
+
+class SecretsOut(msgspec.Struct, kw_only=True):
+    """SecretsOut."""
+
+    secrets: list[str]
 
 
 class Segment(msgspec.Struct, kw_only=True):
