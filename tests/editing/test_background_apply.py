@@ -19,8 +19,8 @@ from tests.support.media import ffmpeg
 from videoapi.editing.background import MattedBackground, plan_background
 from videoapi.editing.source import Source
 from videoapi.media.ffmpeg import run_ffmpeg
-from videoapi.media.probe import probe
 from videoapi.media.plan import Plan
+from videoapi.media.probe import probe
 from videoapi.settings import Settings, load_settings
 from videoapi.vision.masks import Y4mMaskWriter
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import torch
-from transformers import SegformerConfig, SegformerForSemanticSegmentation, Sam2VideoConfig, Sam2VideoModel
+from transformers import Sam2VideoConfig, Sam2VideoModel, SegformerConfig, SegformerForSemanticSegmentation
 
 SAM2_SIZE = 128
 
