@@ -315,7 +315,7 @@ def _encode_args(container: BackgroundFormat, quality: Quality, *, transparent: 
     if container == "mov":
         return [
             "-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le", "-alpha_bits", "16",
-            "-vendor", "apl0", "-c:a", "aac", "-b:a", AUDIO_BITRATE[quality],
+            "-c:a", "aac", "-b:a", AUDIO_BITRATE[quality],
         ]  # fmt: skip
     encode = encode_args(container, quality)
     if transparent:
