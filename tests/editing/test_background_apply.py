@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.support.media import ffmpeg
+from tests.support.vision import stand_in_vision_registry
 from videoapi.editing.background import MattedBackground, plan_background
 from videoapi.editing.source import Source
 from videoapi.media.ffmpeg import run_ffmpeg
@@ -34,15 +35,7 @@ RIGHT = np.s_[:, WIDTH // 2 + 12 :]
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("apply")
-    for name in ("matter",):
-        (root / name).mkdir()
-        (root / name / "config.json").write_text("{}")
-        (root / name / "model.safetensors").write_bytes(b"")
-    registry = root / "models.toml"
-    registry.write_text(
-        '[defaults]\nmatting = "matter"\n'
-        f'[models.matter]\nkinds = ["matting"]\narchitecture = "semantic-segmentation"\nsource = "{root}/matter"\n'
-    )
+    registry = stand_in_vision_registry(root)
     return load_settings(environ={"VIDEOAPI_GENERATION__MODELS_FILE": str(registry)})
 
 

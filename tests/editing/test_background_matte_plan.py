@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from tests.editing.test_background_plan import video
+from tests.support.vision import stand_in_vision_registry
 from videoapi.editing.background import BackgroundRequest, ChromaMatte, MattedBackground, plan_background
 from videoapi.editing.kinds import Source
 from videoapi.errors import InvalidRequest, ModelNotInstalled
@@ -21,16 +22,7 @@ REF = {"asset_id": "a"}
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A registry whose matting and segmentation models are installed (config.json and weights)."""
-    for name in ("matter", "tracker"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "config.json").write_text("{}")
-        (tmp_path / name / "model.safetensors").write_bytes(b"")
-    registry = tmp_path / "models.toml"
-    registry.write_text(
-        '[defaults]\nmatting = "matter"\nsegmentation = "tracker"\n'
-        f'[models.matter]\nkinds = ["matting"]\narchitecture = "semantic-segmentation"\nsource = "{tmp_path}/matter"\n'
-        f'[models.tracker]\nkinds = ["segmentation"]\narchitecture = "sam2-video"\nsource = "{tmp_path}/tracker"\n'
-    )
+    registry = stand_in_vision_registry(tmp_path)
     return load_settings(environ={"VIDEOAPI_GENERATION__MODELS_FILE": str(registry)})
 
 

@@ -12,7 +12,6 @@ writes), a local `source` path, or the Hugging Face cache; the Hub itself is onl
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +21,13 @@ import msgspec
 
 from videoapi.generation.calls import SUPPORTED
 from videoapi.settings import Settings, SettingsError
-from videoapi.vision.registry import VISION_KINDS, VisionSpec, is_vision_table, parse_vision_models
+from videoapi.vision.registry import (
+    VISION_KINDS,
+    VisionSpec,
+    is_vision_table,
+    parse_vision_models,
+    read_registry_file,
+)
 
 Kind = Literal["text-to-video", "image-to-video", "style-transfer"]
 KINDS: tuple[Kind, ...] = ("text-to-video", "image-to-video", "style-transfer")
@@ -192,12 +197,7 @@ def load_registry(settings: Settings) -> Registry:
 
 @lru_cache(maxsize=8)
 def _load(path: Path, _mtime_ns: int) -> Registry:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SettingsError(f"model registry {path} does not exist (generation.models_file)") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"model registry {path} is not valid TOML: {exc}") from exc
+    raw = read_registry_file(path)
     if "asr" in raw:
         raise SettingsError(f'model registry {path}: ASR models are [models.NAME] tables with kinds = ["asr"]')
     vision, _ = parse_vision_models(path, raw)

@@ -64,13 +64,17 @@ def load_vision_models(settings: Settings) -> tuple[dict[str, VisionSpec], dict[
 
 @lru_cache(maxsize=8)
 def _load(path: Path, _mtime_ns: int) -> tuple[dict[str, VisionSpec], dict[str, str]]:
+    return parse_vision_models(path, read_registry_file(path))
+
+
+def read_registry_file(path: Path) -> dict[str, Any]:
+    """The registry file as TOML; SettingsError when it is missing or not TOML."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SettingsError(f"model registry {path} does not exist (generation.models_file)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"model registry {path} is not valid TOML: {exc}") from exc
-    return parse_vision_models(path, raw)
 
 
 def parse_vision_models(path: Path, raw: dict[str, Any]) -> tuple[dict[str, VisionSpec], dict[str, str]]:
