@@ -214,7 +214,9 @@ async def matting(clip: Path, root: Path, size: int, real_size: bool) -> list[di
         mode = "person" if kind == "matting" else "object"
         prompt = Prompt([(WIDTH / 2, HEIGHT / 2)], None, 0) if mode == "object" else None
         t0 = time.perf_counter()
-        mask = await compute_mask(mode, spec, folder, clip, media, root / f"{label}.y4m", settings, prompt=prompt)
+        mask = await compute_mask(
+            mode, spec, folder, clip, media, root / f"{label}.y4m", settings, timeout_s=3600, prompt=prompt
+        )
         wall = time.perf_counter() - t0
         result = {"model": label, "mode": mode, "device": model_device(spec, settings), "frames": mask.frames,
                   "mask": f"{mask.width}x{mask.height}", "wall_s": wall, "fps": mask.frames / wall}  # fmt: skip

@@ -19,6 +19,7 @@ from videoapi.settings import Settings
 from videoapi.vision import pick_vision_model, require_vision_weights
 from videoapi.vision.masks import Prompt, compute_mask
 
+KIND = "edit.background"
 MASK_SHARE = 0.8
 """Share of the task's progress given to the mask pass (the model); the ffmpeg pass has the rest."""
 
@@ -53,6 +54,7 @@ async def prepare_background(
         media,
         work_dir / "mask.y4m",
         settings,
+        timeout_s=settings.time_limit_for(KIND) + settings.editing.time_limit_per_output_s * media.duration_s,
         prompt=prompt,
         smoothing=matte.smoothing if isinstance(matte, PersonMatte) else 0.0,
         on_progress=(lambda f: on_progress(f * MASK_SHARE)) if on_progress is not None else None,

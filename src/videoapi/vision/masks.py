@@ -286,18 +286,21 @@ async def compute_mask(
     out: Path,
     settings: Settings,
     *,
+    timeout_s: float,
     prompt: Prompt | None = None,
     smoothing: float = 0.5,
     on_progress: Callable[[float], None] | None = None,
 ) -> MaskVideo:
-    """Write the mask video of `src` to `out` (Y4M, gray) and return its geometry."""
+    """Write the mask video of `src` to `out` (Y4M, gray) and return its geometry.
+
+    `timeout_s` bounds each decode, which lives as long as the model takes to read its frames: the
+    task's own time limit, so that a slow CPU is stopped by that limit with its usual error."""
     assert media.video is not None
     fps = media.video.fps or 25.0
     width, height = mask_size(media.video.width, media.video.height, spec.input_size)
     device = model_device(spec, settings)
     model = await asyncio.to_thread(load_model, spec, folder, device)
     expected = max(1, round(media.duration_s * fps))
-    timeout_s = 120.0 + 60.0 * media.duration_s
     writer = Y4mMaskWriter(out, width, height, fps)
     done = 0
 
