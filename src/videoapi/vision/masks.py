@@ -19,6 +19,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,11 +99,9 @@ class Y4mMaskWriter:
 
 
 def _rational(fps: float) -> tuple[int, int]:
-    for den in (1, 1001, 1000):
-        num = fps * den
-        if abs(num - round(num)) < 1e-3:
-            return round(num), den
-    return round(fps * 1000), 1000
+    # 29.97002997... is 30000/1001: the closest fraction with a small denominator is the exact rate.
+    rate = Fraction(fps).limit_denominator(1001)
+    return rate.numerator, rate.denominator
 
 
 def smooth(previous: np.ndarray | None, probability: np.ndarray, smoothing: float) -> np.ndarray:
@@ -191,7 +190,15 @@ class PersonMatter:
 class ObjectTracker:
     """One SAM 2 streaming session: a prompt on its first frame, then frames in one direction."""
 
-    def __init__(self, model: Any, prompt: Prompt, source_size: tuple[int, int], reverse: bool, device: str) -> None:
+    def __init__(
+        self,
+        model: Any,
+        prompt: Prompt,
+        source_size: tuple[int, int],
+        reverse: bool,
+        device: str,
+        keep_frames: int = KEEP_MEMORY_FRAMES,
+    ) -> None:
         import torch
         from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
 
@@ -202,6 +209,7 @@ class ObjectTracker:
         self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=device).view(3, 1, 1)
         self.source_size = source_size
+        self.keep_frames = keep_frames
         self.session = Sam2VideoInferenceSession(
             inference_device=device, inference_state_device=device, video_storage_device=device, dtype=torch.float32
         )
@@ -255,7 +263,7 @@ class ObjectTracker:
                 del session.processed_frames[idx]
         for outputs in session.output_dict_per_obj.values():
             recent = outputs["non_cond_frame_outputs"]
-            for idx in [i for i in recent if abs(i - index) > KEEP_MEMORY_FRAMES]:
+            for idx in [i for i in recent if abs(i - index) >= self.keep_frames]:
                 del recent[idx]
 
 
