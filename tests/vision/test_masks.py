@@ -77,3 +77,30 @@ def test_sam2_tracking_state_stays_bounded(tmp_path: Path) -> None:
     recent = session.output_dict_per_obj[0]["non_cond_frame_outputs"]
     assert sorted(recent) == list(range(frames - keep, frames))
     assert list(session.output_dict_per_obj[0]["cond_frame_outputs"]) == [0]  # the prompt is kept
+
+
+@pytest.mark.ffmpeg
+def test_person_mask_pass_streams_every_frame_and_reports_progress(tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.support.media import make_video
+    from tests.support.tiny_vision import build_segformer
+    from videoapi.media.probe import probe
+    from videoapi.settings import load_settings
+    from videoapi.vision.masks import compute_mask
+    from videoapi.vision.registry import VisionSpec
+
+    folder = build_segformer(tmp_path / "seg")
+    spec = VisionSpec(kinds=["matting"], architecture="semantic-segmentation", source=str(folder), name="s")
+    spec = VisionSpec(**{**{f: getattr(spec, f) for f in spec.__struct_fields__}, "input_size": 64})
+    settings = load_settings(environ={"VIDEOAPI_GENERATION__DEVICE": "cpu"})
+    clip = make_video(tmp_path / "in.mp4", duration_s=2.0, width=160, height=90, fps=10, audio=False)
+    seen: list[float] = []
+    mask = asyncio.run(
+        compute_mask(
+            "person", spec, folder, clip, probe(clip, settings.limits), tmp_path / "m.y4m", settings,
+            timeout_s=60, on_progress=seen.append,
+        )
+    )  # fmt: skip
+    assert (mask.width, mask.height, mask.frames) == (64, 36, 20)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 2

@@ -338,6 +338,7 @@ async def compute_mask(
             if batch:
                 await asyncio.to_thread(person_batch, batch, done)
                 done += len(batch)
+                progress()
         else:
             assert prompt is not None
             source_size = (media.video.width, media.video.height)
