@@ -46,9 +46,12 @@ NEEDS_MODEL_WEIGHTS = ("/v1/video/generate/text-to-video", "/v1/video/generate/i
 
 
 def needs_model_weights(example: Example) -> bool:
-    """Text/image-to-video, and style transfer with a diffusion style (it has a prompt)."""
+    """Text/image-to-video, style transfer with a diffusion style (it has a prompt), and background
+    replacement with a model's matte (tests/editing/test_background_matting.py runs it with tiny models)."""
     diffusion_style = example.path == "/v1/video/generate/style-transfer" and "prompt" in example.body
-    return example.path in NEEDS_MODEL_WEIGHTS or diffusion_style
+    matting = example.path.startswith("/v1/video/edit/background") and isinstance(example.body, dict)
+    model_matte = matting and (example.body.get("matte") or {}).get("mode") in ("person", "object")
+    return example.path in NEEDS_MODEL_WEIGHTS or diffusion_style or model_matte
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Benchmark edit/reframe against a naive per-frame OpenCV loop, side by side in one run.
+"""Benchmark edit/reframe against a naive per-frame OpenCV loop, and the matting mask pass, in one run.
 
-    PYTHONPATH=src .venv/bin/python scripts/bench/vision.py [--duration 10] [--naive-frames 30] [--json PATH]
+    PYTHONPATH=src:. .venv/bin/python scripts/bench/vision.py [--duration 10] [--naive-frames 30]
+        [--matting-frames 24] [--matting-size 512] [--skip-reframe] [--skip-real-size] [--json PATH]
 
 Input: 1080p30 H.264, lavfi `testsrc2` with scikit-image's astronaut photo moving across it, made once
 with ffmpeg and cached in the temp dir.
@@ -11,6 +12,15 @@ with ffmpeg and cached in the temp dir.
 - **naive loop**: PyAV decodes every frame at full size, the same face detector runs on each full
   frame, OpenCV crops around the face, PyAV encodes (x264 veryfast). It is timed on the first
   `--naive-frames` frames (a full run would take hours) and reported as frames per second.
+
+- **matting** (`edit/background` `matte` person and object): the worker's mask pass
+  (`vision.masks.compute_mask`: one downscaled decode, the model on every frame, time smoothing, the
+  Y4M mask written) on the first `--matting-frames` frames of the same input, at `--matting-size` px
+  on the long side, in frames per second. Models: the tests' tiny ones, and (unless
+  `--skip-real-size`) the real architectures from their published configs with random weights:
+  SegFormer-B2 (ADE20K head, 150 classes) and SAM 2.1 Hiera-Tiny run at the matting size instead of
+  its native 1024 px. Random weights cost the same arithmetic as trained ones, so the speed carries
+  over; the masks do not. Runs on the GPU when torch sees one (the `device` column says).
 
 Realtime factor = seconds of video / wall seconds. Prints the CPU model, cores and load average.
 """
@@ -131,10 +141,99 @@ def naive(src: Path, out: Path, frames: int) -> dict[str, float]:
     return {"frames": done, "wall_s": wall, "fps": done / wall, "cpu_s_per_frame": (cpu_seconds() - cpu0) / done}
 
 
+def real_segformer(path: Path) -> Path:
+    """SegFormer-B2 as nvidia/segformer-b2-finetuned-ade-512-512 publishes it (ADE20K's 150 classes)."""
+    import torch
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    labels = {i: f"class{i}" for i in range(150)} | {12: "person"}
+    config = SegformerConfig(
+        depths=[3, 4, 6, 3], hidden_sizes=[64, 128, 320, 512], decoder_hidden_size=768, num_labels=150,
+        id2label=labels, label2id={v: k for k, v in labels.items()},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    SegformerForSemanticSegmentation(config).save_pretrained(path)
+    return path
+
+
+def real_sam2(path: Path, size: int) -> Path:
+    """SAM 2.1 Hiera-Tiny (transformers' Sam2VideoConfig defaults, blocks 1-2-7-2) at `size` px square."""
+    import torch
+    from transformers import Sam2VideoConfig, Sam2VideoModel
+
+    backbone = {
+        "model_type": "sam2_hiera_det_model", "image_size": [size, size], "blocks_per_stage": [1, 2, 7, 2],
+        "embed_dim_per_stage": [96, 192, 384, 768], "num_attention_heads_per_stage": [1, 2, 4, 8],
+        "window_size_per_stage": [8, 4, 14, 7], "global_attention_blocks": [5, 7, 9],
+    }  # fmt: skip
+    vision = {
+        "backbone_config": backbone,
+        "backbone_feature_sizes": [[size // 4] * 2, [size // 8] * 2, [size // 16] * 2],
+    }
+    config = Sam2VideoConfig(
+        vision_config=vision, image_size=size, prompt_encoder_config={"image_size": size},
+        memory_attention_rope_feat_sizes=[size // 16, size // 16],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    Sam2VideoModel(config).save_pretrained(path)
+    return path
+
+
+def matting_input(src: Path, root: Path, frames: int) -> Path:
+    """The first `frames` frames of the input, full size."""
+    clip = root / "matting-input.mp4"
+    subprocess.run(
+        [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-frames:v", str(frames), "-an",
+         "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(clip)],
+        check=True,
+    )  # fmt: skip
+    return clip
+
+
+async def matting(clip: Path, root: Path, size: int, real_size: bool) -> list[dict[str, Any]]:
+    """Frames per second of the mask pass, per model and mode."""
+    from tests.support.tiny_vision import build_sam2, build_segformer
+    from videoapi.vision.masks import Prompt, compute_mask, model_device
+    from videoapi.vision.registry import VisionSpec
+
+    settings = Settings()
+    media = probe(clip, settings.limits)
+    models = [
+        ("tiny SegFormer", "semantic-segmentation", build_segformer(root / "tiny-seg")),
+        ("tiny SAM 2", "sam2-video", build_sam2(root / "tiny-sam2")),
+    ]
+    if real_size:
+        models += [
+            ("SegFormer-B2 (real size)", "semantic-segmentation", real_segformer(root / "segformer-b2")),
+            ("SAM 2.1 Hiera-T (real size)", "sam2-video", real_sam2(root / "sam2-tiny", size)),
+        ]
+    results = []
+    for label, architecture, folder in models:
+        kind = "matting" if architecture == "semantic-segmentation" else "segmentation"
+        spec = VisionSpec(kinds=[kind], architecture=architecture, source=str(folder), name=label, input_size=size)  # type: ignore[arg-type]
+        mode = "person" if kind == "matting" else "object"
+        prompt = Prompt([(WIDTH / 2, HEIGHT / 2)], None, 0) if mode == "object" else None
+        t0 = time.perf_counter()
+        mask = await compute_mask(
+            mode, spec, folder, clip, media, root / f"{label}.y4m", settings, timeout_s=3600, prompt=prompt
+        )
+        wall = time.perf_counter() - t0
+        result = {"model": label, "mode": mode, "device": model_device(spec, settings), "frames": mask.frames,
+                  "mask": f"{mask.width}x{mask.height}", "wall_s": wall, "fps": mask.frames / wall}  # fmt: skip
+        print(f"matting {mode:<6} {label:<28} {result['device']}: {mask.frames} frames at {result['mask']} in "
+              f"{wall:.2f} s = {result['fps']:.2f} fps (model load included)")  # fmt: skip
+        results.append(result)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--naive-frames", type=int, default=30)
+    parser.add_argument("--matting-frames", type=int, default=24)
+    parser.add_argument("--matting-size", type=int, default=512, help="mask long side in pixels")
+    parser.add_argument("--skip-reframe", action="store_true")
+    parser.add_argument("--skip-real-size", action="store_true", help="tiny models only")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     before = machine()
@@ -142,7 +241,22 @@ def main() -> None:
     src = input_clip(args.duration)
     print(f"input: {src} ({WIDTH}x{HEIGHT} {FPS} fps, {args.duration:g} s)")
     settings = Settings()
+    report: dict[str, Any] = {"machine": before}
     with tempfile.TemporaryDirectory() as tmp:
+        report["matting"] = asyncio.run(
+            matting(
+                matting_input(src, Path(tmp), args.matting_frames),
+                Path(tmp),
+                args.matting_size,
+                not args.skip_real_size,
+            )
+        )
+        if args.skip_reframe:
+            report["load_after"] = os.getloadavg()
+            print(f"load after: {report['load_after']}")
+            if args.json:
+                args.json.write_text(json.dumps(report, indent=2))
+            return
         ours = asyncio.run(reframe(src, Path(tmp), settings))
         slow = naive(src, Path(tmp) / "naive.mp4", args.naive_frames)
     realtime = ours["video_s"] / ours["total_s"]
@@ -163,7 +277,7 @@ def main() -> None:
     after = os.getloadavg()
     print(f"load after: {after}")
     if args.json:
-        report = {"machine": before, "load_after": after, "reframe": ours, "naive": slow, "realtime": realtime}
+        report |= {"load_after": after, "reframe": ours, "naive": slow, "realtime": realtime}
         args.json.write_text(json.dumps(report, indent=2))
 
 

@@ -92,3 +92,19 @@ def moving_face_x(t: float, *, width: int, face_px: int, seconds: float, travel:
     """Centre x of the astronaut's face at time t in `make_moving_face` (her face is at 43.5% of the photo's width)."""
     x0, x1 = (1 - travel) / 2 * width - face_px / 2, (1 + travel) / 2 * width - face_px / 2
     return x0 + (x1 - x0) * t / seconds + 0.435 * face_px
+
+
+def stand_in_vision_registry(root: Path) -> Path:
+    """A registry whose default matting and segmentation models count as installed (a config.json and
+    an empty weights file each): for tests of planning, where no model runs."""
+    for name in ("matter", "tracker"):
+        (root / name).mkdir()
+        (root / name / "config.json").write_text("{}")
+        (root / name / "model.safetensors").write_bytes(b"")
+    registry = root / "models.toml"
+    registry.write_text(
+        '[defaults]\nmatting = "matter"\nsegmentation = "tracker"\n'
+        f'[models.matter]\nkinds = ["matting"]\narchitecture = "semantic-segmentation"\nsource = "{root}/matter"\n'
+        f'[models.tracker]\nkinds = ["segmentation"]\narchitecture = "sam2-video"\nsource = "{root}/tracker"\n'
+    )
+    return registry

@@ -33,6 +33,20 @@ def models_list(as_json: bool) -> None:
             click.echo(f"{'':<24} install: {m.install_hint}")
     click.echo(f"classical styles (CPU, no model): {', '.join(listing.classical_styles)}")
     _list_asr()
+    _list_vision()
+
+
+def _list_vision() -> None:
+    from videoapi.generation.registry import load_registry
+    from videoapi.vision import vision_install_hint, vision_weights
+
+    registry = load_registry(settings())
+    for name, spec in registry.vision.items():
+        weights = vision_weights(settings(), spec)
+        kinds = ",".join(spec.kinds)
+        default = "".join(f"  (default {k})" for k in spec.kinds if registry.defaults.get(k) == name)
+        click.echo(f"{name:<24} {'installed' if weights else 'missing':<12} {kinds:<28} {spec.source}{default}")
+        click.echo(f"{'':<24} {'weights: ' + str(weights) if weights else 'install: ' + vision_install_hint(spec)}")
 
 
 def _list_asr() -> None:

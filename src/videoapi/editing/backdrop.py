@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from videoapi.editing.background import BackgroundRequest
+from videoapi.editing.background import BackgroundRequest, ChromaMatte, chroma_key
 from videoapi.editing.source import Source
 from videoapi.media.ffmpeg import run_ffmpeg
 from videoapi.media.safety import input_args
@@ -30,7 +30,8 @@ async def with_estimated_key(
 ) -> BackgroundRequest:
     """The request with `key.color` set from the input's borders, when it names none and they are keyable."""
     media = sources[0].media
-    if req.key.color is not None or media.video is None or media.is_image:
+    key = chroma_key(req)
+    if key is None or key.color is not None or media.video is None or media.is_image:
         return req
     height = max(2, round(SAMPLE_WIDTH * media.video.height / max(1, media.video.width) / 2) * 2)
     sample = work_dir / "backdrop.rgb"
@@ -45,6 +46,8 @@ async def with_estimated_key(
     color = backdrop_color(np.frombuffer(data, np.uint8).reshape(height, SAMPLE_WIDTH, 3))
     if color is None:
         return req
+    if isinstance(req.matte, ChromaMatte):
+        return msgspec.structs.replace(req, matte=msgspec.structs.replace(req.matte, color=color))
     return msgspec.structs.replace(req, key=msgspec.structs.replace(req.key, color=color))
 
 

@@ -37,7 +37,10 @@ class EditJobs:
                 index = await asyncio.to_thread(read_index, local.path, self.settings.limits)
             sources.append(Source(local.path, local.media, index))
         if spec.prepare is not None:
-            req = await spec.prepare(req, sources, ctx.work_dir, self.settings)
+            if spec.reports_progress:
+                req = await spec.prepare(req, sources, ctx.work_dir, self.settings, on_progress=ctx.report_progress)
+            else:
+                req = await spec.prepare(req, sources, ctx.work_dir, self.settings)
         out_dir = ctx.work_dir / "out"
         out_dir.mkdir()
         plan = spec.plan(req, sources, out_dir, self.settings)

@@ -15,9 +15,9 @@ from typing import Any
 
 from videoapi.assets.schemas import InputRef
 from videoapi.editing.audio import AudioRequest, audio_inputs, check_audio, plan_audio
-from videoapi.editing.backdrop import with_estimated_key
 from videoapi.editing.background import BackgroundRequest, background_inputs, check_background, plan_background
 from videoapi.editing.compile import check_composite, composite_inputs, plan_composite
+from videoapi.editing.matting import prepare_background
 from videoapi.editing.plan import plan_transcode, plan_trim, trim_ranges
 from videoapi.editing.reframe import ReframeRequest, describe_reframe, plan_reframe, with_camera_path
 from videoapi.editing.scenes import ScenesRequest, check_scenes, describe_scenes, plan_scenes, with_detected_scenes
@@ -49,6 +49,8 @@ class EditKind:
     prepare: Callable[[Any, Sequence[Source], Path, Settings], Awaitable[Any]] | None = None
     """Worker-only step between resolving the inputs and planning that may read them (one sampled frame,
     a downscaled analysis pass); it returns the request to plan. Submission plans without it."""
+    reports_progress: bool = False
+    """`prepare` takes `on_progress` (a fraction 0..1): a long step (a model's mask pass) that shows progress."""
     index: Callable[[Any], bool] | None = None
     """Whether the worker reads the GOP index of the inputs' video (`Source.index`) before planning."""
     describe: Callable[[Any, Sequence[Source], dict[str, Any]], None] | None = None
@@ -143,11 +145,12 @@ def all_kinds() -> list[EditKind]:
             "edit.background",
             "background",
             BackgroundRequest,
-            "Replace a chroma-key backdrop by a colour, image or video",
+            "Replace a video's background (chroma key, people or a prompted object) or make it transparent",
             background_inputs,
             plan_background,
             check_background,
-            prepare=with_estimated_key,
+            prepare=prepare_background,
+            reports_progress=True,
         ),
         EditKind(
             "edit.reframe",

@@ -1,6 +1,7 @@
 """The model registry (`config/models.toml`): which models exist, how to load them, what they accept.
 
-Generation models parse into `ModelSpec`; tables with `kinds = ["asr"]` into `AsrSpec` (speech/ runs them).
+Generation models parse into `ModelSpec`; tables with `kinds = ["asr"]` into `AsrSpec` (speech/ runs them);
+tables with kinds `matting` or `segmentation` into `vision.VisionSpec` (editing/ runs them).
 
 Read once per process and cached per file; the operator edits the TOML and restarts. A model's
 weights are looked up offline: `<generation.models_dir>/<name>` (what `videoapi models download`
@@ -11,8 +12,7 @@ writes), a local `source` path, or the Hugging Face cache; the Hub itself is onl
 from __future__ import annotations
 
 import re
-import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,13 @@ import msgspec
 
 from videoapi.generation.calls import SUPPORTED
 from videoapi.settings import Settings, SettingsError
+from videoapi.vision.registry import (
+    VISION_KINDS,
+    VisionSpec,
+    is_vision_table,
+    parse_vision_models,
+    read_registry_file,
+)
 
 Kind = Literal["text-to-video", "image-to-video", "style-transfer"]
 KINDS: tuple[Kind, ...] = ("text-to-video", "image-to-video", "style-transfer")
@@ -176,6 +183,8 @@ class Registry:
     models: dict[str, ModelSpec]
     asr: dict[str, AsrSpec]
     """Speech-recognition models, by name (`[models.NAME]` tables with `kinds = ["asr"]`)."""
+    vision: dict[str, VisionSpec] = field(default_factory=dict)
+    """Matting and segmentation models, by name (kinds `matting` or `segmentation`)."""
 
     def styles_for(self, model: ModelSpec) -> dict[str, StyleTemplate]:
         return {**self.styles, **model.styles}
@@ -188,16 +197,15 @@ def load_registry(settings: Settings) -> Registry:
 
 @lru_cache(maxsize=8)
 def _load(path: Path, _mtime_ns: int) -> Registry:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SettingsError(f"model registry {path} does not exist (generation.models_file)") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"model registry {path} is not valid TOML: {exc}") from exc
+    raw = read_registry_file(path)
     if "asr" in raw:
         raise SettingsError(f'model registry {path}: ASR models are [models.NAME] tables with kinds = ["asr"]')
+    vision, _ = parse_vision_models(path, raw)
     raw["asr"] = {}
     for name, table in list(raw.get("models", {}).items()):
+        if is_vision_table(table):
+            del raw["models"][name]
+            continue
         if isinstance(table, dict):
             table["name"] = name
             kinds = table.get("kinds")
@@ -223,6 +231,8 @@ def _load(path: Path, _mtime_ns: int) -> Registry:
             )
         asr[name] = asr_spec
     for kind, name in parsed.defaults.items():
+        if kind in VISION_KINDS:
+            continue  # checked by parse_vision_models
         if kind == ASR_KIND:
             if name not in asr:
                 raise SettingsError(f"model registry {path}: default asr model {name!r} is not a model of kind asr")
@@ -230,7 +240,7 @@ def _load(path: Path, _mtime_ns: int) -> Registry:
             raise SettingsError(f"model registry {path}: [defaults] names the unknown kind {kind!r}")
         elif name not in models or kind not in models[name].kinds:
             raise SettingsError(f"model registry {path}: default {kind} model {name!r} is not a model serving {kind}")
-    return Registry(path, dict(parsed.defaults), parsed.styles, models, asr)
+    return Registry(path, dict(parsed.defaults), parsed.styles, models, asr, vision)
 
 
 def _check_model(path: Path, spec: ModelSpec) -> None:
@@ -263,7 +273,7 @@ def legal_frames(rule: str, frames: int) -> int:
     return offset + -(-(frames - offset) // step) * step
 
 
-def weights_dir(settings: Settings, spec: ModelSpec | AsrSpec) -> Path:
+def weights_dir(settings: Settings, spec: ModelSpec | AsrSpec | VisionSpec) -> Path:
     """Where `videoapi models download` puts this model's weights."""
     return settings.models_dir / spec.name
 

@@ -18,9 +18,9 @@ def download_model(settings: Settings, name: str, echo: Callable[[str], None] = 
     from huggingface_hub import snapshot_download
 
     registry = load_registry(settings)
-    spec = registry.models.get(name) or registry.asr.get(name)
+    spec = registry.models.get(name) or registry.asr.get(name) or registry.vision.get(name)
     if spec is None:
-        known = ", ".join(sorted([*registry.models, *registry.asr]))
+        known = ", ".join(sorted([*registry.models, *registry.asr, *registry.vision]))
         raise DownloadError(f"unknown model {name!r}; known: {known}")
     if isinstance(spec, AsrSpec) and spec.package is not None:
         raise DownloadError(f"model {name} ships in the Python package {spec.package[0]}; there is nothing to download")

@@ -23,6 +23,7 @@ __all__ = [
     "BatchOut",
     "BatchRequest",
     "ChromaKey",
+    "ChromaMatte",
     "ColorClip",
     "CompositeRequest",
     "DeliveryOut",
@@ -50,7 +51,9 @@ __all__ = [
     "ModelOut",
     "Music",
     "Narration",
+    "ObjectMatte",
     "OutputSpec",
+    "PersonMatte",
     "QuotaIn",
     "QuotaOut",
     "ReframeRequest",
@@ -171,9 +174,10 @@ class BackgroundRequest(msgspec.Struct, kw_only=True):
     watermark: VisibleWatermark | UnsetType | None = UNSET
     destinations: list[DestinationRef] | UnsetType | None = UNSET
     input: InputRef
+    matte: ChromaMatte | PersonMatte | ObjectMatte | UnsetType | None = UNSET
     key: ChromaKey | UnsetType = UNSET
     replacement: Replacement
-    format: Literal["mp4", "webm"] | UnsetType = UNSET
+    format: Literal["mp4", "webm", "mov"] | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
 
 
@@ -199,6 +203,16 @@ class BatchRequest(msgspec.Struct, kw_only=True):
 
 class ChromaKey(msgspec.Struct, kw_only=True):
     """ChromaKey."""
+
+    color: str | UnsetType | None = UNSET
+    similarity: float | UnsetType = UNSET
+    blend: float | UnsetType = UNSET
+    yuv: bool | UnsetType = UNSET
+    spill: Spill | UnsetType | None = UNSET
+
+
+class ChromaMatte(msgspec.Struct, kw_only=True, tag_field="mode", tag="chroma"):
+    """ChromaMatte."""
 
     color: str | UnsetType | None = UNSET
     similarity: float | UnsetType = UNSET
@@ -530,6 +544,14 @@ class Narration(msgspec.Struct, kw_only=True):
     volume: float | UnsetType = UNSET
 
 
+class ObjectMatte(msgspec.Struct, kw_only=True, tag_field="mode", tag="object"):
+    """ObjectMatte."""
+
+    points: list[list[float]] | UnsetType = UNSET
+    box: list[float] | UnsetType | None = UNSET
+    frame_s: float | UnsetType = UNSET
+
+
 class OutputSpec(msgspec.Struct, kw_only=True):
     """OutputSpec."""
 
@@ -541,6 +563,12 @@ class OutputSpec(msgspec.Struct, kw_only=True):
     fps: float | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
     background: str | UnsetType = UNSET
+
+
+class PersonMatte(msgspec.Struct, kw_only=True, tag_field="mode", tag="person"):
+    """PersonMatte."""
+
+    smoothing: float | UnsetType = UNSET
 
 
 class QuotaIn(msgspec.Struct, kw_only=True):
@@ -592,6 +620,8 @@ class Replacement(msgspec.Struct, kw_only=True):
     color: str | UnsetType | None = UNSET
     image: InputRef | UnsetType | None = UNSET
     video: InputRef | UnsetType | None = UNSET
+    blur: float | UnsetType | None = UNSET
+    transparent: bool | UnsetType = UNSET
     fit: Literal["cover", "contain", "stretch"] | UnsetType = UNSET
 
 
