@@ -26,6 +26,7 @@ from videoapi.errors import ServiceUnavailable, Unauthorized
 from videoapi.gateway.api import ROUTES as GATEWAY_ROUTES
 from videoapi.gateway.deps import add_rate_limit_headers
 from videoapi.generation.api import ROUTES as GENERATION_ROUTES
+from videoapi.mcp import mcp_mount
 from videoapi.observability.collectors import install_collectors
 from videoapi.observability.logging import configure_logging, get_logger
 from videoapi.observability.metrics import REGISTRY
@@ -139,6 +140,7 @@ async def metrics_listener(settings: Settings, services: Services) -> AsyncItera
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging(settings)
+    mcp_endpoint, mcp_sessions = mcp_mount()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -166,7 +168,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await services.tasks.republish_ready(QUEUES)
         log.info("api_started", broker=settings.queue.broker, embedded_workers=worker is not None)
         try:
-            async with metrics_listener(settings, services):
+            async with metrics_listener(settings, services), mcp_sessions():
                 yield
         finally:
             if worker is not None:
@@ -192,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *BILLING_ROUTES,
             *GATEWAY_ROUTES,
             *DESTINATION_ROUTES,
+            mcp_endpoint,  # an ASGI mount: not in the OpenAPI document (docs/mcp.md)
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
