@@ -207,7 +207,9 @@ async def test_mcp_needs_the_api_credentials(server: Server) -> None:
     accept = {"Accept": "application/json, text/event-stream"}
     anonymous = httpx.post(f"{server.url}/mcp", json=initialize, headers=accept)
     wrong = httpx.post(f"{server.url}/mcp", json=initialize, headers={**accept, "Authorization": "Bearer vk_nope"})
-    right = httpx.post(f"{server.url}/mcp", json=initialize, headers={**accept, "Authorization": f"Bearer {server.key}"})
+    right = httpx.post(
+        f"{server.url}/mcp", json=initialize, headers={**accept, "Authorization": f"Bearer {server.key}"}
+    )
 
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"].startswith("application/problem+json")
