@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import msgspec
@@ -18,7 +19,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support.app import create_key, free_port
+from tests.support.app import create_key, free_port, with_services
 from tests.support.gateway import serve
 from tests.support.media import make_video
 from videoapi.editing.kinds import KINDS as EDIT_KINDS
@@ -68,8 +69,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @asynccontextmanager
-async def http_session(server: Server) -> AsyncIterator[ClientSession]:
-    headers = {"Authorization": f"Bearer {server.key}"}
+async def http_session(server: Server, key: str | None = None) -> AsyncIterator[ClientSession]:
+    headers = {"Authorization": f"Bearer {key or server.key}"}
     async with (
         httpx2.AsyncClient(headers=headers, timeout=60) as client,
         streamable_http_client(f"{server.url}/mcp", http_client=client) as (read, write),
@@ -215,5 +216,27 @@ async def test_mcp_needs_the_api_credentials(server: Server) -> None:
     assert anonymous.headers["content-type"].startswith("application/problem+json")
     assert anonymous.json()["code"] == "missing_credentials"
     assert wrong.status_code == 401
+    assert wrong.json()["code"] == "invalid_api_key"
     assert right.status_code == 200, right.text
     assert "videoapi" in right.text
+
+
+async def test_each_tool_call_is_made_with_the_callers_key_and_scopes(server: Server) -> None:
+    def make_reader() -> str:
+        return with_services(server.settings, lambda services: services.keys.create("reader", scopes=["read"]))[1]
+
+    reader = await anyio.to_thread.run_sync(make_reader)  # its own event loop, off this test's
+    async with http_session(server) as session:
+        task = (
+            await session.call_tool("trim", {"input": {"asset_id": server.asset_id}, "start_s": 0, "end_s": 1})
+        ).structured_content
+    async with http_session(server, reader) as session:
+        refused = await session.call_tool("trim", {"input": {"asset_id": server.asset_id}, "start_s": 0, "end_s": 1})
+        foreign = await session.call_tool("get_task", {"task_id": task["id"]})
+
+    assert refused.is_error
+    assert refused.structured_content["status"] == 403
+    assert refused.structured_content["code"] == "insufficient_scope"
+    # Another owner's task does not exist for this key, over MCP as over the API.
+    assert foreign.is_error
+    assert foreign.structured_content["status"] == 404
