@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import anyio
 import httpx
 import httpx2
+import jwt
 import msgspec
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
@@ -30,6 +32,7 @@ from videoapi.tasks.schemas import TaskOut
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.anyio]
 ROOT = Path(__file__).resolve().parents[2]
+JWT_SECRET = "s3cret-for-hs256-tokens-0123456789abcdef"
 
 
 @dataclass
@@ -55,6 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "VIDEOAPI_GATEWAY__DEFAULT_BURST": "1000",
             # upload_from_url fetches the server's own download URL of the uploaded clip.
             "VIDEOAPI_LIMITS__FETCH_ALLOW_CIDRS": '["127.0.0.0/8"]',
+            "VIDEOAPI_AUTH__JWT_SECRET": JWT_SECRET,
         }
     )
     clip = make_video(tmp / "clip.mp4", duration_s=2.0, width=160, height=120)
@@ -238,5 +242,25 @@ async def test_each_tool_call_is_made_with_the_callers_key_and_scopes(server: Se
     assert refused.structured_content["status"] == 403
     assert refused.structured_content["code"] == "insufficient_scope"
     # Another owner's task does not exist for this key, over MCP as over the API.
+    assert foreign.is_error
+    assert foreign.structured_content["status"] == 404
+
+
+async def test_a_jwt_opens_mcp_and_its_subject_owns_the_tasks(server: Server) -> None:
+    def token(sub: str) -> str:
+        return jwt.encode({"sub": sub, "exp": int(time.time()) + 300, "scope": "read edit"}, JWT_SECRET)
+
+    trim = {"input": {"url": server.asset_url}, "start_s": 0, "end_s": 1}
+    async with http_session(server, token("agent-1")) as session:
+        created = await session.call_tool("trim", trim)
+    async with http_session(server, token("agent-2")) as session:
+        foreign = await session.call_tool("get_task", {"task_id": created.structured_content["id"]})
+
+    assert not created.is_error, created.content
+    mine = httpx.get(
+        f"{server.url}/v1/video/tasks/{created.structured_content['id']}",
+        headers={"Authorization": f"Bearer {token('agent-1')}"},
+    )
+    assert mine.status_code == 200
     assert foreign.is_error
     assert foreign.structured_content["status"] == 404
