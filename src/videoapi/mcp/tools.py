@@ -79,8 +79,8 @@ def _describe(summary: str, struct: type) -> str:
 
 
 def _edit_tools() -> list[ToolSpec]:
-    # `captions` joins the list as soon as the edit kind exists; subtitles and transcribe cover it until then.
-    wanted = ("trim", "transcode", "composite", "subtitles", "captions")
+    # Captions are `subtitles` fed by the `transcribe` tool's SRT/WebVTT until edit/captions exists.
+    wanted = ("trim", "transcode", "composite", "subtitles")
     by_path = {spec.path: spec for spec in EDIT_KINDS.values() if spec.group == "edit"}
     return [
         ToolSpec(
