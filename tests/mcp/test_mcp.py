@@ -21,7 +21,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support.app import create_key, free_port, with_services
+from tests.support.app import SLOW_TRANSCODE, create_key, free_port, with_services
 from tests.support.gateway import serve
 from tests.support.media import make_video
 from videoapi.editing.kinds import KINDS as EDIT_KINDS
@@ -264,3 +264,16 @@ async def test_a_jwt_opens_mcp_and_its_subject_owns_the_tasks(server: Server) ->
     assert mine.status_code == 200
     assert foreign.is_error
     assert foreign.structured_content["status"] == 404
+
+
+async def test_wait_task_answers_a_running_task_when_its_timeout_passes(server: Server) -> None:
+    async with http_session(server) as session:
+        created = await session.call_tool("transcode", {"input": {"asset_id": server.asset_id}, **SLOW_TRANSCODE})
+        task_id = created.structured_content["id"]
+        waited = await session.call_tool("wait_task", {"task_id": task_id, "timeout_s": 0.05})
+    httpx.post(f"{server.url}/v1/video/tasks/{task_id}/cancel", headers={"Authorization": f"Bearer {server.key}"})
+
+    assert not waited.is_error, waited.content
+    assert waited.structured_content["id"] == task_id
+    assert waited.structured_content["status"] in ("queued", "running")
+    assert "call wait_task again" in waited.content[0].text

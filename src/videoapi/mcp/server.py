@@ -119,8 +119,13 @@ async def _wait(
             await ctx.session.report_progress(progress, 1.0, f"{task['status']} ({progress:.0%})")
             reported = progress
         remaining = deadline - time.monotonic()
-        if task["status"] in TERMINAL or remaining <= 0:
+        if task["status"] in TERMINAL:
             return _answer(spec, resp)
+        if remaining <= 0:  # not an error: the task goes on, and another wait_task call picks it up
+            note = f"; still {task['status']} after {args.timeout_s:g} s: call wait_task again"
+            return types.CallToolResult(
+                content=[types.TextContent(text=_summary(task) + note)], structured_content=task
+            )
         await anyio.sleep(min(interval, remaining))
         interval = min(interval * 1.5, POLL_MAX_S)
 
