@@ -77,9 +77,9 @@ def build_server(api: ApiClient) -> Server[Any, Any]:
                     return await _wait(ctx, client, spec, msgspec.convert(arguments, WaitTask))
                 if not spec.body:
                     ref = msgspec.convert(arguments, TaskRef)
-                    return _answer(spec, await client.get(_path(spec, ref.task_id)))
+                    return _answer(await client.get(_path(spec, ref.task_id)))
                 # The API decodes (and validates) the arguments, so a bad one is its 422 with the field named.
-                return _answer(spec, await client.request(spec.method, spec.path, json=arguments))
+                return _answer(await client.request(spec.method, spec.path, json=arguments))
         except msgspec.ValidationError as exc:
             return _problem_result(_problem_body(msgspec_problem(exc)))
         except httpx.HTTPError as exc:
@@ -112,7 +112,7 @@ async def _wait(
     while True:
         resp = await client.get(_path(spec, args.task_id))
         if resp.status_code != 200:
-            return _answer(spec, resp)
+            return _answer(resp)
         task = resp.json()
         progress = float(task.get("progress") or 0.0)
         if progress > reported:  # MCP: each notification's progress is larger than the one before
@@ -120,7 +120,7 @@ async def _wait(
             reported = progress
         remaining = deadline - time.monotonic()
         if task["status"] in TERMINAL:
-            return _answer(spec, resp)
+            return _answer(resp)
         if remaining <= 0:  # not an error: the task goes on, and another wait_task call picks it up
             note = f"; still {task['status']} after {args.timeout_s:g} s: call wait_task again"
             return types.CallToolResult(
@@ -130,7 +130,7 @@ async def _wait(
         interval = min(interval * 1.5, POLL_MAX_S)
 
 
-def _answer(spec: ToolSpec, resp: httpx.Response) -> types.CallToolResult:
+def _answer(resp: httpx.Response) -> types.CallToolResult:
     """The API's answer as a tool result: its JSON as structured content, and one line of text."""
     try:
         body = resp.json()
