@@ -18,7 +18,7 @@ import httpx2
 import jwt
 import msgspec
 import pytest
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.app import SLOW_TRANSCODE, create_key, free_port, with_services
@@ -277,3 +277,30 @@ async def test_wait_task_answers_a_running_task_when_its_timeout_passes(server: 
     assert waited.structured_content["id"] == task_id
     assert waited.structured_content["status"] in ("queued", "running")
     assert "call wait_task again" in waited.content[0].text
+
+
+async def test_the_2026_protocol_without_handshake_is_served_too(server: Server) -> None:
+    """The SDK's `Client` pinned to 2026-07-28 (a per-request envelope, no initialize) on the same /mcp."""
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {server.key}"}, timeout=60) as http,
+        Client(streamable_http_client(f"{server.url}/mcp", http_client=http), mode="2026-07-28") as client,
+    ):
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        created = await client.call_tool("trim", {"input": {"asset_id": server.asset_id}, "start_s": 0, "end_s": 1})
+        waited = await client.call_tool(
+            "wait_task", {"task_id": created.structured_content["id"]}, progress_callback=on_progress
+        )
+        bad = await client.call_tool("trim", {"input": {"asset_id": server.asset_id}, "start_s": -1})
+        version = client.protocol_version
+
+    assert version == "2026-07-28"
+    assert "wait_task" in tools
+    assert waited.structured_content["status"] == "succeeded", waited.structured_content
+    assert progress and progress[-1] == 1.0
+    assert bad.is_error
+    assert bad.structured_content["code"] == "invalid_request"
