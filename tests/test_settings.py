@@ -50,3 +50,9 @@ def test_invalid_settings_name_the_field(environ: dict[str, str], fragment: str)
     with pytest.raises(SettingsError) as err:
         load_settings(environ=environ)
     assert fragment in str(err.value)
+
+
+def test_the_api_clients_url_and_key_variables_are_not_settings() -> None:
+    # `videoapi mcp` and the SDK read these; a shell that also starts `videoapi serve` must not fail on them.
+    client = {"VIDEOAPI_URL": "http://127.0.0.1:8000", "VIDEOAPI_API_KEY": "vk_a", "VIDEOAPI_KEY": "vk_b"}
+    assert load_settings(environ=client) == load_settings(environ={})

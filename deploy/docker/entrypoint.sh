@@ -47,7 +47,7 @@ case "${1:-}" in
         exec videoapi "$@"
         ;;
     # videoapi's other subcommands (tests/platform/test_docker.py keeps this list equal to the CLI's).
-    db | destinations | doctor | keys | models | purge | storage | tasks | usage | watermark | -* | '')
+    db | destinations | doctor | keys | mcp | models | purge | storage | tasks | usage | watermark | -* | '')
         exec videoapi "$@"
         ;;
     *)

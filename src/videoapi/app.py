@@ -28,6 +28,7 @@ from videoapi.gateway.admin import ROUTES as ADMIN_ROUTES
 from videoapi.gateway.api import ROUTES as GATEWAY_ROUTES
 from videoapi.gateway.deps import add_rate_limit_headers
 from videoapi.generation.api import ROUTES as GENERATION_ROUTES
+from videoapi.mcp import mcp_mount
 from videoapi.observability.collectors import install_collectors
 from videoapi.observability.logging import configure_logging, get_logger
 from videoapi.observability.metrics import REGISTRY
@@ -149,6 +150,7 @@ def _media_origins(settings: Settings) -> list[str]:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging(settings)
+    mcp_endpoint, mcp_sessions = mcp_mount()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -176,7 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await services.tasks.republish_ready(QUEUES)
         log.info("api_started", broker=settings.queue.broker, embedded_workers=worker is not None)
         try:
-            async with metrics_listener(settings, services):
+            async with metrics_listener(settings, services), mcp_sessions():
                 yield
         finally:
             if worker is not None:
@@ -204,6 +206,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *ADMIN_ROUTES,
             *DESTINATION_ROUTES,
             *console_routes(_media_origins(settings)),
+            mcp_endpoint,  # an ASGI mount: not in the OpenAPI document (docs/mcp.md)
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

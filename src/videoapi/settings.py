@@ -16,9 +16,11 @@ import msgspec
 
 ENV_PREFIX = "VIDEOAPI_"
 # VIDEOAPI_* variables that are not settings: the extra config file, the install root, and the
-# container entrypoint's switches (deploy/docker/entrypoint.sh), which `docker exec` shells inherit.
+# container entrypoint's switches (deploy/docker/entrypoint.sh), which `docker exec` shells inherit, and
+# the API clients' URL and key (`videoapi mcp`, the SDK), which a shell that also runs `videoapi serve` sets.
 NOT_SETTINGS = frozenset(
-    f"{ENV_PREFIX}{name}" for name in ("CONFIG", "HOME", "WAIT_FOR", "WAIT_TIMEOUT_S", "MIGRATE_ON_START")
+    f"{ENV_PREFIX}{name}"
+    for name in ("CONFIG", "HOME", "WAIT_FOR", "WAIT_TIMEOUT_S", "MIGRATE_ON_START", "URL", "API_KEY", "KEY")
 )
 
 

@@ -15,6 +15,7 @@ import structlog
 from videoapi.cli.destinations import destinations
 from videoapi.cli.doctor import doctor
 from videoapi.cli.keys import keys
+from videoapi.cli.mcp import mcp
 from videoapi.cli.models import models
 from videoapi.cli.process import db, serve, worker
 from videoapi.cli.storage import storage, storage_purge
@@ -36,7 +37,7 @@ def main() -> None:
         )
 
 
-for command in (serve, worker, db, keys, tasks, models, storage, usage, watermark, destinations, doctor):
+for command in (serve, worker, db, keys, tasks, models, storage, usage, watermark, destinations, doctor, mcp):
     main.add_command(command)
 # `videoapi purge` came first; it stays as the short name of `videoapi storage purge`.
 main.add_command(storage_purge, "purge")
