@@ -139,7 +139,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         edits=edits,
         templates=TemplateService(settings, sessions, policies, moderation, edits),
         generations=GenerationService(settings, sessions, assets, policies, moderation, billing, step),
-        speech=SpeechService(settings, sessions, assets, policies, moderation, billing),
+        speech=SpeechService(settings, sessions, assets, policies, moderation, billing, edits),
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
         destinations=DestinationService(settings.destinations, sessions, tasks, credential_box_for(settings)),
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
@@ -164,7 +164,7 @@ def job_table(services: Services) -> dict[str, JobSpec]:
     edits = EditJobs(services.settings, services.assets, services.step, services.billing)
     runner = GenerationRunner(services.settings, services.assets, services.step, services.watermark)
     generations = GenerationJobs(services.assets, services.step, runner, services.billing)
-    speech = SpeechJobs(services.settings, services.assets, services.step, Transcriber(services.settings))
+    speech = SpeechJobs(services.settings, services.assets, services.step, Transcriber(services.settings), edits)
     return {spec.kind: spec for spec in [*edits.specs(), *generations.specs(), *speech.specs()]}
 
 

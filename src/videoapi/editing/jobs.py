@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from videoapi.assets.service import AssetService
 from videoapi.billing.service import BillingService
-from videoapi.editing.kinds import KINDS
+from videoapi.editing.kinds import KINDS, EditKind
 from videoapi.editing.service import QUEUE, check_planned_size, check_requested_size, planned_estimate
 from videoapi.editing.source import Source
 from videoapi.media.gops import read_index
+from videoapi.media.plan import Plan
 from videoapi.outputs.step import OutputStep
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
 from videoapi.settings import Settings
@@ -27,6 +31,13 @@ class EditJobs:
     async def run(self, ctx: JobContext) -> JobOutput:
         spec = KINDS[ctx.task.kind]
         req = msgspec.convert(ctx.task.params, spec.request_type)
+        sources = await self.sources(ctx, spec, req)
+        if spec.prepare is not None:
+            req = await spec.prepare(req, sources, ctx.work_dir, self.settings)
+        return await self.render(ctx, spec, req, sources)
+
+    async def sources(self, ctx: JobContext, spec: EditKind, req: Any) -> list[Source]:
+        """The request's inputs, fetched or read in place and probed (with their GOP index if the kind asks)."""
         sources = []
         for i, ref in enumerate(spec.inputs(req)):
             in_dir = ctx.work_dir / f"in{i}"
@@ -36,11 +47,23 @@ class EditJobs:
             if spec.index is not None and spec.index(req) and local.media.video is not None:
                 index = await asyncio.to_thread(read_index, local.path, self.settings.limits)
             sources.append(Source(local.path, local.media, index))
-        if spec.prepare is not None:
-            req = await spec.prepare(req, sources, ctx.work_dir, self.settings)
+        return sources
+
+    async def render(
+        self,
+        ctx: JobContext,
+        spec: EditKind,
+        req: Any,
+        sources: list[Source],
+        amend: Callable[[Plan, Path], Plan] | None = None,
+    ) -> JobOutput:
+        """Plan `req` on its resolved inputs (`amend` adds to the plan, e.g. documents to store), check and
+        charge the planned size, run it and store the outputs."""
         out_dir = ctx.work_dir / "out"
         out_dir.mkdir()
         plan = spec.plan(req, sources, out_dir, self.settings)
+        if amend is not None:
+            plan = amend(plan, out_dir)
         # A URL input was reserved before it was probed: the limits and the estimate on its real length
         # and size now, so that it fails (422, 402) before any work rather than render for free.
         params = ctx.task.params or {}

@@ -41,6 +41,8 @@ class Rendered:
     poster: Path | None
     content_type: str
     extras: list[tuple[Path, str]] = field(default_factory=list)
+    documents: list[tuple[Path, str]] = field(default_factory=list)
+    """Text outputs (a transcript) stored after the media ones, neither probed nor scanned for frames."""
     render: dict[str, Any] | None = None
     """The plan's `render` report, shown as `result.render`."""
     expect: Expected | None = None
@@ -136,7 +138,14 @@ class OutputStep:
         )
         if plan.expect is not None:
             await asyncio.to_thread(verify_output, plan.output, plan.expect)
-        return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs), render=plan.render)
+        return Rendered(
+            plan.output,
+            plan.poster,
+            plan.content_type,
+            list(plan.extra_outputs),
+            list(plan.documents),
+            render=plan.render,
+        )
 
     async def finish(self, ctx: JobContext, rendered: Rendered, generated: Generated | None = None) -> JobOutput:
         """Scan every output with the owner's threshold (a blocked one fails the task, nothing stored),
@@ -172,7 +181,7 @@ class OutputStep:
         if rendered.render is not None:
             result["render"] = rendered.render
         assets = [asset]
-        if rendered.extras:
+        if rendered.extras or rendered.documents:
             listed = [dict(result)]
             for path, content_type in rendered.extras:
                 extra, extra_result = await self.assets.store_output(
@@ -180,6 +189,12 @@ class OutputStep:
                 )
                 assets.append(extra)
                 listed.append(extra_result)
+            for path, content_type in rendered.documents:
+                document, stored = await self.assets.store_document(
+                    task.owner_id, task.id, task.attempts, path, content_type
+                )
+                assets.append(document)
+                listed.append(stored)
             result["outputs"] = listed
         keys = [k for a in assets for k in (a.storage_key, a.poster_key) if k]
         return JobOutput(result=result, assets=assets, stored_keys=keys)

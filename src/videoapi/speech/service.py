@@ -12,13 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from videoapi.assets.service import AssetService
 from videoapi.auth.principal import Principal
 from videoapi.billing.service import BillingService
+from videoapi.editing.service import EditingService
 from videoapi.errors import InvalidRequest, ModelNotInstalled
 from videoapi.generation.registry import ASR_KIND, AsrSpec, Registry, asr_install_hint, asr_weights, load_registry
 from videoapi.media.probe import MediaInfo
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.settings import Settings
-from videoapi.speech.schemas import TranscribeRequest
+from videoapi.speech.captions import CAPTIONS
+from videoapi.speech.schemas import CaptionsRequest, TranscribeRequest
 from videoapi.tasks.eta import queue_eta
 from videoapi.tasks.schemas import EstimateOut
 from videoapi.tasks.states import PRIORITIES
@@ -109,7 +111,7 @@ def require_audio(media: MediaInfo) -> None:
 
 @dataclass
 class SpeechService:
-    """Transcription submissions for the API; the worker side is `speech.jobs`."""
+    """Transcription and captions submissions for the API; the worker side is `speech.jobs`."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
@@ -117,6 +119,7 @@ class SpeechService:
     policies: PolicyService
     moderation: Moderation
     billing: BillingService
+    edits: EditingService
 
     async def prepare(self, principal: Principal, req: TranscribeRequest) -> dict[str, Any]:
         """Validate `req` and return the keyword arguments of `TaskService.create` for it."""
@@ -164,3 +167,29 @@ class SpeechService:
             tasks_ahead=eta.ahead,
             eta_s=eta.eta_s,
         )
+
+    async def prepare_captions(self, principal: Principal, req: CaptionsRequest) -> dict[str, Any]:
+        """Validate a captions request and return the keyword arguments of `TaskService.create` for it."""
+        return (await self._prepare_captions(principal, req))[0]
+
+    async def _prepare_captions(self, principal: Principal, req: CaptionsRequest) -> tuple[dict[str, Any], float | None]:
+        """The edit's checks (moderation, watermark, style, limits, the pass planned on the probe), plus the
+        model, the language and the input's audio when the request is transcribed (no `segments`)."""
+        spec = None
+        if req.segments is None:
+            spec = pick_asr_model(load_registry(self.settings), req.model)
+            decoding_language(spec, req.language)
+            require_weights(self.settings, spec)
+            media = await self.assets.check_input(principal.owner_id, req.input)
+            if media is not None:
+                require_audio(media)
+        kwargs, seconds = await self.edits.prepare_kind(principal, CAPTIONS, req)
+        if spec is not None:
+            kwargs["params"]["model"] = spec.name
+            if kwargs["time_limit_s"] is not None and seconds is not None:
+                kwargs["time_limit_s"] += self.settings.speech.time_limit_per_audio_s * seconds
+        return kwargs, seconds
+
+    async def estimate_captions(self, principal: Principal, req: CaptionsRequest) -> EstimateOut:
+        """What submitting a captions request would do, without creating anything."""
+        return await self.edits.estimate_prepared(CAPTIONS.kind, *await self._prepare_captions(principal, req))
