@@ -296,8 +296,9 @@ def _word_events(cap: Caption, parts: list[tuple[Piece, str]], lit: Color, plain
 
 def check_segments(req: CaptionsRequest, settings: Settings) -> None:
     """The given segments (text, times, limits as edit/subtitles checks them) and their words: each inside
-    its segment, in order. A 422 names the field."""
-    if req.segments is None:
+    its segment, in order. A 422 names the field. (An empty list, a silent input's transcript, is only
+    made by the worker: the request schema wants one segment at least.)"""
+    if not req.segments:
         return
     parse_segments(req.segments, _limits(settings))
     for i, seg in enumerate(req.segments):
@@ -376,7 +377,7 @@ def plan_captions(req: CaptionsRequest, sources: Sequence[Source], out_dir: Path
         )
     check_captions(req, settings)
     segments = list(req.segments or ())
-    if req.segments is not None:
+    if req.segments:
         # A caption past the end is a mistake in the given segments worth a 422 (as in edit/subtitles).
         fit_to_input(parse_segments(segments, _limits(settings)), media.duration_s, "segments")
     captions = [
