@@ -177,8 +177,15 @@ def test_silent_input_succeeds_with_an_empty_transcript_and_no_captions(
         ({"style": {"max_lines": 0}}, "invalid_request", "style.max_lines"),
         ({"mode": "soft", "style": {"highlight": "word"}}, "unsupported_option", "style.highlight"),
         ({"style": {"highlight_color": "nope"}}, None, "style.highlight_color"),
-        ({"segments": [{"start_s": 1, "end_s": 2, "text": "hi", "words": [{"start_s": 1, "end_s": 3, "word": "hi"}]}]},
-         "invalid_subtitles", "segments[0].words[0].end_s"),
+        (
+            {
+                "segments": [
+                    {"start_s": 1, "end_s": 2, "text": "hi", "words": [{"start_s": 1, "end_s": 3, "word": "hi"}]}
+                ]
+            },
+            "invalid_subtitles",
+            "segments[0].words[0].end_s",
+        ),
         ({"segments": [{"start_s": 2, "end_s": 1, "text": "hi"}]}, "invalid_subtitles", "segments[0].end_s"),
         ({"model": "nope"}, "unknown_model", "model"),
     ],

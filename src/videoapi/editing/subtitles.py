@@ -302,9 +302,7 @@ def _plan_copy(
     out = out_dir / f"output.{container}"
     args += _audio_args(container, quality, media) + container_flags(container, out)
     poster = out_dir / "poster.jpg"
-    return Plan(
-        [*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], media.duration_s, expect=expect
-    )
+    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], media.duration_s, expect=expect)
 
 
 def _video_copy_args(

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from videoapi.assets.schemas import InputRef
 from videoapi.editing.captions import AssEvent, AssStyle, Cue, CueLimits, ass_escape, ass_script, parse_segments
@@ -28,7 +29,15 @@ from videoapi.media.colors import Color, parse_color
 from videoapi.media.fonts import needs_cjk
 from videoapi.media.plan import Plan
 from videoapi.settings import Settings
-from videoapi.speech.schemas import CaptionSegment, CaptionsRequest, CaptionStyle, CaptionWord, Segment, Transcript, Word
+from videoapi.speech.schemas import (
+    CaptionSegment,
+    CaptionsRequest,
+    CaptionStyle,
+    CaptionWord,
+    Segment,
+    Transcript,
+    Word,
+)
 from videoapi.speech.transcript import transcript_files
 
 KIND = "edit.captions"
@@ -38,6 +47,9 @@ JOIN_GAP_S = 0.4
 """A caption is held until the next one when the gap between them is shorter (no flicker between words)."""
 MIN_CAPTION_S = 0.2
 _WORD_SLACK_S = 0.05
+# Opening brackets, ASCII and CJK (angle, double angle, corner, white corner, lenticular, full-width), kept
+# with the character after them.
+_OPENING = frozenset("([{\u3008\u300a\u300c\u300e\u3010\uff08")
 # ISO 639-1 (ASR) -> ISO 639-2/B (a soft track's language tag, the regional CJK font of edit/subtitles).
 _ISO_639_2 = {
     "en": "eng", "zh": "chi", "ja": "jpn", "ko": "kor", "de": "ger", "fr": "fre", "es": "spa", "it": "ita",
@@ -76,10 +88,6 @@ class Caption:
 # ---- text ---------------------------------------------------------------------------------------
 
 
-def is_cjk(ch: str) -> bool:
-    return needs_cjk(ch)
-
-
 def width(text: str) -> int:
     """Display columns: two for a wide or full-width character, none for a combining mark."""
     return sum(
@@ -88,7 +96,7 @@ def width(text: str) -> int:
 
 
 def _joins_without_space(before: str, after: str) -> bool:
-    return bool(before) and bool(after) and (is_cjk(before[-1]) or is_cjk(after[0]))
+    return bool(before) and bool(after) and (needs_cjk(before[-1]) or needs_cjk(after[0]))
 
 
 def line_text(pieces: Sequence[Piece]) -> str:
@@ -101,12 +109,14 @@ def line_text(pieces: Sequence[Piece]) -> str:
 
 
 def split_word(text: str) -> list[str]:
-    """A word's breakable parts: CJK characters one by one (punctuation stays with the character before
-    it, so that a line never starts with `，` or `。`), other runs whole."""
+    """A word's breakable parts: CJK characters one by one, other runs whole. Punctuation stays with the
+    character before it (no line starts with a full-width comma or full stop) and an opening bracket with
+    the one after it."""
     parts: list[str] = []
     for ch in text:
-        punct = unicodedata.category(ch).startswith("P") or unicodedata.category(ch) == "Zs"
-        if parts and (punct and not ch in "(（「『【《〈" or not (is_cjk(ch) or is_cjk(parts[-1][-1]))):
+        punct = unicodedata.category(ch).startswith("P") and ch not in _OPENING
+        latin_run = parts and not (needs_cjk(ch) or needs_cjk(parts[-1][-1]))
+        if parts and (parts[-1][-1] in _OPENING or punct or latin_run):
             parts[-1] += ch
         else:
             parts.append(ch)
@@ -133,9 +143,9 @@ def segment_pieces(seg: CaptionSegment, uppercase: bool) -> list[Piece]:
         tokens = [t for t in seg.text.split() if t]
         words = []
         for token, a, b in _spread(tokens, seg.start_s, seg.end_s):
-            words += [(p, pa, pb) for p, pa, pb in _spread(split_word(token), a, b)] if needs_cjk(token) else [
-                (token, a, b)
-            ]
+            words += (
+                [(p, pa, pb) for p, pa, pb in _spread(split_word(token), a, b)] if needs_cjk(token) else [(token, a, b)]
+            )
     pieces = []
     for index, (text, start_s, end_s) in enumerate(words):
         shown = text.upper() if uppercase else text
@@ -228,8 +238,10 @@ def _escaped_line_parts(caption: Caption) -> Iterator[tuple[Piece, str]]:
     for n, line in enumerate(caption.lines):
         before = ""
         for i, piece in enumerate(line):
-            sep = ("\\N" if n else "") if i == 0 else (
-                " " if piece.space_before and not _joins_without_space(before, piece.text) else ""
+            sep = (
+                ("\\N" if n else "")
+                if i == 0
+                else (" " if piece.space_before and not _joins_without_space(before, piece.text) else "")
             )
             before += piece.text
             yield piece, sep + ass_escape(piece.text)
@@ -316,7 +328,7 @@ def check_segments(req: CaptionsRequest, settings: Settings) -> None:
             last = w.start_s
 
 
-def _bad(field: str, message: str) -> None:
+def _bad(field: str, message: str) -> NoReturn:
     raise InvalidRequest(
         f"invalid captions: {field}: {message}",
         code="invalid_subtitles",
@@ -380,9 +392,7 @@ def plan_captions(req: CaptionsRequest, sources: Sequence[Source], out_dir: Path
     if req.segments:
         # A caption past the end is a mistake in the given segments worth a 422 (as in edit/subtitles).
         fit_to_input(parse_segments(segments, _limits(settings)), media.duration_s, "segments")
-    captions = [
-        c for c in group_captions(segments, req.style) if c.start_s < media.duration_s
-    ]
+    captions = [c for c in group_captions(segments, req.style) if c.start_s < media.duration_s]
     captions = [Caption(c.start_s, min(c.end_s, media.duration_s), c.lines) for c in captions]
     language = track_language(req.language)
     if req.mode == "soft" or (req.segments is not None and not captions):

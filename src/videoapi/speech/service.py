@@ -172,7 +172,9 @@ class SpeechService:
         """Validate a captions request and return the keyword arguments of `TaskService.create` for it."""
         return (await self._prepare_captions(principal, req))[0]
 
-    async def _prepare_captions(self, principal: Principal, req: CaptionsRequest) -> tuple[dict[str, Any], float | None]:
+    async def _prepare_captions(
+        self, principal: Principal, req: CaptionsRequest
+    ) -> tuple[dict[str, Any], float | None]:
         """The edit's checks (moderation, watermark, style, limits, the pass planned on the probe), plus the
         model, the language and the input's audio when the request is transcribed (no `segments`)."""
         spec = None
