@@ -21,6 +21,10 @@ __all__ = [
     "BatchItem",
     "BatchOut",
     "BatchRequest",
+    "CaptionSegment",
+    "CaptionStyle",
+    "CaptionWord",
+    "CaptionsRequest",
     "ChromaKey",
     "ColorClip",
     "CompositeRequest",
@@ -177,6 +181,62 @@ class BatchRequest(msgspec.Struct, kw_only=True):
     """BatchRequest."""
 
     items: list[BatchItem]
+
+
+class CaptionSegment(msgspec.Struct, kw_only=True):
+    """CaptionSegment."""
+
+    start_s: float
+    end_s: float
+    text: str
+    words: list[CaptionWord] | UnsetType | None = UNSET
+
+
+class CaptionStyle(msgspec.Struct, kw_only=True):
+    """CaptionStyle."""
+
+    font: str | UnsetType | None = UNSET
+    size: int | UnsetType | None = UNSET
+    color: str | UnsetType = UNSET
+    outline_color: str | UnsetType = UNSET
+    outline_width: float | UnsetType | None = UNSET
+    box_color: str | UnsetType | None = UNSET
+    position: Literal["bottom", "top", "middle"] | UnsetType = UNSET
+    margin: int | UnsetType | None = UNSET
+    highlight: Literal["none", "word", "karaoke"] | UnsetType = UNSET
+    highlight_color: str | UnsetType = UNSET
+    words_per_caption: int | UnsetType | None = UNSET
+    max_chars_per_line: int | UnsetType = UNSET
+    max_lines: int | UnsetType = UNSET
+    uppercase: bool | UnsetType = UNSET
+
+
+class CaptionWord(msgspec.Struct, kw_only=True):
+    """CaptionWord."""
+
+    start_s: float
+    end_s: float
+    word: str
+    probability: float | UnsetType | None = UNSET
+
+
+class CaptionsRequest(msgspec.Struct, kw_only=True):
+    """CaptionsRequest."""
+
+    priority: Literal["low", "normal", "high"] | UnsetType = UNSET
+    webhook_url: str | UnsetType | None = UNSET
+    watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
+    input: InputRef
+    mode: Literal["burn", "soft"] | UnsetType = UNSET
+    style: CaptionStyle | UnsetType = UNSET
+    language: str | UnsetType = UNSET
+    model: str | UnsetType | None = UNSET
+    vad: bool | UnsetType = UNSET
+    initial_prompt: str | UnsetType | None = UNSET
+    segments: list[CaptionSegment] | UnsetType | None = UNSET
+    format: Literal["mp4", "webm"] | UnsetType = UNSET
+    quality: Literal["low", "medium", "high"] | UnsetType = UNSET
 
 
 class ChromaKey(msgspec.Struct, kw_only=True):
