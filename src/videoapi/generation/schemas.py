@@ -98,7 +98,28 @@ class ModelOut(msgspec.Struct):
     default_for: list[str]
 
 
+class AsrModelOut(msgspec.Struct):
+    """A speech-recognition model (`POST /v1/video/transcribe`, `/edit/captions`)."""
+
+    name: str
+    kinds: list[str]
+    """`["asr"]`."""
+    engine: str
+    description: str
+    hardware: str
+    source: str
+    """`package:<module>/<folder>` (shipped in a Python package), a Hugging Face repository, or `local folder`."""
+    languages: list[str]
+    """ISO 639-1 codes it transcribes; empty: every language Whisper knows."""
+    installed: bool
+    """Its weights are on this server (requests naming a model that is not are refused with 503)."""
+    install_hint: str | None
+    default_for: list[str]
+
+
 class ModelList(msgspec.Struct):
     items: list[ModelOut]
     classical_styles: list[str]
     """Styles of `/generate/style-transfer` that run as ffmpeg filters on the CPU (no model needed)."""
+    asr: list[AsrModelOut] = msgspec.field(default_factory=list)
+    """Speech-recognition models (kind `asr`)."""

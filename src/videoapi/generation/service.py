@@ -16,8 +16,8 @@ from videoapi.errors import InvalidRequest, ModelNotInstalled
 from videoapi.generation.cache import install_hint, public_install_hint
 from videoapi.generation.kinds import CPU_QUEUE, GPU_QUEUE, KIND_OF_TASK, TASK_KINDS
 from videoapi.generation.plan import pick_model, plan_generation
-from videoapi.generation.registry import Registry, availability, load_registry
-from videoapi.generation.schemas import ImageToVideoRequest, ModelList, ModelOut, StyleTransferRequest
+from videoapi.generation.registry import Registry, asr_install_hint, asr_weights, availability, load_registry
+from videoapi.generation.schemas import AsrModelOut, ImageToVideoRequest, ModelList, ModelOut, StyleTransferRequest
 from videoapi.generation.styles import (
     CLASSICAL_PRICE,
     CLASSICAL_STYLES,
@@ -195,4 +195,21 @@ def list_models(settings: Settings, registry: Registry | None = None, *, for_ope
                 default_for=[k for k, v in registry.defaults.items() if v == name],
             )
         )
-    return ModelList(items=items, classical_styles=sorted(CLASSICAL_STYLES))
+    asr = []
+    for name, asr_spec in registry.asr.items():
+        installed = asr_weights(settings, asr_spec) is not None
+        asr.append(
+            AsrModelOut(
+                name=name,
+                kinds=list(asr_spec.kinds),
+                engine=asr_spec.engine,
+                description=asr_spec.description,
+                hardware=asr_spec.hardware,
+                source="local folder" if asr_spec.is_local and not for_operator else asr_spec.source,
+                languages=list(asr_spec.languages),
+                installed=installed,
+                install_hint=None if installed else asr_install_hint(asr_spec),
+                default_for=[k for k, v in registry.defaults.items() if v == name],
+            )
+        )
+    return ModelList(items=items, classical_styles=sorted(CLASSICAL_STYLES), asr=asr)

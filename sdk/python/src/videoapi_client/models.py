@@ -13,6 +13,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 __all__ = [
+    "AsrModelOut",
     "AssetOut",
     "AttemptOut",
     "AudioClip",
@@ -89,6 +90,21 @@ __all__ = [
 
 
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class AsrModelOut(msgspec.Struct, kw_only=True):
+    """AsrModelOut."""
+
+    name: str
+    kinds: list[str]
+    engine: str
+    description: str
+    hardware: str
+    source: str
+    languages: list[str]
+    installed: bool
+    install_hint: str | None
+    default_for: list[str]
 
 
 class AssetOut(msgspec.Struct, kw_only=True):
@@ -472,6 +488,7 @@ class ModelList(msgspec.Struct, kw_only=True):
 
     items: list[ModelOut]
     classical_styles: list[str]
+    asr: list[AsrModelOut] | UnsetType = UNSET
 
 
 class ModelOut(msgspec.Struct, kw_only=True):
