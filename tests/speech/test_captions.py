@@ -3,9 +3,7 @@ espeak-ng says at known offsets over a grey picture, with silence between the se
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +12,9 @@ import numpy as np
 import pytest
 
 from tests.speech.test_transcribe import word_error_rate
-from tests.support.app import Api, assert_problem, running_app
+from tests.support.app import Api, assert_problem
 from tests.support.media import decode, ffmpeg, make_speech, make_video
 from videoapi.editing.captions import CueLimits, parse_srt
-from videoapi.settings import load_settings
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -47,23 +44,6 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "quiet": quiet,
         "mute": make_video(d / "mute.mp4", duration_s=1.0, width=160, height=90, audio=False),
     }
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    var = tmp_path_factory.mktemp("captions-app") / "var"
-    settings = load_settings(
-        environ={
-            "VIDEOAPI_SERVER__VAR_DIR": str(var),
-            "VIDEOAPI_SERVER__ENVIRONMENT": "test",
-            "VIDEOAPI_SERVER__PUBLIC_URL": "http://testserver.local",
-            "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "1000",
-            "VIDEOAPI_MODERATION__SCAN_OUTPUTS": "false",
-        }
-    )
-    with running_app(settings) as api:
-        yield api
-    gc.collect()  # as in test_transcribe: finalizers of this module's garbage must not run inside ast.parse
 
 
 @pytest.fixture(scope="module")
