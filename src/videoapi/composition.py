@@ -49,6 +49,7 @@ from videoapi.queue.broker import make_publisher
 from videoapi.queue.jobs import JobSpec
 from videoapi.queue.runtime import Background, Periodic, Runtime, WorkerLifecycle
 from videoapi.settings import Settings
+from videoapi.speech.captions import CAPTIONS
 from videoapi.speech.engine import Transcriber
 from videoapi.speech.jobs import SpeechJobs
 from videoapi.speech.service import SpeechService
@@ -219,6 +220,14 @@ def make_gateway(services: Services) -> Gateway:
                 BatchKind(s.path, s.kind, s.request_type, services.edits.prepare)
                 for s in EDIT_KINDS.values()
                 if s.group == "edit"
+            ]
+            + [
+                BatchKind(
+                    CAPTIONS.path,
+                    CAPTIONS.kind,
+                    CAPTIONS.request_type,
+                    lambda principal, _kind, req: services.speech.prepare_captions(principal, req),
+                )
             ]
         ),
         "generate": batch_kind_table(

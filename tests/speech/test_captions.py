@@ -75,6 +75,7 @@ def test_burned_karaoke_captions_show_only_while_words_are_spoken(
     task = api.wait(resp.json()["id"], timeout_s=240)
     assert task["status"] == "succeeded", task
     result = task["result"]
+    assert task["progress"] == 1.0
     assert result["model"] == "whisper-tiny.en" and result["transcript"]["language"] == "en"
     reference = " ".join(text for _, text in SENTENCES)
     assert word_error_rate(reference, result["transcript"]["text"]) <= 0.25, result["transcript"]
@@ -184,6 +185,21 @@ def test_input_without_audio_is_a_422_at_submission(api: Api, media: dict[str, A
         api.post("/v1/video/edit/captions", json={"input": {"asset_id": asset["id"]}}), 422, "input_no_audio"
     )
     assert problem["errors"][0]["field"] == "input"
+
+
+def test_a_batch_of_edits_takes_captions_items(api: Api, speech_asset: dict[str, Any]) -> None:
+    segments = [{"start_s": 0.5, "end_s": 2.0, "text": "hello"}]
+    items = [
+        {"kind": "captions", "request": {"input": {"asset_id": speech_asset["id"]}, "segments": segments}},
+        {"kind": "captions", "request": {"input": {"asset_id": speech_asset["id"]}, "style": {"max_lines": 9}}},
+    ]
+    problem = assert_problem(api.post("/v1/video/batch/edit", json={"items": items}), 422)
+    assert problem["errors"][0]["field"] == "items[1].request.style.max_lines", problem
+    resp = api.post("/v1/video/batch/edit", json={"items": items[:1]})
+    assert resp.status_code == 202, resp.text
+    task = api.wait(resp.json()["task_ids"][0], timeout_s=120)
+    assert task["kind"] == "edit.captions" and task["status"] == "succeeded", task.get("error")
+    assert task["result"]["transcript"]["text"] == "hello"
 
 
 def test_estimate_validates_and_creates_nothing(api: Api, speech_asset: dict[str, Any]) -> None:

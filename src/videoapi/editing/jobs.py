@@ -56,9 +56,11 @@ class EditJobs:
         req: Any,
         sources: list[Source],
         amend: Callable[[Plan, Path], Plan] | None = None,
+        progress_from: float = 0.0,
     ) -> JobOutput:
         """Plan `req` on its resolved inputs (`amend` adds to the plan, e.g. documents to store), check and
-        charge the planned size, run it and store the outputs."""
+        charge the planned size, run it and store the outputs. The pass's progress runs from `progress_from`
+        (what the job did before, e.g. a transcription) to 1."""
         out_dir = ctx.work_dir / "out"
         out_dir.mkdir()
         plan = spec.plan(req, sources, out_dir, self.settings)
@@ -71,7 +73,9 @@ class EditJobs:
         check_planned_size(plan, self.settings)
         credits = planned_estimate(self.billing, ctx.task.kind, params, plan, [s.media for s in sources])
         await self.billing.top_up(ctx.task.owner_id, ctx.task.id, credits)
-        rendered = await self.step.run_plan(ctx, plan, req.watermark)
+        rendered = await self.step.run_plan(
+            ctx, plan, req.watermark, lambda f: ctx.report_progress(progress_from + (1 - progress_from) * f)
+        )
         output = await self.step.finish(ctx, rendered)
         if spec.describe is not None:
             spec.describe(req, sources, output.result)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,16 +100,23 @@ class OutputStep:
         folder.mkdir(exist_ok=True)
         return (await self.assets.resolve_input(ctx.task.owner_id, wm.image, folder)).path
 
-    async def run_plan(self, ctx: JobContext, plan: Plan, watermark: VisibleWatermark | None) -> Rendered:
+    async def run_plan(
+        self,
+        ctx: JobContext,
+        plan: Plan,
+        watermark: VisibleWatermark | None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> Rendered:
         """Put the watermark on every output of `plan` (same pass), write its files, run it, and check the
-        main output against what the plan declared (OutputMismatch: a fallback plan, if any, runs instead)."""
+        main output against what the plan declared (OutputMismatch: a fallback plan, if any, runs instead).
+        The main pass reports its progress to `on_progress` (default: the task's), e.g. a job's later share."""
         if watermark is not None:
             logo = await self.watermark_logo(ctx, watermark)
             plan = replace_plan(plan, watermark, logo, self.settings.editing.fonts_dir)
         # One time limit for every pass of the plan (and its fallback) together.
         deadline = time.monotonic() + ctx.time_limit_s
         try:
-            return await self._run(ctx, plan, deadline)
+            return await self._run(ctx, plan, deadline, on_progress or ctx.report_progress)
         except ProcessingError as exc:
             # ffmpeg failed or the output does not match; a bad input (MediaError) would fail the fallback too.
             if plan.fallback is None:
@@ -118,9 +126,11 @@ class OutputStep:
             if fallback.render is not None:
                 reason = f"smart rendering failed ({exc.code}: {exc}); re-encoded in full"
                 fallback = dataclasses.replace(fallback, render={**fallback.render, "reason": reason})
-            return await self._run(ctx, fallback, deadline)
+            return await self._run(ctx, fallback, deadline, on_progress or ctx.report_progress)
 
-    async def _run(self, ctx: JobContext, plan: Plan, deadline: float) -> Rendered:
+    async def _run(
+        self, ctx: JobContext, plan: Plan, deadline: float, on_progress: Callable[[float], None]
+    ) -> Rendered:
         for path, content in plan.files.items():
             path.write_text(content, encoding="utf-8")
         for argv in plan.before:
@@ -132,7 +142,7 @@ class OutputStep:
         await run_ffmpeg(
             bounded_args(plan),
             duration_s=plan.duration_s,
-            on_progress=ctx.report_progress,
+            on_progress=on_progress,
             timeout_s=_left(deadline),
             max_pixels=self.settings.limits.max_pixels,
         )

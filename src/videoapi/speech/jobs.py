@@ -125,7 +125,12 @@ class SpeechJobs:
         else:
             transcript = transcript_of(req, source.media.duration_s)
         output = await self.edits.render(
-            ctx, CAPTIONS, req, sources, lambda plan, out_dir: with_transcript(plan, transcript, out_dir)
+            ctx,
+            CAPTIONS,
+            req,
+            sources,
+            lambda plan, out_dir: with_transcript(plan, transcript, out_dir),
+            progress_from=_CAPTIONS_ASR_SHARE if model is not None else 0.0,
         )
         output.result.update({"model": model, "transcript": msgspec.to_builtins(transcript)})
         return output
