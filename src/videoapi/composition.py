@@ -123,6 +123,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     step = OutputStep(settings, assets, policies)
     key = watermark_key_for(settings)
     edits = EditingService(settings, sessions, assets, policies, moderation, billing, step)
+    speech = SpeechService(settings, sessions, assets, policies, moderation, billing, edits, Transcriber(settings))
     return Services(
         settings=settings,
         engine=engine,
@@ -139,8 +140,10 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         step=step,
         edits=edits,
         templates=TemplateService(settings, sessions, policies, moderation, edits),
-        generations=GenerationService(settings, sessions, assets, policies, moderation, billing, step),
-        speech=SpeechService(settings, sessions, assets, policies, moderation, billing, edits),
+        generations=GenerationService(
+            settings, sessions, assets, policies, moderation, billing, step, voice_prompt=speech.prompt_text
+        ),
+        speech=speech,
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
         destinations=DestinationService(settings.destinations, sessions, tasks, credential_box_for(settings)),
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),

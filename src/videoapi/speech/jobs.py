@@ -19,9 +19,17 @@ from videoapi.outputs.step import OutputStep
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
 from videoapi.settings import Settings
 from videoapi.speech.captions import CAPTIONS, segments_of, transcript_of, with_transcript
-from videoapi.speech.engine import SAMPLE_RATE, Options, Transcriber
+from videoapi.speech.engine import Options, Transcriber
 from videoapi.speech.schemas import CaptionsRequest, TranscribeRequest, Transcript
-from videoapi.speech.service import KIND, QUEUE, decoding_language, pick_asr_model, require_audio, require_weights
+from videoapi.speech.service import (
+    KIND,
+    QUEUE,
+    decoding_language,
+    extract_audio_args,
+    pick_asr_model,
+    require_audio,
+    require_weights,
+)
 from videoapi.speech.transcript import transcript_files
 
 # Progress: audio extraction, then transcription (by position in the audio), then storing.
@@ -29,12 +37,6 @@ _EXTRACT_SHARE = 0.05
 _TRANSCRIBE_SHARE = 0.9
 # Captions: the transcription takes this share of the progress; the render pass reports the rest.
 _CAPTIONS_ASR_SHARE = 0.6
-
-
-def extract_audio_args(source: Path, wav: Path) -> list[str]:
-    """ffmpeg arguments writing the first audio stream of `source` as 16 kHz mono 16-bit WAV (what Whisper reads)."""
-    return ["-i", str(source), "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE),
-            "-c:a", "pcm_s16le", "-f", "wav", str(wav)]  # fmt: skip
 
 
 def write_transcript(transcript: Transcript, out_dir: Path) -> list[tuple[Path, str]]:

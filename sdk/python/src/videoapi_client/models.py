@@ -460,6 +460,7 @@ class ImageToVideoRequest(msgspec.Struct, kw_only=True):
     steps: int | UnsetType | None = UNSET
     guidance_scale: float | UnsetType | None = UNSET
     negative_prompt: str | UnsetType | None = UNSET
+    prompt_audio: InputRef | UnsetType | None = UNSET
     format: Literal["mp4", "webm"] | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
     image: InputRef
@@ -659,6 +660,7 @@ class StyleTransferRequest(msgspec.Struct, kw_only=True):
     steps: int | UnsetType | None = UNSET
     guidance_scale: float | UnsetType | None = UNSET
     negative_prompt: str | UnsetType | None = UNSET
+    prompt_audio: InputRef | UnsetType | None = UNSET
     format: Literal["mp4", "webm"] | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
     video: InputRef
@@ -816,9 +818,10 @@ class TextToVideoRequest(msgspec.Struct, kw_only=True):
     steps: int | UnsetType | None = UNSET
     guidance_scale: float | UnsetType | None = UNSET
     negative_prompt: str | UnsetType | None = UNSET
+    prompt_audio: InputRef | UnsetType | None = UNSET
     format: Literal["mp4", "webm"] | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
-    prompt: str
+    prompt: str | UnsetType = UNSET
     style: str | UnsetType | None = UNSET
 
 
