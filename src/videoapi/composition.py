@@ -168,7 +168,8 @@ def job_table(services: Services) -> dict[str, JobSpec]:
     edits = EditJobs(services.settings, services.assets, services.step, services.billing)
     runner = GenerationRunner(services.settings, services.assets, services.step, services.watermark)
     generations = GenerationJobs(services.assets, services.step, runner, services.billing)
-    speech = SpeechJobs(services.settings, services.assets, services.step, Transcriber(services.settings), edits)
+    # One Transcriber per process: in the embedded shape the API (prompt_audio) and the jobs share its models.
+    speech = SpeechJobs(services.settings, services.assets, services.step, services.speech.transcriber, edits)
     return {spec.kind: spec for spec in [*edits.specs(), *generations.specs(), *speech.specs()]}
 
 
