@@ -49,6 +49,7 @@ from videoapi.queue.broker import make_publisher
 from videoapi.queue.jobs import JobSpec
 from videoapi.queue.runtime import Background, Periodic, Runtime, WorkerLifecycle
 from videoapi.settings import Settings
+from videoapi.speech.captions import CAPTIONS
 from videoapi.speech.engine import Transcriber
 from videoapi.speech.jobs import SpeechJobs
 from videoapi.speech.service import SpeechService
@@ -125,6 +126,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     step = OutputStep(settings, assets, policies)
     key = watermark_key_for(settings)
     edits = EditingService(settings, sessions, assets, policies, moderation, billing, step)
+    speech = SpeechService(settings, sessions, assets, policies, moderation, billing, edits, Transcriber(settings))
     return Services(
         settings=settings,
         engine=engine,
@@ -141,8 +143,10 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         step=step,
         edits=edits,
         templates=TemplateService(settings, sessions, policies, moderation, edits),
-        generations=GenerationService(settings, sessions, assets, policies, moderation, billing, step),
-        speech=SpeechService(settings, sessions, assets, policies, moderation, billing),
+        generations=GenerationService(
+            settings, sessions, assets, policies, moderation, billing, step, voice_prompt=speech.prompt_text
+        ),
+        speech=speech,
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
         destinations=DestinationService(settings.destinations, sessions, tasks, credential_box_for(settings)),
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
@@ -167,7 +171,8 @@ def job_table(services: Services) -> dict[str, JobSpec]:
     edits = EditJobs(services.settings, services.assets, services.step, services.billing)
     runner = GenerationRunner(services.settings, services.assets, services.step, services.watermark)
     generations = GenerationJobs(services.assets, services.step, runner, services.billing)
-    speech = SpeechJobs(services.settings, services.assets, services.step, Transcriber(services.settings))
+    # One Transcriber per process: in the embedded shape the API (prompt_audio) and the jobs share its models.
+    speech = SpeechJobs(services.settings, services.assets, services.step, services.speech.transcriber, edits)
     return {spec.kind: spec for spec in [*edits.specs(), *generations.specs(), *speech.specs()]}
 
 
@@ -222,6 +227,14 @@ def make_gateway(services: Services) -> Gateway:
                 BatchKind(s.path, s.kind, s.request_type, services.edits.prepare)
                 for s in EDIT_KINDS.values()
                 if s.group == "edit"
+            ]
+            + [
+                BatchKind(
+                    CAPTIONS.path,
+                    CAPTIONS.kind,
+                    CAPTIONS.request_type,
+                    lambda principal, _kind, req: services.speech.prepare_captions(principal, req),
+                )
             ]
         ),
         "generate": batch_kind_table(

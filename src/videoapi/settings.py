@@ -333,6 +333,8 @@ class SpeechSettings(Base):
     """ASR models kept loaded at once per worker process (least recently used evicted first)."""
     time_limit_per_audio_s: float = 1.0
     """Seconds of time limit added per second of input audio, on top of `tasks.time_limit_s`."""
+    max_prompt_audio_s: float = 60.0
+    """Longest `prompt_audio` of a generation request: it is transcribed by the API process at submission."""
 
 
 class BillingSettings(Base):

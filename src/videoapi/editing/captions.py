@@ -163,11 +163,31 @@ class AssStyle:
     margin_h: int
 
 
+@dataclass(frozen=True)
+class AssEvent:
+    """One timed line of ASS event text, already escaped (`ass_escape`) and possibly carrying override tags."""
+
+    start_s: float
+    end_s: float
+    text: str
+    plain: str
+    """The same text without override tags, drawn by the box layer (a box takes no karaoke colours)."""
+
+
 def to_ass(cues: Sequence[Cue], style: AssStyle, width: int, height: int) -> str:
-    """An ASS script for libass with one style (two with a box) and every cue's text escaped.
+    """An ASS script for libass with one style (two with a box) and every cue's text escaped."""
+    events = []
+    for cue in sorted(cues, key=lambda c: (c.start_s, c.number)):
+        text = ass_escape(cue.text)
+        events.append(AssEvent(cue.start_s, cue.end_s, text, text))
+    return ass_script(events, style, width, height)
+
+
+def ass_script(events: Sequence[AssEvent], style: AssStyle, width: int, height: int) -> str:
+    """An ASS script of `events` (in order) in `style`.
 
     PlayRes equals the frame size, so font sizes and margins are video pixels. With a box, each
-    cue is two events: the box style on layer 0 and the outlined text on layer 1 (libass only
+    event is two: the box style on layer 0 and the outlined text on layer 1 (libass only
     moves colliding events of the same layer, so the two stay aligned).
     """
     fields = (
@@ -188,13 +208,12 @@ def to_ass(cues: Sequence[Cue], style: AssStyle, width: int, height: int) -> str
     if style.box_color is not None:
         # BorderStyle 3 draws an opaque box in the outline colour, `Outline` pixels around the text.
         styles.insert(0, style_line("Box", 3, style.box_color, style.box_padding))
-    events = []
-    for cue in sorted(cues, key=lambda c: (c.start_s, c.number)):
-        start, end = _ass_time(cue.start_s), _ass_time(max(cue.end_s, cue.start_s + 0.01))
-        text = ass_escape(cue.text)
+    lines = []
+    for event in events:
+        start, end = _ass_time(event.start_s), _ass_time(max(event.end_s, event.start_s + 0.01))
         if style.box_color is not None:
-            events.append(f"Dialogue: 0,{start},{end},Box,,0,0,0,,{text}")
-        events.append(f"Dialogue: 1,{start},{end},Text,,0,0,0,,{text}")
+            lines.append(f"Dialogue: 0,{start},{end},Box,,0,0,0,,{event.plain}")
+        lines.append(f"Dialogue: 1,{start},{end},Text,,0,0,0,,{event.text}")
     return "\n".join(
         [
             "[Script Info]",
@@ -212,7 +231,7 @@ def to_ass(cues: Sequence[Cue], style: AssStyle, width: int, height: int) -> str
             "",
             "[Events]",
             "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
-            *events,
+            *lines,
             "",
         ]
     )

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from videoapi.assets.service import AssetService
 from videoapi.auth.principal import Principal
 from videoapi.billing.service import BillingService
-from videoapi.editing.kinds import KINDS
+from videoapi.editing.kinds import KINDS, EditKind
 from videoapi.editing.plan import RESOLUTION_SHORT_SIDE
 from videoapi.editing.source import Source
 from videoapi.errors import InvalidRequest
@@ -54,16 +54,16 @@ class EditingService:
 
     async def prepare(self, principal: Principal, kind: str, req: Any) -> dict[str, Any]:
         """Validate `req` and return the keyword arguments of `TaskService.create` for it."""
-        return (await self._prepare(principal, kind, req))[0]
+        return (await self.prepare_kind(principal, KINDS[kind], req))[0]
 
-    async def _prepare(self, principal: Principal, kind: str, req: Any) -> tuple[dict[str, Any], float | None]:
+    async def prepare_kind(self, principal: Principal, spec: EditKind, req: Any) -> tuple[dict[str, Any], float | None]:
         """`prepare`, plus the planned output duration (None while a URL input is not probed).
 
         The planner runs here on the inputs' probes so that a request that cannot work is a 422 now,
         not a failed task later; it runs again in the worker on the real files. Inputs given as URLs
         are probed by the worker, so for them only the checks that need no probe run here.
         """
-        spec = KINDS[kind]
+        kind = spec.kind
         settings = self.settings
         policy = await self.policies.get(principal.owner_id)
         if spec.drawn is None:
@@ -124,7 +124,10 @@ class EditingService:
 
     async def estimate(self, principal: Principal, kind: str, req: Any) -> EstimateOut:
         """What submitting `req` would do, without creating anything (same validation as a create)."""
-        prepared, seconds = await self._prepare(principal, kind, req)
+        return await self.estimate_prepared(kind, *await self.prepare_kind(principal, KINDS[kind], req))
+
+    async def estimate_prepared(self, kind: str, prepared: dict[str, Any], seconds: float | None) -> EstimateOut:
+        """The estimate of a prepared request (`prepare_kind`'s answer)."""
         eta = await queue_eta(self.sessions, prepared["queue"], kind, prepared["priority"])
         return EstimateOut(
             kind=kind,

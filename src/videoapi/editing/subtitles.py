@@ -144,7 +144,7 @@ def check_subtitles(req: SubtitlesRequest, settings: Settings) -> None:
     """What can be checked before a URL input is fetched: the cues and the style."""
     cues, _ = parse_cues(req, settings)
     if req.mode == "burn":
-        subtitle_style(req, cues, *NOMINAL_SIZE, settings)
+        subtitle_style(req.style, "\n".join(c.text for c in cues), req.language, *NOMINAL_SIZE, settings)
 
 
 def plan_subtitles(req: SubtitlesRequest, sources: Sequence[Source], out_dir: Path, settings: Settings) -> Plan:
@@ -158,8 +158,12 @@ def plan_subtitles(req: SubtitlesRequest, sources: Sequence[Source], out_dir: Pa
         )
     cues = fit_to_input(cues, media.duration_s, field)
     if req.mode == "burn":
-        return _plan_burn(req, cues, media, src, out_dir, settings)
-    return _plan_soft(req, cues, media, src, out_dir, settings)
+        assert media.video is not None
+        width, height = even(media.video.width), even(media.video.height)
+        text = "\n".join(c.text for c in cues)
+        ass = to_ass(cues, subtitle_style(req.style, text, req.language, width, height, settings), width, height)
+        return plan_burn(ass, req.format, req.quality, media, src, out_dir, settings)
+    return plan_soft(cues, req.language, req.format, req.quality, media, src, out_dir, settings)
 
 
 def fit_to_input(cues: list[Cue], duration_s: float, field: str) -> list[Cue]:
@@ -179,9 +183,12 @@ def fit_to_input(cues: list[Cue], duration_s: float, field: str) -> list[Cue]:
     return fitted
 
 
-def subtitle_style(req: SubtitlesRequest, cues: Sequence[Cue], width: int, height: int, settings: Settings) -> AssStyle:
-    style = req.style
-    font = pick_font(style.font, "\n".join(c.text for c in cues), req.language, settings)
+def subtitle_style(
+    style: SubtitleStyle, text: str, language: str, width: int, height: int, settings: Settings
+) -> AssStyle:
+    """The ASS style of `style` for a frame of width x height; the font is picked for `text` (CJK) and
+    `language` (ISO 639-2, the regional CJK face)."""
+    font = pick_font(style.font, text, language, settings)
     size = style.size or max(8, round(height * 0.055))
     safe_x, safe_y = safe_margins(width, height)
     margin = style.margin if style.margin is not None else safe_y
@@ -207,14 +214,14 @@ def pick_font(family: str | None, text: str, language: str, settings: Settings) 
     return resolve_font(family, text, field="style.font", extra_dir=extra)
 
 
-def _plan_burn(
-    req: SubtitlesRequest, cues: list[Cue], media: MediaInfo, src: Path, out_dir: Path, settings: Settings
+def plan_burn(
+    ass: str, container: Format, quality: Quality, media: MediaInfo, src: Path, out_dir: Path, settings: Settings
 ) -> Plan:
+    """One pass rendering the ASS script `ass` onto the video with libass (re-encoded once, audio copied
+    when the container holds it)."""
     assert media.video is not None
     _check_output_limits(media, settings)
-    width, height = even(media.video.width), even(media.video.height)
     script = out_dir / "subtitles.ass"
-    ass = to_ass(cues, subtitle_style(req, cues, width, height, settings), width, height)
     # libass finds the resolved font through its own fontconfig: the static ffmpeg build reads the
     # system's /etc/fonts/fonts.conf (and falls back to /usr/share/fonts without it), the same
     # configuration `fc-list` reads for `resolve_font`; tests/editing/test_subtitles.py checks
@@ -226,29 +233,39 @@ def _plan_burn(
     if settings.editing.fonts_dir:
         renderer += f":fontsdir={filter_quote(settings.editing.fonts_dir)}"
     filters = [f for f in (_even_filter(media), "format=yuv420p", renderer) if f]
-    video_args, _ = _split_encode(req.format, req.quality)
-    out = out_dir / f"output.{req.format}"
+    video_args, _ = _split_encode(container, quality)
+    out = out_dir / f"output.{container}"
     args = [*input_args(src), "-map", "0:v:0", "-map", "0:a:0?", "-vf", ",".join(filters), *video_args]
-    args += _audio_args(req.format, req.quality, media) + container_flags(req.format, out)
+    args += _audio_args(container, quality, media) + container_flags(container, out)
     poster = out_dir / "poster.jpg"
     return Plan(
         [*args, *poster_args(poster)],
         out,
         poster,
-        CONTENT_TYPES[req.format],
+        CONTENT_TYPES[container],
         media.duration_s,
         files={script: ass},
         expect=Expected(
-            size=(even(media.video.width), even(media.video.height)), video_codec=OUTPUT_CODECS[req.format][0]
+            size=(even(media.video.width), even(media.video.height)), video_codec=OUTPUT_CODECS[container][0]
         ),
     )
 
 
-def _plan_soft(
-    req: SubtitlesRequest, cues: list[Cue], media: MediaInfo, src: Path, out_dir: Path, settings: Settings
+def plan_soft(
+    cues: Sequence[Cue],
+    language: str,
+    container: Format,
+    quality: Quality,
+    media: MediaInfo,
+    src: Path,
+    out_dir: Path,
+    settings: Settings,
 ) -> Plan:
+    """One pass adding `cues` as a soft track (mov_text in MP4, WebVTT in WebM); with no cues, the input's
+    streams only. Video and audio are stream-copied when the container holds their codecs."""
     assert media.video is not None
-    container = req.format
+    if not cues:
+        return _plan_copy(container, quality, media, src, out_dir, settings)
     if container == "mp4":
         track, demuxer, codec, text = out_dir / "subtitles.srt", "srt", "mov_text", to_srt(cues)
     else:
@@ -257,19 +274,10 @@ def _plan_soft(
     check_input_path(track)
     args = [*input_args(src), "-f", demuxer, "-protocol_whitelist", "file", "-format_whitelist", demuxer]
     args += ["-i", str(track), "-map", "0:v:0", "-map", "0:a:0?", "-map", "1:s:0"]
-    if media.video.codec in COPYABLE[container][0]:
-        args += ["-c:v", "copy"]
-        expect = Expected(video_codec=media.video.codec)
-    else:
-        expect = Expected(
-            size=(even(media.video.width), even(media.video.height)), video_codec=OUTPUT_CODECS[container][0]
-        )
-        _check_output_limits(media, settings)
-        if vf := normalise_filter(media):
-            args += ["-vf", vf]
-        args += _split_encode(container, req.quality)[0]
-    args += _audio_args(container, req.quality, media)
-    args += ["-c:s", codec, "-metadata:s:s:0", f"language={req.language}", "-disposition:s:0", "default"]
+    video_args, expect = _video_copy_args(container, quality, media, settings)
+    args += video_args
+    args += _audio_args(container, quality, media)
+    args += ["-c:s", codec, "-metadata:s:s:0", f"language={language}", "-disposition:s:0", "default"]
     out = out_dir / f"output.{container}"
     args += container_flags(container, out)
     poster = out_dir / "poster.jpg"
@@ -282,6 +290,33 @@ def _plan_soft(
         files={track: text},
         expect=expect,
     )
+
+
+def _plan_copy(
+    container: Format, quality: Quality, media: MediaInfo, src: Path, out_dir: Path, settings: Settings
+) -> Plan:
+    """The input's video and audio in `container`, stream-copied when it holds their codecs."""
+    assert media.video is not None
+    video_args, expect = _video_copy_args(container, quality, media, settings)
+    args = [*input_args(src), "-map", "0:v:0", "-map", "0:a:0?", *video_args]
+    out = out_dir / f"output.{container}"
+    args += _audio_args(container, quality, media) + container_flags(container, out)
+    poster = out_dir / "poster.jpg"
+    return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], media.duration_s, expect=expect)
+
+
+def _video_copy_args(
+    container: Format, quality: Quality, media: MediaInfo, settings: Settings
+) -> tuple[list[str], Expected]:
+    """Copy the video when the container can hold its codec, else re-encode it (within the output limits)."""
+    assert media.video is not None
+    if media.video.codec in COPYABLE[container][0]:
+        return ["-c:v", "copy"], Expected(video_codec=media.video.codec)
+    _check_output_limits(media, settings)
+    vf = normalise_filter(media)
+    args = [*(["-vf", vf] if vf else []), *_split_encode(container, quality)[0]]
+    size = (even(media.video.width), even(media.video.height))
+    return args, Expected(size=size, video_codec=OUTPUT_CODECS[container][0])
 
 
 def _split_encode(container: Format, quality: Quality) -> tuple[list[str], list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 import msgspec
@@ -11,7 +12,8 @@ from videoapi.assets.schemas import InputRef
 from videoapi.media.encoding import Format, Quality
 from videoapi.outputs.schemas import CommonOptions
 
-Prompt = Annotated[str, Meta(max_length=2000)]
+PROMPT_MAX_CHARS = 2000
+Prompt = Annotated[str, Meta(max_length=PROMPT_MAX_CHARS)]
 Preset = Literal["240p", "360p", "480p", "512p", "576p", "720p", "1080p"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3"]
 Seed = Annotated[int, Meta(ge=0, le=2**32 - 1)]
@@ -21,6 +23,10 @@ Strength = Annotated[float, Meta(ge=0, le=1)]
 Dimension = Annotated[int, Meta(ge=16, le=4096, description="pixels; rounded to the model's size multiple")]
 ModelName = Annotated[str, Meta(max_length=128)]
 StyleName = Annotated[str, Meta(max_length=64)]
+
+
+# (owner id, input) -> the text spoken in it; composition hands speech's transcription in.
+VoicePrompt = Callable[[str, InputRef], Awaitable[str]]
 
 
 class GenerationOptions(CommonOptions, forbid_unknown_fields=True, kw_only=True):
@@ -44,14 +50,18 @@ class GenerationOptions(CommonOptions, forbid_unknown_fields=True, kw_only=True)
     """Denoising steps; default and maximum per model."""
     guidance_scale: Guidance | None = None
     negative_prompt: Prompt | None = None
+    prompt_audio: InputRef | None = None
+    """An audio or video input whose speech is transcribed (the default ASR model) into the prompt, after
+    `prompt` when both are given, and screened like any prompt; at most `speech.max_prompt_audio_s` long."""
     format: Format = "mp4"
     quality: Quality = "medium"
 
 
 class TextToVideoRequest(GenerationOptions, forbid_unknown_fields=True, kw_only=True):
-    """Generate a video from a text prompt."""
+    """Generate a video from a text prompt (or a spoken one, `prompt_audio`)."""
 
-    prompt: Annotated[str, Meta(min_length=1, max_length=2000)]
+    prompt: Prompt = ""
+    """Required unless `prompt_audio` is given."""
     style: StyleName | None = None
     """Prompt template (e.g. `cinematic`, `anime`); GET /v1/video/models lists each model's styles."""
 
@@ -98,7 +108,28 @@ class ModelOut(msgspec.Struct):
     default_for: list[str]
 
 
+class AsrModelOut(msgspec.Struct):
+    """A speech-recognition model (`POST /v1/video/transcribe`, `/edit/captions`)."""
+
+    name: str
+    kinds: list[str]
+    """`["asr"]`."""
+    engine: str
+    description: str
+    hardware: str
+    source: str
+    """`package:<module>/<folder>` (shipped in a Python package), a Hugging Face repository, or `local folder`."""
+    languages: list[str]
+    """ISO 639-1 codes it transcribes; empty: every language Whisper knows."""
+    installed: bool
+    """Its weights are on this server (requests naming a model that is not are refused with 503)."""
+    install_hint: str | None
+    default_for: list[str]
+
+
 class ModelList(msgspec.Struct):
     items: list[ModelOut]
     classical_styles: list[str]
     """Styles of `/generate/style-transfer` that run as ffmpeg filters on the CPU (no model needed)."""
+    asr: list[AsrModelOut] = msgspec.field(default_factory=list)
+    """Speech-recognition models (kind `asr`)."""

@@ -16,8 +16,17 @@ from videoapi.errors import InvalidRequest, ModelNotInstalled
 from videoapi.generation.cache import install_hint, public_install_hint
 from videoapi.generation.kinds import CPU_QUEUE, GPU_QUEUE, KIND_OF_TASK, TASK_KINDS
 from videoapi.generation.plan import pick_model, plan_generation
-from videoapi.generation.registry import Registry, availability, load_registry
-from videoapi.generation.schemas import ImageToVideoRequest, ModelList, ModelOut, StyleTransferRequest
+from videoapi.generation.registry import Registry, asr_install_hint, asr_weights, availability, load_registry
+from videoapi.generation.schemas import (
+    PROMPT_MAX_CHARS,
+    AsrModelOut,
+    ImageToVideoRequest,
+    ModelList,
+    ModelOut,
+    StyleTransferRequest,
+    TextToVideoRequest,
+    VoicePrompt,
+)
 from videoapi.generation.styles import (
     CLASSICAL_PRICE,
     CLASSICAL_STYLES,
@@ -57,8 +66,11 @@ class GenerationService:
         moderation: Moderation,
         billing: BillingService,
         step: OutputStep,
+        voice_prompt: VoicePrompt | None = None,
     ) -> None:
         self.settings = settings
+        self.voice_prompt = voice_prompt
+        """Transcribes `prompt_audio`; None: the field is refused."""
         self.sessions = sessions
         self.assets = assets
         self.policies = policies
@@ -81,6 +93,7 @@ class GenerationService:
         policy = await self.policies.get(principal.owner_id)
         # The prompt, the negative prompt and any text.
         self.moderation.screen(req, policy.moderation_rules)
+        req = await self._with_spoken_prompt(principal, req, policy.moderation_rules)
         req = msgspec.structs.replace(
             req, watermark=await self.step.resolve_watermark(principal.owner_id, req.watermark, policy)
         )
@@ -139,6 +152,40 @@ class GenerationService:
         estimate = self.billing.estimate(TASK_KINDS[gen_kind], seconds, plan.width, plan.height, spec.name).credits
         return {**common, "queue": GPU_QUEUE, "params": params, "batch_key": batch_key, "estimate_credits": estimate}
 
+    async def _with_spoken_prompt(self, principal: Principal, req: Any, rules: dict[str, Any] | None) -> Any:
+        """`req` with the speech of `prompt_audio` added to its prompt (screened first, the error naming
+        `prompt_audio`); a 422 naming `prompt` for a text-to-video request with neither."""
+        if req.prompt_audio is None:
+            if isinstance(req, TextToVideoRequest) and not req.prompt.strip():
+                raise InvalidRequest(
+                    "give a `prompt` or a `prompt_audio`",
+                    code="invalid_request",
+                    errors=[{"field": "prompt", "message": "required (or give prompt_audio)"}],
+                )
+            return req
+        if self.voice_prompt is None:
+            raise InvalidRequest(
+                "this server does not transcribe prompt audio",
+                code="unsupported_option",
+                errors=[{"field": "prompt_audio", "message": "not supported here"}],
+            )
+        spoken = (await self.voice_prompt(principal.owner_id, req.prompt_audio)).strip()
+        if not spoken:
+            raise InvalidRequest(
+                "no speech was heard in `prompt_audio`",
+                code="invalid_request",
+                errors=[{"field": "prompt_audio", "message": "no speech heard"}],
+            )
+        self.moderation.screen({}, rules, [("prompt_audio", spoken)])
+        prompt = f"{req.prompt.strip()} {spoken}".strip()
+        if len(prompt) > PROMPT_MAX_CHARS:
+            raise InvalidRequest(
+                f"the prompt with the transcribed speech is {len(prompt)} characters; the limit is {PROMPT_MAX_CHARS}",
+                code="limit_exceeded",
+                errors=[{"field": "prompt_audio", "message": f"prompt and speech over {PROMPT_MAX_CHARS} characters"}],
+            )
+        return msgspec.structs.replace(req, prompt=prompt)
+
     async def estimate(self, principal: Principal, kind: str, req: Any) -> EstimateOut:
         """What submitting `req` would do, without creating anything (same validation as a create)."""
         prepared = await self.prepare(principal, kind, req)
@@ -195,4 +242,21 @@ def list_models(settings: Settings, registry: Registry | None = None, *, for_ope
                 default_for=[k for k, v in registry.defaults.items() if v == name],
             )
         )
-    return ModelList(items=items, classical_styles=sorted(CLASSICAL_STYLES))
+    asr = []
+    for name, asr_spec in registry.asr.items():
+        installed = asr_weights(settings, asr_spec) is not None
+        asr.append(
+            AsrModelOut(
+                name=name,
+                kinds=list(asr_spec.kinds),
+                engine=asr_spec.engine,
+                description=asr_spec.description,
+                hardware=asr_spec.hardware,
+                source="local folder" if asr_spec.is_local and not for_operator else asr_spec.source,
+                languages=list(asr_spec.languages),
+                installed=installed,
+                install_hint=None if installed else asr_install_hint(asr_spec),
+                default_for=[k for k, v in registry.defaults.items() if v == name],
+            )
+        )
+    return ModelList(items=items, classical_styles=sorted(CLASSICAL_STYLES), asr=asr)

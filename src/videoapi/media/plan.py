@@ -44,6 +44,8 @@ class Plan:
     """Commands (argv, no shell) the job runs, in order, before ffmpeg; e.g. text-to-speech."""
     extra_outputs: list[tuple[Path, str]] = field(default_factory=list)
     """More files the same pass produces, each stored as its own asset: (path, content type)."""
+    documents: list[tuple[Path, str]] = field(default_factory=list)
+    """Text files (a transcript) written with `files` and stored as outputs unprobed: (path, content type)."""
     expect: Expected | None = None
     """What the main output must be (lengths, sound, size, codecs); None: the planner declares nothing."""
     passes: list[list[str]] = field(default_factory=list)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ class Rendered:
     poster: Path | None
     content_type: str
     extras: list[tuple[Path, str]] = field(default_factory=list)
+    documents: list[tuple[Path, str]] = field(default_factory=list)
+    """Text outputs (a transcript) stored after the media ones, neither probed nor scanned for frames."""
     render: dict[str, Any] | None = None
     """The plan's `render` report, shown as `result.render`."""
     expect: Expected | None = None
@@ -97,16 +100,23 @@ class OutputStep:
         folder.mkdir(exist_ok=True)
         return (await self.assets.resolve_input(ctx.task.owner_id, wm.image, folder)).path
 
-    async def run_plan(self, ctx: JobContext, plan: Plan, watermark: VisibleWatermark | None) -> Rendered:
+    async def run_plan(
+        self,
+        ctx: JobContext,
+        plan: Plan,
+        watermark: VisibleWatermark | None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> Rendered:
         """Put the watermark on every output of `plan` (same pass), write its files, run it, and check the
-        main output against what the plan declared (OutputMismatch: a fallback plan, if any, runs instead)."""
+        main output against what the plan declared (OutputMismatch: a fallback plan, if any, runs instead).
+        The main pass reports its progress to `on_progress` (default: the task's), e.g. a job's later share."""
         if watermark is not None:
             logo = await self.watermark_logo(ctx, watermark)
             plan = replace_plan(plan, watermark, logo, self.settings.editing.fonts_dir)
         # One time limit for every pass of the plan (and its fallback) together.
         deadline = time.monotonic() + ctx.time_limit_s
         try:
-            return await self._run(ctx, plan, deadline)
+            return await self._run(ctx, plan, deadline, on_progress or ctx.report_progress)
         except ProcessingError as exc:
             # ffmpeg failed or the output does not match; a bad input (MediaError) would fail the fallback too.
             if plan.fallback is None:
@@ -116,9 +126,11 @@ class OutputStep:
             if fallback.render is not None:
                 reason = f"smart rendering failed ({exc.code}: {exc}); re-encoded in full"
                 fallback = dataclasses.replace(fallback, render={**fallback.render, "reason": reason})
-            return await self._run(ctx, fallback, deadline)
+            return await self._run(ctx, fallback, deadline, on_progress or ctx.report_progress)
 
-    async def _run(self, ctx: JobContext, plan: Plan, deadline: float) -> Rendered:
+    async def _run(
+        self, ctx: JobContext, plan: Plan, deadline: float, on_progress: Callable[[float], None]
+    ) -> Rendered:
         for path, content in plan.files.items():
             path.write_text(content, encoding="utf-8")
         for argv in plan.before:
@@ -130,13 +142,20 @@ class OutputStep:
         await run_ffmpeg(
             bounded_args(plan),
             duration_s=plan.duration_s,
-            on_progress=ctx.report_progress,
+            on_progress=on_progress,
             timeout_s=_left(deadline),
             max_pixels=self.settings.limits.max_pixels,
         )
         if plan.expect is not None:
             await asyncio.to_thread(verify_output, plan.output, plan.expect)
-        return Rendered(plan.output, plan.poster, plan.content_type, list(plan.extra_outputs), render=plan.render)
+        return Rendered(
+            plan.output,
+            plan.poster,
+            plan.content_type,
+            list(plan.extra_outputs),
+            list(plan.documents),
+            render=plan.render,
+        )
 
     async def finish(self, ctx: JobContext, rendered: Rendered, generated: Generated | None = None) -> JobOutput:
         """Scan every output with the owner's threshold (a blocked one fails the task, nothing stored),
@@ -172,7 +191,7 @@ class OutputStep:
         if rendered.render is not None:
             result["render"] = rendered.render
         assets = [asset]
-        if rendered.extras:
+        if rendered.extras or rendered.documents:
             listed = [dict(result)]
             for path, content_type in rendered.extras:
                 extra, extra_result = await self.assets.store_output(
@@ -180,6 +199,12 @@ class OutputStep:
                 )
                 assets.append(extra)
                 listed.append(extra_result)
+            for path, content_type in rendered.documents:
+                document, stored = await self.assets.store_document(
+                    task.owner_id, task.id, task.attempts, path, content_type
+                )
+                assets.append(document)
+                listed.append(stored)
             result["outputs"] = listed
         keys = [k for a in assets for k in (a.storage_key, a.poster_key) if k]
         return JobOutput(result=result, assets=assets, stored_keys=keys)

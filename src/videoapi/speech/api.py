@@ -1,4 +1,4 @@
-"""Routes: POST /v1/video/transcribe -> 202 task, and its /estimate."""
+"""Routes: POST /v1/video/transcribe and /v1/video/edit/captions -> 202 task, and their /estimate."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from litestar.params import Body
 
 from videoapi.auth.principal import CurrentPrincipal
 from videoapi.gateway.service import Item, submit
-from videoapi.speech.schemas import TranscribeRequest
+from videoapi.speech.captions import CAPTIONS
+from videoapi.speech.schemas import CaptionsRequest, TranscribeRequest
 from videoapi.speech.service import SpeechService
 from videoapi.tasks.schemas import EstimateOut, TaskOut
 
@@ -51,4 +52,41 @@ async def transcribe_estimate(
     return await speech.estimate(principal, data)
 
 
-ROUTES: list[Any] = [transcribe, transcribe_estimate]
+@post(
+    "/v1/video/edit/captions",
+    status_code=202,
+    tags=["edit"],
+    summary=CAPTIONS.summary,
+    description=(CaptionsRequest.__doc__ or "").strip(),
+    operation_id="edit_captions",
+    opt={"scope": "edit"},
+)
+async def captions(
+    data: Annotated[CaptionsRequest, Body(media_type="application/json")],
+    principal: CurrentPrincipal,
+    speech: NamedDependency[SpeechService],
+    request: Request,
+) -> Response[TaskOut]:
+    async def prepare() -> list[Item]:
+        return [Item(await speech.prepare_captions(principal, data))]
+
+    return await submit(request, principal, prepare)
+
+
+@post(
+    "/v1/video/edit/captions/estimate",
+    status_code=200,
+    tags=["edit"],
+    summary="Validate a captions request and estimate its cost and ETA, creating nothing",
+    operation_id="edit_captions_estimate",
+    opt={"scope": "edit"},
+)
+async def captions_estimate(
+    data: Annotated[CaptionsRequest, Body(media_type="application/json")],
+    principal: CurrentPrincipal,
+    speech: NamedDependency[SpeechService],
+) -> EstimateOut:
+    return await speech.estimate_captions(principal, data)
+
+
+ROUTES: list[Any] = [transcribe, transcribe_estimate, captions, captions_estimate]

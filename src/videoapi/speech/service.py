@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,16 +11,21 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from videoapi.assets.schemas import InputRef
 from videoapi.assets.service import AssetService
 from videoapi.auth.principal import Principal
 from videoapi.billing.service import BillingService
+from videoapi.editing.service import EditingService
 from videoapi.errors import InvalidRequest, ModelNotInstalled
 from videoapi.generation.registry import ASR_KIND, AsrSpec, Registry, asr_install_hint, asr_weights, load_registry
+from videoapi.media.ffmpeg import run_ffmpeg
 from videoapi.media.probe import MediaInfo
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.settings import Settings
-from videoapi.speech.schemas import TranscribeRequest
+from videoapi.speech.captions import CAPTIONS
+from videoapi.speech.engine import SAMPLE_RATE, Options, Transcriber
+from videoapi.speech.schemas import CaptionsRequest, TranscribeRequest
 from videoapi.tasks.eta import queue_eta
 from videoapi.tasks.schemas import EstimateOut
 from videoapi.tasks.states import PRIORITIES
@@ -98,18 +105,24 @@ WHISPER_LANGUAGES = frozenset(
 )
 
 
-def require_audio(media: MediaInfo) -> None:
+def extract_audio_args(source: Path, wav: Path) -> list[str]:
+    """ffmpeg arguments writing the first audio stream of `source` as 16 kHz mono 16-bit WAV (what Whisper reads)."""
+    return ["-i", str(source), "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE),
+            "-c:a", "pcm_s16le", "-f", "wav", str(wav)]  # fmt: skip
+
+
+def require_audio(media: MediaInfo, field: str = "input") -> None:
     if media.audio is None:
         raise InvalidRequest(
-            "the input has no audio stream: there is no speech to transcribe",
+            f"`{field}` has no audio stream: there is no speech to transcribe",
             code="input_no_audio",
-            errors=[{"field": "input", "message": "has no audio stream"}],
+            errors=[{"field": field, "message": "has no audio stream"}],
         )
 
 
 @dataclass
 class SpeechService:
-    """Transcription submissions for the API; the worker side is `speech.jobs`."""
+    """Transcription and captions submissions for the API; the worker side is `speech.jobs`."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
@@ -117,6 +130,9 @@ class SpeechService:
     policies: PolicyService
     moderation: Moderation
     billing: BillingService
+    edits: EditingService
+    transcriber: Transcriber
+    """For `prompt_audio` of generation requests, transcribed at submission (the model loads on first use)."""
 
     async def prepare(self, principal: Principal, req: TranscribeRequest) -> dict[str, Any]:
         """Validate `req` and return the keyword arguments of `TaskService.create` for it."""
@@ -164,3 +180,54 @@ class SpeechService:
             tasks_ahead=eta.ahead,
             eta_s=eta.eta_s,
         )
+
+    async def prepare_captions(self, principal: Principal, req: CaptionsRequest) -> dict[str, Any]:
+        """Validate a captions request and return the keyword arguments of `TaskService.create` for it."""
+        return (await self._prepare_captions(principal, req))[0]
+
+    async def _prepare_captions(
+        self, principal: Principal, req: CaptionsRequest
+    ) -> tuple[dict[str, Any], float | None]:
+        """The edit's checks (moderation, watermark, style, limits, the pass planned on the probe), plus the
+        model, the language and the input's audio when the request is transcribed (no `segments`)."""
+        spec = None
+        if req.segments is None:
+            spec = pick_asr_model(load_registry(self.settings), req.model)
+            decoding_language(spec, req.language)
+            require_weights(self.settings, spec)
+            media = await self.assets.check_input(principal.owner_id, req.input)
+            if media is not None:
+                require_audio(media)
+        kwargs, seconds = await self.edits.prepare_kind(principal, CAPTIONS, req)
+        if spec is not None:
+            kwargs["params"]["model"] = spec.name
+            if kwargs["time_limit_s"] is not None and seconds is not None:
+                kwargs["time_limit_s"] += self.settings.speech.time_limit_per_audio_s * seconds
+        return kwargs, seconds
+
+    async def estimate_captions(self, principal: Principal, req: CaptionsRequest) -> EstimateOut:
+        """What submitting a captions request would do, without creating anything."""
+        return await self.edits.estimate_prepared(CAPTIONS.kind, *await self._prepare_captions(principal, req))
+
+    async def prompt_text(self, owner_id: str, ref: InputRef) -> str:
+        """The speech of a generation request's `prompt_audio`, transcribed now with the default ASR model (a
+        short clip: at most `speech.max_prompt_audio_s`), so that the prompt is screened before a task exists."""
+        spec = pick_asr_model(load_registry(self.settings), None)
+        weights = require_weights(self.settings, spec)
+        limit_s = self.settings.speech.max_prompt_audio_s
+        with tempfile.TemporaryDirectory(prefix="prompt-audio-") as folder:
+            local = await self.assets.resolve_input(owner_id, ref, Path(folder))
+            require_audio(local.media, "prompt_audio")
+            if local.media.duration_s > limit_s:
+                raise InvalidRequest(
+                    f"prompt_audio lasts {local.media.duration_s:.1f} s; the limit is {limit_s:g} s "
+                    "(speech.max_prompt_audio_s)",
+                    code="limit_exceeded",
+                    errors=[{"field": "prompt_audio", "message": f"at most {limit_s:g} s"}],
+                )
+            wav = Path(folder) / "audio.wav"
+            await run_ffmpeg(extract_audio_args(local.path, wav), duration_s=local.media.duration_s, timeout_s=limit_s)
+            model = await asyncio.to_thread(self.transcriber.model, spec, weights)
+            language = decoding_language(spec, "auto")
+            transcript = await asyncio.to_thread(self.transcriber.transcribe, model, wav, Options(language))
+        return transcript.text

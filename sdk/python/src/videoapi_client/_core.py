@@ -41,6 +41,7 @@ class Route:
 EDIT_KINDS: dict[str, type] = {
     "audio": m.AudioRequest,
     "background": m.BackgroundRequest,
+    "captions": m.CaptionsRequest,
     "composite": m.CompositeRequest,
     "reframe": m.ReframeRequest,
     "subtitles": m.SubtitlesRequest,

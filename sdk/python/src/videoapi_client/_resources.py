@@ -38,6 +38,13 @@ class Edit(_Resource):
         """Replace a chroma-key backdrop by a colour, image or video."""
         return self._create("edit.background", request, fields, idempotency_key)
 
+    def captions(
+        self, request: m.CaptionsRequest | None = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> m.TaskOut:
+        """Transcribe the speech and burn it in as captions (word highlight, karaoke) or add a soft track;
+        the transcript is stored too. `segments` renders a given transcript instead."""
+        return self._create("edit.captions", request, fields, idempotency_key)
+
     def composite(
         self, request: m.CompositeRequest | None = None, /, *, idempotency_key: str | None = None, **fields: Any
     ) -> m.TaskOut:

@@ -14,6 +14,7 @@ from msgspec import UNSET, UnsetType
 
 __all__ = [
     "AdminUsage",
+    "AsrModelOut",
     "AssetOut",
     "AttemptOut",
     "AudioClip",
@@ -22,6 +23,10 @@ __all__ = [
     "BatchItem",
     "BatchOut",
     "BatchRequest",
+    "CaptionSegment",
+    "CaptionStyle",
+    "CaptionWord",
+    "CaptionsRequest",
     "ChromaKey",
     "ChromaMatte",
     "ColorClip",
@@ -106,6 +111,21 @@ class AdminUsage(msgspec.Struct, kw_only=True):
     total_credits: float
     total_tasks: int
     by_day_and_kind: list[UsageRow]
+
+
+class AsrModelOut(msgspec.Struct, kw_only=True):
+    """AsrModelOut."""
+
+    name: str
+    kinds: list[str]
+    engine: str
+    description: str
+    hardware: str
+    source: str
+    languages: list[str]
+    installed: bool
+    install_hint: str | None
+    default_for: list[str]
 
 
 class AssetOut(msgspec.Struct, kw_only=True):
@@ -199,6 +219,62 @@ class BatchRequest(msgspec.Struct, kw_only=True):
     """BatchRequest."""
 
     items: list[BatchItem]
+
+
+class CaptionSegment(msgspec.Struct, kw_only=True):
+    """CaptionSegment."""
+
+    start_s: float
+    end_s: float
+    text: str
+    words: list[CaptionWord] | UnsetType | None = UNSET
+
+
+class CaptionStyle(msgspec.Struct, kw_only=True):
+    """CaptionStyle."""
+
+    font: str | UnsetType | None = UNSET
+    size: int | UnsetType | None = UNSET
+    color: str | UnsetType = UNSET
+    outline_color: str | UnsetType = UNSET
+    outline_width: float | UnsetType | None = UNSET
+    box_color: str | UnsetType | None = UNSET
+    position: Literal["bottom", "top", "middle"] | UnsetType = UNSET
+    margin: int | UnsetType | None = UNSET
+    highlight: Literal["none", "word", "karaoke"] | UnsetType = UNSET
+    highlight_color: str | UnsetType = UNSET
+    words_per_caption: int | UnsetType | None = UNSET
+    max_chars_per_line: int | UnsetType = UNSET
+    max_lines: int | UnsetType = UNSET
+    uppercase: bool | UnsetType = UNSET
+
+
+class CaptionWord(msgspec.Struct, kw_only=True):
+    """CaptionWord."""
+
+    start_s: float
+    end_s: float
+    word: str
+    probability: float | UnsetType | None = UNSET
+
+
+class CaptionsRequest(msgspec.Struct, kw_only=True):
+    """CaptionsRequest."""
+
+    priority: Literal["low", "normal", "high"] | UnsetType = UNSET
+    webhook_url: str | UnsetType | None = UNSET
+    watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
+    input: InputRef
+    mode: Literal["burn", "soft"] | UnsetType = UNSET
+    style: CaptionStyle | UnsetType = UNSET
+    language: str | UnsetType = UNSET
+    model: str | UnsetType | None = UNSET
+    vad: bool | UnsetType = UNSET
+    initial_prompt: str | UnsetType | None = UNSET
+    segments: list[CaptionSegment] | UnsetType | None = UNSET
+    format: Literal["mp4", "webm"] | UnsetType = UNSET
+    quality: Literal["low", "medium", "high"] | UnsetType = UNSET
 
 
 class ChromaKey(msgspec.Struct, kw_only=True):
@@ -428,6 +504,7 @@ class ImageToVideoRequest(msgspec.Struct, kw_only=True):
     steps: int | UnsetType | None = UNSET
     guidance_scale: float | UnsetType | None = UNSET
     negative_prompt: str | UnsetType | None = UNSET
+    prompt_audio: InputRef | UnsetType | None = UNSET
     format: Literal["mp4", "webm"] | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
     image: InputRef
@@ -498,6 +575,7 @@ class ModelList(msgspec.Struct, kw_only=True):
 
     items: list[ModelOut]
     classical_styles: list[str]
+    asr: list[AsrModelOut] | UnsetType = UNSET
 
 
 class ModelOut(msgspec.Struct, kw_only=True):
@@ -702,6 +780,7 @@ class StyleTransferRequest(msgspec.Struct, kw_only=True):
     steps: int | UnsetType | None = UNSET
     guidance_scale: float | UnsetType | None = UNSET
     negative_prompt: str | UnsetType | None = UNSET
+    prompt_audio: InputRef | UnsetType | None = UNSET
     format: Literal["mp4", "webm"] | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
     video: InputRef
@@ -859,9 +938,10 @@ class TextToVideoRequest(msgspec.Struct, kw_only=True):
     steps: int | UnsetType | None = UNSET
     guidance_scale: float | UnsetType | None = UNSET
     negative_prompt: str | UnsetType | None = UNSET
+    prompt_audio: InputRef | UnsetType | None = UNSET
     format: Literal["mp4", "webm"] | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
-    prompt: str
+    prompt: str | UnsetType = UNSET
     style: str | UnsetType | None = UNSET
 
 
