@@ -50,4 +50,12 @@ def test_documented_requests_validate_against_their_tool_schema(tool: str, body:
 
 def test_the_docs_have_requests_for_the_tools() -> None:
     found = {tool for tool, _ in documented_examples()}
-    assert found >= {"upload_from_url", "trim", "composite", "subtitles", "transcribe", "generate_text_to_video"}
+    assert found >= {
+        "upload_from_url",
+        "trim",
+        "composite",
+        "subtitles",
+        "captions",
+        "transcribe",
+        "generate_text_to_video",
+    }

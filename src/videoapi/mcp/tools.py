@@ -17,7 +17,7 @@ from msgspec import Meta
 from videoapi.assets.schemas import AssetFromUrl, AssetOut
 from videoapi.editing.kinds import KINDS as EDIT_KINDS
 from videoapi.generation.kinds import KINDS as GENERATION_KINDS
-from videoapi.speech.schemas import TranscribeRequest
+from videoapi.speech.schemas import CaptionsRequest, TranscribeRequest
 from videoapi.tasks.schemas import TaskOut
 
 WAIT_TIMEOUT_MAX_S = 600.0
@@ -79,7 +79,6 @@ def _describe(summary: str, struct: type) -> str:
 
 
 def _edit_tools() -> list[ToolSpec]:
-    # Captions are `subtitles` fed by the `transcribe` tool's SRT/WebVTT until edit/captions exists.
     wanted = ("trim", "transcode", "composite", "subtitles")
     by_path = {spec.path: spec for spec in EDIT_KINDS.values() if spec.group == "edit"}
     return [
@@ -126,6 +125,17 @@ TOOLS: dict[str, ToolSpec] = {
             answer_type=AssetOut,
         ),
         *_edit_tools(),
+        ToolSpec(
+            name="captions",
+            description=_describe(
+                "Captions from speech: transcribe the input and burn the words in (or add a subtitle track)",
+                CaptionsRequest,
+            ),
+            method="POST",
+            path="/v1/video/edit/captions",
+            request_type=CaptionsRequest,
+            answer_type=TaskOut,
+        ),
         ToolSpec(
             name="transcribe",
             description=_describe("", TranscribeRequest),
