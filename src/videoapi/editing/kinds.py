@@ -74,7 +74,7 @@ def _trim_index(req: TrimRequest) -> bool:
 
 
 def _transcode(req: TranscodeRequest, sources: Sequence[Source], out_dir: Path, settings: Settings) -> Plan:
-    return plan_transcode(req, sources[0].media, sources[0].path, out_dir)
+    return plan_transcode(req, sources[0].media, sources[0].path, out_dir, settings.outputs)
 
 
 def _trim_check(req: TrimRequest, settings: Settings) -> None:
@@ -135,7 +135,7 @@ def all_kinds() -> list[EditKind]:
             "edit.transcode",
             "transcode",
             TranscodeRequest,
-            "Resize, change fps, re-encode to MP4 or WebM",
+            "Resize, change fps, re-encode to MP4, WebM, MOV (H.264, HEVC, AV1, VP9, ProRes), GIF or an HLS ladder",
             _single,
             _transcode,
         ),

@@ -25,6 +25,10 @@ class Expected:
     """One frame: the tolerance on lengths."""
     video_frames: int | None = None
     """Number of video frames, when the planner knows it (a smart trim: a gap inside keeps the length)."""
+    pix_fmt: str | None = None
+    """Pixel format of the video as decoded (yuv422p10le for ProRes)."""
+    renditions: tuple[tuple[str, Expected], ...] = ()
+    """An HLS output: each rendition's playlist (beside the master playlist) and what it must be."""
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,7 @@ class OutputStep:
             return await self._run(ctx, fallback, deadline)
 
     async def _run(self, ctx: JobContext, plan: Plan, deadline: float) -> Rendered:
+        plan.output.parent.mkdir(parents=True, exist_ok=True)  # an HLS output is a folder of files
         for path, content in plan.files.items():
             path.write_text(content, encoding="utf-8")
         for argv in plan.before:

@@ -1,0 +1,116 @@
+"""The outputs that are not one file with one video stream: an animated GIF and an HLS ladder.
+
+Both are planned as one ffmpeg pass over a filter graph: a GIF's palette is computed and applied in the
+same graph (split + palettegen + paletteuse), and every HLS rendition is a branch of one split, so the
+input is decoded once whatever the number of renditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from videoapi.media.encoding import AUDIO_BITRATE, Quality, video_args
+
+GIF_PALETTE = {
+    # (colours, stats mode, dither): fewer colours and ordered dithering make smaller files.
+    "low": ("64", "full", "bayer:bayer_scale=3"),
+    "medium": ("128", "full", "sierra2_4a"),
+    "high": ("256", "diff", "sierra2_4a"),
+}
+HLS_MASTER = "master.m3u8"
+HLS_DIR = "hls"
+# Peak bitrate of a rendition by its short side: CRF keeps the look, the cap keeps each rung inside
+# the bandwidth the master playlist advertises to players.
+HLS_MAXRATE_KBPS = {2160: 16000, 1440: 9000, 1080: 6000, 720: 3000, 480: 1200}
+
+
+def gif_args(source: str, filters: list[str], quality: Quality, out: Path) -> list[str]:
+    """One pass from `source` (a filter-graph pad such as `0:v:0`) through `filters` to a looping GIF."""
+    colors, stats, dither = GIF_PALETTE[quality]
+    chain = ",".join([*filters, "split[gif_a][gif_b]"])
+    graph = (
+        f"[{source}]{chain};[gif_a]palettegen=max_colors={colors}:stats_mode={stats}[gif_p];"
+        f"[gif_b][gif_p]paletteuse=dither={dither}[gif]"
+    )
+    return ["-filter_complex", graph, "-map", "[gif]", "-an", "-loop", "0", "-f", "gif", "-map_metadata", "-1", str(out)]
+
+
+@dataclass(frozen=True)
+class Rendition:
+    width: int
+    height: int
+    maxrate_kbps: int
+
+    @property
+    def playlist(self) -> str:
+        return f"stream_{self.height}p.m3u8" if self.width >= self.height else f"stream_{self.width}p.m3u8"
+
+
+def hls_ladder(shorts: list[int], width: int, height: int, rescale: Callable[[int, int, int], int]) -> list[Rendition]:
+    """The renditions for a `width` x `height` source: each short side of `shorts` at or below the
+    source's (never upscaled), largest first; a source smaller than every rung gets one at its size.
+
+    `rescale(side, num, den)` rounds the long side the way ffmpeg's `-2` does.
+    """
+    source_short = min(width, height)
+    kept = sorted({s for s in shorts if s <= source_short}, reverse=True) or [source_short - source_short % 2]
+    rungs = []
+    for short in kept:
+        if width >= height:
+            size = (rescale(short, width, height), short)
+        else:
+            size = (short, rescale(short, height, width))
+        rate = next((r for side, r in sorted(HLS_MAXRATE_KBPS.items()) if short <= side), 16000)
+        rungs.append(Rendition(size[0], size[1], rate))
+    return rungs
+
+
+def hls_args(
+    source: str,
+    filters: list[str],
+    rungs: list[Rendition],
+    *,
+    codec: str,
+    quality: Quality,
+    audio: str | None,
+    segments: str,
+    segment_s: float,
+    out_dir: Path,
+) -> list[str]:
+    """One pass from `source` to every rendition of `rungs` (a split per rendition), written under
+    `out_dir` as HLS VOD playlists plus a master playlist (`-master_pl_name`, `-var_stream_map`).
+
+    `audio` is the audio pad (`0:a:0`) or None; each rendition carries its own copy, so that a player
+    switching renditions never loses the sound. Segments are cut at the 2 s keyframes.
+    """
+    n = len(rungs)
+    chain = ",".join([*filters, f"split={n}" + "".join(f"[hls_s{i}]" for i in range(n))])
+    graph = [f"[{source}]{chain}"]
+    graph += [f"[hls_s{i}]scale={r.width}:{r.height}[hls_v{i}]" for i, r in enumerate(rungs)]
+    args = ["-filter_complex", ";".join(graph)]
+    for i in range(n):
+        args += ["-map", f"[hls_v{i}]"] + (["-map", audio] if audio else [])
+    args += video_args(codec, quality)
+    for i, r in enumerate(rungs):
+        args += [f"-maxrate:v:{i}", f"{r.maxrate_kbps}k", f"-bufsize:v:{i}", f"{r.maxrate_kbps * 2}k"]
+    if audio:
+        args += ["-c:a", "aac", "-b:a", AUDIO_BITRATE[quality]]
+    # `%v` in the file names below is each variant's `name:`, its size (stream_720p).
+    streams = " ".join(
+        (f"v:{i},a:{i}" if audio else f"v:{i}") + f",name:{r.playlist.removesuffix('.m3u8')}"
+        for i, r in enumerate(rungs)
+    )
+    ext = "m4s" if segments == "fmp4" else "ts"
+    args += [
+        "-f", "hls", "-hls_time", f"{segment_s:g}", "-hls_playlist_type", "vod", "-hls_list_size", "0",
+        "-hls_segment_type", "fmp4" if segments == "fmp4" else "mpegts",
+        "-hls_segment_filename", str(out_dir / f"%v_%03d.{ext}"),
+        "-master_pl_name", HLS_MASTER, "-var_stream_map", streams, "-map_metadata", "-1",
+    ]  # fmt: skip
+    if segments == "fmp4":
+        args += ["-hls_fmp4_init_filename", "%v_init.mp4"]
+    return [*args, str(out_dir / "%v.m3u8")]
+
+
