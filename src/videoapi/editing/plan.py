@@ -272,7 +272,7 @@ def _plan_hls(
         )
     options = req.hls or HlsOptions()
     width, height = even(media.video.width), even(media.video.height)
-    rungs = hls_ladder([RESOLUTION_SHORT_SIDE[r] for r in options.ladder], width, height, _even_rescale)
+    rungs = hls_ladder([int(r.removesuffix("p")) for r in options.ladder], width, height, _even_rescale)
     filters = [f for f in (normalise_filter(media), f"fps={req.fps:g}" if req.fps else None) if f]
     filters += ["setsar=1", "format=yuv420p"]
     folder = out_dir / HLS_DIR

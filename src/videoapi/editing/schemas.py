@@ -43,8 +43,11 @@ class TrimRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
     quality: Quality = "medium"
 
 
+HlsRung = Literal["2160p", "1440p", "1080p", "720p", "480p", "360p", "240p", "144p"]
+
+
 class HlsOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    ladder: Annotated[list[Resolution], Meta(min_length=1, max_length=5)] = msgspec.field(
+    ladder: Annotated[list[HlsRung], Meta(min_length=1, max_length=5)] = msgspec.field(
         default_factory=lambda: ["1080p", "720p", "480p"]
     )
     """Short side of each rendition; rungs above the source's size are left out (never upscaled), and a

@@ -7,9 +7,11 @@ input is decoded once whatever the number of renditions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from videoapi.media.encoding import AUDIO_BITRATE, Quality, video_args
 
@@ -23,6 +25,7 @@ HLS_MASTER = "master.m3u8"
 HLS_DIR = "hls"
 # Peak bitrate of a rendition by its short side: CRF keeps the look, the cap keeps each rung inside
 # the bandwidth the master playlist advertises to players.
+_ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
 HLS_MAXRATE_KBPS = {2160: 16000, 1440: 9000, 1080: 6000, 720: 3000, 480: 1200}
 
 
@@ -114,3 +117,49 @@ def hls_args(
     return [*args, str(out_dir / "%v.m3u8")]
 
 
+
+
+def stream_content_type(name: str) -> str:
+    """The MIME type of a file of an HLS folder, by its extension."""
+    ext = name.rsplit(".", 1)[-1]
+    return {"m3u8": "application/vnd.apple.mpegurl", "m4s": "video/iso.segment", "ts": "video/mp2t"}.get(
+        ext, "video/mp4"
+    )
+
+
+def read_master(text: str) -> list[dict[str, Any]]:
+    """The renditions a master playlist lists, in its order: playlist, width, height, bandwidth (bits/s)."""
+    out: list[dict[str, Any]] = []
+    attrs: dict[str, str] | None = None
+    for line in (raw.strip() for raw in text.splitlines()):
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            attrs = dict(_ATTR.findall(line.split(":", 1)[1]))
+        elif line and not line.startswith("#") and attrs is not None:
+            width, _, height = attrs.get("RESOLUTION", "0x0").partition("x")
+            out.append(
+                {"playlist": line, "width": int(width), "height": int(height), "bandwidth": int(attrs.get("BANDWIDTH", 0))}
+            )
+            attrs = None
+    return out
+
+
+def read_playlist_s(text: str) -> float:
+    """The length of a media playlist: the sum of its segments' EXTINF durations."""
+    return round(sum(float(line[8:].split(",")[0]) for line in text.splitlines() if line.startswith("#EXTINF:")), 3)
+
+
+def join_rendition(master: Path, dest: Path) -> Path:
+    """The first (largest) rendition of an HLS output as one file (init segment, then every segment in
+    order): fragmented MP4 and MPEG-TS segments concatenate into a valid file, for frame scans that
+    read ordinary files only."""
+    playlist = master.parent / read_master(master.read_text(encoding="utf-8"))[0]["playlist"]
+    names = []
+    for line in (raw.strip() for raw in playlist.read_text(encoding="utf-8").splitlines()):
+        if line.startswith("#EXT-X-MAP:"):
+            names.append(line.split('URI="', 1)[1].split('"', 1)[0])
+        elif line and not line.startswith("#"):
+            names.append(line)
+    with dest.open("wb") as out:
+        for name in names:
+            out.write((master.parent / name).read_bytes())
+    return dest
