@@ -36,7 +36,15 @@ from videoapi.editing.timeline import (
     validate,
 )
 from videoapi.media.colors import parse_color
-from videoapi.media.encoding import CONTENT_TYPES, OUTPUT_CODECS, POSTER_MAX_HEIGHT, container_flags, encode_args
+from videoapi.media.encoding import (
+    CODECS,
+    CONTENT_TYPES,
+    POSTER_MAX_HEIGHT,
+    container_flags,
+    encode_args,
+    output_codec,
+    output_codecs,
+)
 from videoapi.media.filters import ANCHORS, anchored, escape_value, fit, num, rate, safe_margins, yuv
 from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
@@ -163,14 +171,16 @@ class _Compiler:
         poster = self.out_dir / "poster.jpg"
         args = [arg for opts in self.inputs for arg in opts]
         args += ["-/filter_complex", str(graph_path), "-map", "[vout]", "-map", "[aout]"]
-        args += encode_args(out.format, out.quality)
+        codec = output_codec(out.format, out.codec)
+        args += encode_args(out.format, out.quality, codec)
         args += ["-t", num(lay.duration_s), *container_flags(out.format, output)]
         args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
         expect = Expected(
             video_s=lay.duration_s,
             size=(lay.width, lay.height),
-            video_codec=OUTPUT_CODECS[out.format][0],
-            audio_codec=OUTPUT_CODECS[out.format][1],
+            video_codec=output_codecs(out.format, codec)[0],
+            audio_codec=output_codecs(out.format, codec)[1],
+            pix_fmt=CODECS[codec].pix_fmt,
             frame_s=1 / lay.fps,
         )
         return Plan(args, output, poster, CONTENT_TYPES[out.format], lay.duration_s, files=self.files, expect=expect)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import NoReturn
 
 from videoapi.editing.schemas import HlsOptions, TranscodeRequest, TrimRequest
 from videoapi.editing.smart import plan_smart_trim, render_report, smart_blocker
@@ -198,6 +199,24 @@ def _plan_segments(
     return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s, expect=expect)
 
 
+def check_transcode(req: TranscodeRequest, limits: OutputSettings) -> str:
+    """The checks a transcode can make without its input's probe (a 422 naming the field); its codec."""
+    codec = output_codec(req.format, req.codec)
+    if req.hls is not None and req.format != "hls":
+        raise InvalidRequest(
+            "hls options are for format `hls`",
+            errors=[{"field": "hls", "message": "give format `hls`, or leave hls out"}],
+        )
+    if req.format == "hls" and (req.width or req.height or req.resolution):
+        raise InvalidRequest(
+            "an HLS output's sizes come from its ladder",
+            errors=[{"field": "hls.ladder", "message": "give the sizes in hls.ladder, not width/height/resolution"}],
+        )
+    if req.format == "gif" and req.fps is not None and req.fps > limits.gif_max_fps:
+        _gif_limit("fps", f"a GIF has at most {limits.gif_max_fps:g} fps", "gif_max_fps")
+    return codec
+
+
 def plan_transcode(
     req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path, limits: OutputSettings | None = None
 ) -> Plan:
@@ -205,7 +224,7 @@ def plan_transcode(
     if media.video is None or media.is_image:
         raise InvalidRequest("the input has no video to transcode", code="input_not_video")
     limits = limits or OutputSettings()
-    codec = output_codec(req.format, req.codec)
+    codec = check_transcode(req, limits)
     if req.format == "gif":
         return _plan_gif(req, media, src, out_dir, limits)
     if req.format == "hls":
@@ -237,8 +256,6 @@ def _plan_gif(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path,
             f"a GIF is at most {limits.gif_max_width}x{limits.gif_max_height}; this one would be {width}x{height}",
             "gif_max_width",
         )
-    if req.fps is not None and req.fps > limits.gif_max_fps:
-        _gif_limit("fps", f"a GIF has at most {limits.gif_max_fps:g} fps", "gif_max_fps")
     if media.duration_s > limits.gif_max_duration_s + 1e-3:
         _gif_limit(
             "input", f"a GIF lasts at most {limits.gif_max_duration_s:g} s; the input lasts {media.duration_s:.3f} s",
@@ -252,7 +269,7 @@ def _plan_gif(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path,
     return Plan(args, out, None, CONTENT_TYPES["gif"], media.duration_s, expect=expect)
 
 
-def _gif_limit(field: str, detail: str, setting: str) -> None:
+def _gif_limit(field: str, detail: str, setting: str) -> NoReturn:
     raise InvalidRequest(
         f"{detail} (setting outputs.{setting})",
         code="limit_exceeded",
@@ -265,11 +282,6 @@ def _plan_hls(
 ) -> Plan:
     """Every rendition of the ladder from one decode (split), HLS VOD playlists and a master playlist."""
     assert media.video is not None
-    if req.width or req.height or req.resolution:
-        raise InvalidRequest(
-            "an HLS output's sizes come from its ladder",
-            errors=[{"field": "hls.ladder", "message": "give the sizes in hls.ladder, not width/height/resolution"}],
-        )
     options = req.hls or HlsOptions()
     width, height = even(media.video.width), even(media.video.height)
     rungs = hls_ladder([int(r.removesuffix("p")) for r in options.ladder], width, height, _even_rescale)
