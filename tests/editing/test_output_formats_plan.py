@@ -66,7 +66,9 @@ def test_quality_levels_lower_the_crf_of_every_crf_codec(codec: str) -> None:
 
 def test_prores_quality_picks_the_profile_lt_standard_hq() -> None:
     profiles = [
-        value_after(plan_transcode(transcode(format="mov", codec="prores", quality=q), media(), SRC, OUT).args, "-profile:v")
+        value_after(
+            plan_transcode(transcode(format="mov", codec="prores", quality=q), media(), SRC, OUT).args, "-profile:v"
+        )
         for q in ("low", "medium", "high")
     ]
 
@@ -110,7 +112,9 @@ def test_gif_palette_is_made_and_used_in_the_same_pass() -> None:
 
 
 def test_gif_takes_the_input_fps_capped_by_the_limit() -> None:
-    plan = plan_transcode(transcode(format="gif", width=320), media(duration_s=5), SRC, OUT, OutputSettings(gif_max_fps=12))
+    plan = plan_transcode(
+        transcode(format="gif", width=320), media(duration_s=5), SRC, OUT, OutputSettings(gif_max_fps=12)
+    )
 
     assert "fps=12" in value_after(plan.args, "-filter_complex")
 
@@ -167,6 +171,7 @@ def test_hls_never_upscales_and_a_small_source_gets_one_rendition_at_its_size() 
     assert [e.size for _, e in portrait.expect.renditions] == [(720, 1280), (480, 854)]
     assert [e.size for _, e in tiny.expect.renditions] == [(160, 120)]
     assert value_after(tiny.args, "-var_stream_map") == "v:0,name:stream_120p"  # no audio to map
+    assert value_after(tiny.args, "-hls_fmp4_init_filename") == "stream_120p_init.mp4"  # %v: several variants only
 
 
 def test_hls_ts_segments() -> None:

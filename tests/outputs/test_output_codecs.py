@@ -113,3 +113,12 @@ def test_gif_and_prores_through_the_api(api: Api, tiny: Path) -> None:
     assert mov_task["result"]["content_type"] == "video/quicktime"
     assert refused.status_code == 422 and refused.json()["code"] == "codec_unsupported"
     assert refused.json()["errors"][0]["field"] == "codec"
+
+
+def test_hls_with_one_rendition_names_its_init_segment(tiny: Path, tmp_path: Path) -> None:
+    # A 160x120 source is below every rung: one rendition, whose init segment ffmpeg names without `%v`.
+    master = _render(tiny, tmp_path, format="hls", hls={"ladder": ["480p", "360p"]})
+
+    assert sorted(p.name for p in master.parent.iterdir()) == [
+        "master.m3u8", "stream_120p.m3u8", "stream_120p_000.m4s", "stream_120p_init.mp4",
+    ]  # fmt: skip

@@ -37,7 +37,20 @@ def gif_args(source: str, filters: list[str], quality: Quality, out: Path) -> li
         f"[{source}]{chain};[gif_a]palettegen=max_colors={colors}:stats_mode={stats}[gif_p];"
         f"[gif_b][gif_p]paletteuse=dither={dither}[gif]"
     )
-    return ["-filter_complex", graph, "-map", "[gif]", "-an", "-loop", "0", "-f", "gif", "-map_metadata", "-1", str(out)]
+    return [
+        "-filter_complex",
+        graph,
+        "-map",
+        "[gif]",
+        "-an",
+        "-loop",
+        "0",
+        "-f",
+        "gif",
+        "-map_metadata",
+        "-1",
+        str(out),
+    ]
 
 
 @dataclass(frozen=True)
@@ -113,10 +126,10 @@ def hls_args(
         "-master_pl_name", HLS_MASTER, "-var_stream_map", streams, "-map_metadata", "-1",
     ]  # fmt: skip
     if segments == "fmp4":
-        args += ["-hls_fmp4_init_filename", "%v_init.mp4"]
+        # ffmpeg expands `%v` in the init segment's name only when there are several variants.
+        init = "%v_init.mp4" if n > 1 else f"{rungs[0].playlist.removesuffix('.m3u8')}_init.mp4"
+        args += ["-hls_fmp4_init_filename", init]
     return [*args, str(out_dir / "%v.m3u8")]
-
-
 
 
 def stream_content_type(name: str) -> str:
@@ -137,7 +150,12 @@ def read_master(text: str) -> list[dict[str, Any]]:
         elif line and not line.startswith("#") and attrs is not None:
             width, _, height = attrs.get("RESOLUTION", "0x0").partition("x")
             out.append(
-                {"playlist": line, "width": int(width), "height": int(height), "bandwidth": int(attrs.get("BANDWIDTH", 0))}
+                {
+                    "playlist": line,
+                    "width": int(width),
+                    "height": int(height),
+                    "bandwidth": int(attrs.get("BANDWIDTH", 0)),
+                }
             )
             attrs = None
     return out

@@ -17,6 +17,8 @@ from videoapi.media.plan import Expected
 _SILENCE_BLOCK_S = 0.05
 # PyAV names a stream's codec by the decoder it opens; these decoders decode the codec named.
 _DECODER_CODECS = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx-vp9": "vp9", "libvpx": "vp8"}
+# The JPEG-range names are the same layout: x264 tags full-range input yuvj420p.
+_PIX_FMT_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
 
 
 class OutputMismatch(ProcessingError):
@@ -60,8 +62,13 @@ def _problems(path: Path, expect: Expected) -> list[str]:
             size = (video.codec_context.width, video.codec_context.height)
             if size != expect.size:
                 problems.append(f"video is {size[0]}x{size[1]}, planned {expect.size[0]}x{expect.size[1]}")
-        if expect.pix_fmt is not None and video is not None and video.codec_context.pix_fmt != expect.pix_fmt:
-            problems.append(f"video pixel format is {video.codec_context.pix_fmt}, planned {expect.pix_fmt}")
+        pix_fmt = video.codec_context.pix_fmt if video is not None else None
+        if (
+            expect.pix_fmt is not None
+            and pix_fmt is not None
+            and _PIX_FMT_ALIASES.get(pix_fmt, pix_fmt) != expect.pix_fmt
+        ):
+            problems.append(f"video pixel format is {pix_fmt}, planned {expect.pix_fmt}")
         ends = {"video": 0.0, "audio": 0.0}
         # An HLS playlist's timestamps start where its segments' do (MPEG-TS: 1.4 s), not at zero.
         offset_s = (c.start_time or 0) / 1e6 if c.format.name == "hls" else 0.0
