@@ -51,6 +51,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             # Tests poll fast; the rate limit tests (tests/gateway) set their own rates.
             "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "1000",
             "VIDEOAPI_GATEWAY__DEFAULT_BURST": "1000",
+            # Probing runs ffmpeg at every worker start; tests/media/test_hardware.py turns it on.
+            "VIDEOAPI_OUTPUTS__PROBE_HARDWARE": "false",
         }
         for dotted, value in overrides.items():
             env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = (

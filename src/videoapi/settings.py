@@ -198,6 +198,11 @@ class OutputSettings(Base):
     """Longest GIF, in seconds of the input."""
     hls_segment_s: float = 4.0
     """Target length of an HLS segment (cut on the 2 s keyframes)."""
+    probe_hardware: bool = True
+    """Each worker encodes a few frames with every hardware encoder (NVENC, QSV, VAAPI) at start to know
+    which really work; off: none is used (`encoder: auto` encodes in software, an explicit one fails)."""
+    hardware_probe_timeout_s: float = 20.0
+    """Time limit of one encoder's probe."""
 
 
 class RetentionSettings(Base):

@@ -14,6 +14,7 @@ from videoapi.media.encoding import (
     CONTENT_TYPES,
     COPYABLE,
     OUTPUT_CODECS,
+    audio_args,
     container_flags,
     encode_args,
     output_codec,
@@ -22,6 +23,7 @@ from videoapi.media.encoding import (
 )
 from videoapi.media.formats import HLS_DIR, HLS_MASTER, gif_args, hls_args, hls_ladder
 from videoapi.media.gops import StreamIndex
+from videoapi.media.hardware import check_encoder, planned_video_args
 from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
@@ -214,6 +216,7 @@ def check_transcode(req: TranscodeRequest, limits: OutputSettings) -> str:
         )
     if req.format == "gif" and req.fps is not None and req.fps > limits.gif_max_fps:
         _gif_limit("fps", f"a GIF has at most {limits.gif_max_fps:g} fps", "gif_max_fps")
+    check_encoder(req.encoder, None if req.format == "gif" else codec)
     return codec
 
 
@@ -232,8 +235,22 @@ def plan_transcode(
     out = out_dir / f"output.{req.format}"
     filters = [f for f in (_scale_filter(req, media), f"fps={req.fps:g}" if req.fps else None) if f]
     filters += ["setsar=1", "format=yuv420p"]
-    args = [*input_args(src), "-map", "0:v:0", "-map", "0:a:0?", "-vf", ",".join(filters)]
-    args += encode_args(req.format, req.quality, codec) + container_flags(req.format, out)
+    head, video, upload = planned_video_args(req.encoder, codec, req.quality)
+    args = [
+        *head,
+        *input_args(src),
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0?",
+        "-vf",
+        ",".join([*filters, *filter(None, [upload])]),
+    ]
+    if req.encoder in ("auto", "software"):
+        args += encode_args(req.format, req.quality, codec)
+    else:
+        args += [*video, *audio_args(req.format, req.quality)]
+    args += container_flags(req.format, out)
     poster = out_dir / "poster.jpg"
     video_codec, audio_codec = output_codecs(req.format, codec)
     expect = Expected(
@@ -289,9 +306,10 @@ def _plan_hls(
     filters += ["setsar=1", "format=yuv420p"]
     folder = out_dir / HLS_DIR
     audio = "0:a:0" if media.audio is not None else None
-    args = [*input_args(src)]
+    head, video, upload = planned_video_args(req.encoder, codec, req.quality)
+    args = [*head, *input_args(src)]
     args += hls_args(
-        "0:v:0", filters, rungs, codec=codec, quality=req.quality, audio=audio,
+        "0:v:0", filters, rungs, video=video, upload=upload, quality=req.quality, audio=audio,
         segments=options.segments, segment_s=limits.hls_segment_s, out_dir=folder,
     )  # fmt: skip
     poster = out_dir / "poster.jpg"

@@ -9,6 +9,7 @@ from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
 from videoapi.media.encoding import Codec, Format, OutputFormat, Quality
+from videoapi.media.hardware import Encoder
 from videoapi.outputs.schemas import CommonOptions
 
 Seconds = Annotated[float, Meta(ge=0, le=24 * 3600, description="seconds from the start of the input")]
@@ -73,3 +74,7 @@ class TranscodeRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
     quality: Quality = "medium"
     hls: HlsOptions | None = None
     """Ladder and segments of an `hls` output."""
+    encoder: Encoder = "auto"
+    """`auto`: a hardware encoder when the worker's probe found one for the codec, else software;
+    `software`; or `nvenc`, `qsv`, `vaapi` (the task fails with `encoder_unavailable` on a worker
+    without it)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from videoapi.media.encoding import AUDIO_BITRATE, Quality, video_args
+from videoapi.media.encoding import AUDIO_BITRATE, Quality
 
 GIF_PALETTE = {
     # (colours, stats mode, dither): fewer colours and ordered dithering make smaller files.
@@ -88,7 +88,8 @@ def hls_args(
     filters: list[str],
     rungs: list[Rendition],
     *,
-    codec: str,
+    video: list[str],
+    upload: str | None,
     quality: Quality,
     audio: str | None,
     segments: str,
@@ -99,16 +100,18 @@ def hls_args(
     `out_dir` as HLS VOD playlists plus a master playlist (`-master_pl_name`, `-var_stream_map`).
 
     `audio` is the audio pad (`0:a:0`) or None; each rendition carries its own copy, so that a player
-    switching renditions never loses the sound. Segments are cut at the 2 s keyframes.
+    switching renditions never loses the sound. Segments are cut at the 2 s keyframes. `video` encodes
+    every rendition (`hardware.planned_video_args`); `upload` ends each branch (a VAAPI upload).
     """
     n = len(rungs)
     chain = ",".join([*filters, f"split={n}" + "".join(f"[hls_s{i}]" for i in range(n))])
     graph = [f"[{source}]{chain}"]
-    graph += [f"[hls_s{i}]scale={r.width}:{r.height}[hls_v{i}]" for i, r in enumerate(rungs)]
+    tail = f",{upload}" if upload else ""
+    graph += [f"[hls_s{i}]scale={r.width}:{r.height}{tail}[hls_v{i}]" for i, r in enumerate(rungs)]
     args = ["-filter_complex", ";".join(graph)]
     for i in range(n):
         args += ["-map", f"[hls_v{i}]"] + (["-map", audio] if audio else [])
-    args += video_args(codec, quality)
+    args += video
     for i, r in enumerate(rungs):
         args += [f"-maxrate:v:{i}", f"{r.maxrate_kbps}k", f"-bufsize:v:{i}", f"{r.maxrate_kbps * 2}k"]
     if audio:

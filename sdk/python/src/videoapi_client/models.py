@@ -477,6 +477,7 @@ class OutputSpec(msgspec.Struct, kw_only=True):
     height: int | UnsetType | None = UNSET
     fps: float | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
+    encoder: Literal["auto", "software", "nvenc", "qsv", "vaapi"] | UnsetType = UNSET
     background: str | UnsetType = UNSET
 
 
@@ -801,6 +802,7 @@ class TranscodeRequest(msgspec.Struct, kw_only=True):
     codec: Literal["h264", "hevc", "av1", "vp9", "prores"] | UnsetType | None = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
     hls: HlsOptions | UnsetType | None = UNSET
+    encoder: Literal["auto", "software", "nvenc", "qsv", "vaapi"] | UnsetType = UNSET
 
 
 class TranscribeRequest(msgspec.Struct, kw_only=True):
