@@ -16,6 +16,7 @@ from videoapi.editing.plan import plan_transcode
 from videoapi.editing.schemas import TranscodeRequest
 from videoapi.media.probe import probe
 from videoapi.outputs.verify import OutputMismatch, verify_output
+from videoapi.outputs.watermark import VisibleWatermark, replace_plan
 from videoapi.settings import LimitSettings, OutputSettings
 
 pytestmark = pytest.mark.ffmpeg
@@ -122,3 +123,23 @@ def test_hls_with_one_rendition_names_its_init_segment(tiny: Path, tmp_path: Pat
     assert sorted(p.name for p in master.parent.iterdir()) == [
         "master.m3u8", "stream_120p.m3u8", "stream_120p_000.m4s", "stream_120p_init.mp4",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["gif", "hls"])
+def test_a_visible_watermark_is_drawn_once_before_the_split(tiny: Path, tmp_path: Path, fmt: str) -> None:
+    # Trial keys always get a watermark: a GIF or an HLS ladder must take it like any output.
+    req = msgspec.convert({"input": {"asset_id": "a"}, "format": fmt}, TranscodeRequest)
+    plan = replace_plan(
+        plan_transcode(req, probe(tiny, LimitSettings()), tiny, tmp_path), VisibleWatermark(text="TRIAL"), None
+    )
+    plan.output.parent.mkdir(parents=True, exist_ok=True)
+    for path, content in plan.files.items():
+        path.write_text(content, encoding="utf-8")
+
+    ffmpeg(*plan.args)
+
+    assert plan.expect is not None
+    verify_output(plan.output, plan.expect)
+    graph = plan.args[plan.args.index("-filter_complex") + 1]
+    assert graph.count("drawtext=") == 1 and graph.index("drawtext=") < graph.index("split")
+    assert not (plan.output.parent / "watermark.txt").exists() or fmt == "gif"

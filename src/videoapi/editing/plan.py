@@ -21,7 +21,7 @@ from videoapi.media.encoding import (
     output_codecs,
     poster_args,
 )
-from videoapi.media.formats import HLS_DIR, HLS_MASTER, gif_args, hls_args, hls_ladder
+from videoapi.media.formats import BASE_LABEL, HLS_DIR, HLS_MASTER, gif_args, hls_args, hls_ladder
 from videoapi.media.gops import StreamIndex
 from videoapi.media.hardware import check_encoder, planned_video_args
 from videoapi.media.plan import Expected, Plan
@@ -283,7 +283,7 @@ def _plan_gif(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path,
     out = out_dir / "output.gif"
     args = [*input_args(src), *gif_args("0:v:0", [*filters, "setsar=1"], req.quality, out)]
     expect = Expected(size=(width, height), video_codec="gif", frame_s=1 / fps)
-    return Plan(args, out, None, CONTENT_TYPES["gif"], media.duration_s, expect=expect)
+    return Plan(args, out, None, CONTENT_TYPES["gif"], media.duration_s, expect=expect, watermark_label=BASE_LABEL)
 
 
 def _gif_limit(field: str, detail: str, setting: str) -> NoReturn:
@@ -324,7 +324,7 @@ def _plan_hls(
     expect = Expected(renditions=renditions)
     return Plan(
         [*args, *poster_args(poster)], folder / HLS_MASTER, poster, CONTENT_TYPES["hls"], media.duration_s,
-        expect=expect,
+        expect=expect, watermark_label=BASE_LABEL,
     )  # fmt: skip
 
 

@@ -23,6 +23,8 @@ GIF_PALETTE = {
 }
 HLS_MASTER = "master.m3u8"
 HLS_DIR = "hls"
+BASE_LABEL = "vbase"
+"""The label before the split (`Plan.watermark_label`): what every GIF or HLS branch is made from."""
 # Peak bitrate of a rendition by its short side: CRF keeps the look, the cap keeps each rung inside
 # the bandwidth the master playlist advertises to players.
 _ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
@@ -32,9 +34,8 @@ HLS_MAXRATE_KBPS = {2160: 16000, 1440: 9000, 1080: 6000, 720: 3000, 480: 1200}
 def gif_args(source: str, filters: list[str], quality: Quality, out: Path) -> list[str]:
     """One pass from `source` (a filter-graph pad such as `0:v:0`) through `filters` to a looping GIF."""
     colors, stats, dither = GIF_PALETTE[quality]
-    chain = ",".join([*filters, "split[gif_a][gif_b]"])
     graph = (
-        f"[{source}]{chain};[gif_a]palettegen=max_colors={colors}:stats_mode={stats}[gif_p];"
+        f"[{source}]{','.join(filters)}[{BASE_LABEL}];[{BASE_LABEL}]split[gif_a][gif_b];[gif_a]palettegen=max_colors={colors}:stats_mode={stats}[gif_p];"
         f"[gif_b][gif_p]paletteuse=dither={dither}[gif]"
     )
     return [
@@ -104,8 +105,8 @@ def hls_args(
     every rendition (`hardware.planned_video_args`); `upload` ends each branch (a VAAPI upload).
     """
     n = len(rungs)
-    chain = ",".join([*filters, f"split={n}" + "".join(f"[hls_s{i}]" for i in range(n))])
-    graph = [f"[{source}]{chain}"]
+    split = f"split={n}" + "".join(f"[hls_s{i}]" for i in range(n))
+    graph = [f"[{source}]{','.join(filters)}[{BASE_LABEL}];[{BASE_LABEL}]{split}"]
     tail = f",{upload}" if upload else ""
     graph += [f"[hls_s{i}]scale={r.width}:{r.height}{tail}[hls_v{i}]" for i, r in enumerate(rungs)]
     args = ["-filter_complex", ";".join(graph)]
