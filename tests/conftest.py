@@ -199,6 +199,11 @@ def _no_ffmpeg_unless_marked(request: pytest.FixtureRequest, monkeypatch: pytest
         real_init(self, args, *a, **kw)
 
     monkeypatch.setattr(subprocess.Popen, "__init__", guarded_init)
+    # A worker probes the hardware encoders with ffmpeg at start (once per process): here it finds the
+    # probe already made, with nothing usable, as on a node without hardware encoders.
+    from videoapi.media import hardware
+
+    monkeypatch.setattr(hardware, "_cache", {})
     try:
         import av
     except ImportError:  # pragma: no cover

@@ -39,7 +39,7 @@ from videoapi.queue.names import QUEUES
 from videoapi.settings import Settings, load_settings
 from videoapi.speech.api import ROUTES as SPEECH_ROUTES
 from videoapi.storage import load_signing_secret
-from videoapi.storage.api import download_file
+from videoapi.storage.api import download_file, stream_file
 from videoapi.tasks.api import ROUTES as TASK_ROUTES
 from videoapi.tasks.stats import queue_snapshot, set_task_table_gauges
 from videoapi.templates.api import ROUTES as TEMPLATE_ROUTES
@@ -194,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # On a separate listener, /metrics leaves the API port.
             *([] if settings.metrics.listen else [metrics]),
             download_file,
+            stream_file,
             *ASSET_ROUTES,
             *TASK_ROUTES,
             *EDIT_ROUTES,

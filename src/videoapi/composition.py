@@ -6,6 +6,7 @@ collaborators it uses as arguments and imports no module above its layer (docs/a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from videoapi.generation.jobs import GenerationJobs
 from videoapi.generation.kinds import KINDS as GENERATION_KINDS
 from videoapi.generation.service import GenerationService
 from videoapi.generation.styles import priced_model
+from videoapi.media.hardware import usable_encoders
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.outputs.step import OutputStep
@@ -211,6 +213,9 @@ def worker_lifecycle(settings: Settings, background: bool = True) -> WorkerLifec
     """The middleware that gives a consuming broker its Runtime (worker processes and embedded workers)."""
 
     async def boot(broker: dramatiq.Broker) -> tuple[Runtime, Callable[[], Awaitable[None]]]:
+        if settings.outputs.probe_hardware:
+            # Which hardware encoders really encode here, once per process (`/metrics`, `encoder: auto`).
+            await asyncio.to_thread(usable_encoders, settings.outputs.hardware_probe_timeout_s)
         services = await build_services(settings, broker)
         return make_runtime(services), services.close
 

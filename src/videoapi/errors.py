@@ -187,6 +187,9 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("asset_not_found", 404, "No asset with this id belongs to the caller."),
     ErrorCode("bad_request", 400, "The request could not be read (generic)."),
     ErrorCode("clip_too_short", 422, "A timeline clip starts at or after the end of the timeline."),
+    ErrorCode(
+        "codec_unsupported", 422, "The output format cannot hold the requested codec (ProRes in MP4, H.264 in WebM)."
+    ),
     ErrorCode("conflict", 409, "The request conflicts with the current state (generic)."),
     ErrorCode(
         "destination_credentials_unreadable",
@@ -196,6 +199,11 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("destination_not_found", 404, "No destination with this id belongs to the caller."),
     ErrorCode("empty_timeline", 422, "The timeline has no video, image, colour or text clip."),
     ErrorCode("encode_failed", 500, "Encoding generated frames into a video failed."),
+    ErrorCode(
+        "encoder_unavailable",
+        503,
+        "The requested hardware encoder (`encoder`) is not usable on the worker that ran the task (a task error).",
+    ),
     ErrorCode("fade_too_long", 422, "A clip's fade-in and fade-out together are longer than the clip."),
     ErrorCode("fast_trim_unsupported", 422, "A stream-copy trim cannot hold these codecs; use mode `accurate`."),
     ErrorCode("fetch_failed", 422, "An input URL could not be fetched."),

@@ -188,6 +188,25 @@ class EditSettings(Base):
     """Extra directory of fonts for text and subtitles; the system's fonts (fontconfig) are always used."""
 
 
+class OutputSettings(Base):
+    """Limits and shape of the GIF and HLS outputs; exceeding a GIF limit is a 422 that names it."""
+
+    gif_max_width: int = 640
+    """Widest GIF, in pixels: a GIF stores every frame's pixels with LZW only, so size grows fast."""
+    gif_max_height: int = 640
+    gif_max_fps: float = 25.0
+    """Highest GIF frame rate; a transcode to GIF without `fps` takes the input's, capped at this."""
+    gif_max_duration_s: float = 30.0
+    """Longest GIF, in seconds of the input."""
+    hls_segment_s: float = 4.0
+    """Target length of an HLS segment (cut on the 2 s keyframes)."""
+    probe_hardware: bool = True
+    """Each worker encodes a few frames with every hardware encoder (NVENC, QSV, VAAPI) at start to know
+    which really work; off: none is used (`encoder: auto` encodes in software, an explicit one fails)."""
+    hardware_probe_timeout_s: float = 20.0
+    """Time limit of one encoder's probe."""
+
+
 class RetentionSettings(Base):
     """How long files are kept; the workers purge on schedule and `videoapi purge` does it at once."""
 
@@ -447,6 +466,7 @@ class Settings(Base):
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     editing: EditSettings = msgspec.field(default_factory=EditSettings)
+    outputs: OutputSettings = msgspec.field(default_factory=OutputSettings)
     speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)

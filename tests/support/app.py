@@ -94,6 +94,8 @@ def settings_in(root: Path, **overrides: Any) -> Settings:
         # Tests poll fast; the rate limit tests (tests/gateway) set their own rates.
         "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "1000",
         "VIDEOAPI_GATEWAY__DEFAULT_BURST": "1000",
+        # Probing runs ffmpeg at every worker start; tests/media/test_hardware.py turns it on.
+        "VIDEOAPI_OUTPUTS__PROBE_HARDWARE": "false",
     }
     for dotted, value in overrides.items():
         env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = value if isinstance(value, str) else toml_value(value)

@@ -30,6 +30,12 @@ class Asset(Base):
 
     __table_args__ = (Index("ix_assets_owner_created", "owner_id", "created_at"),)
 
+    @property
+    def object_keys(self) -> list[str]:
+        """Every object of the asset: its file, its poster, and for an HLS output each playlist and segment."""
+        files = self.media.get("hls_files", []) if isinstance(self.media, dict) else []
+        return [k for k in (self.storage_key, self.poster_key, *files) if k]
+
 
 class StorageQuota(Base):
     """Bytes one owner may keep in the store (its assets and outputs); no row: `limits.storage_quota_bytes`."""

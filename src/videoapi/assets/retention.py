@@ -105,12 +105,11 @@ class Retention:
                 update(Asset).where(Asset.id.in_(report.deleted), Asset.deleted_at.is_(None)).values(deleted_at=now)
             )
         for asset in doomed:
-            for key in (asset.storage_key, asset.poster_key):
-                if key:
-                    try:
-                        await self.store.delete(key)
-                    except Exception:
-                        # The row already says deleted; a leftover object is logged for the operator.
-                        log.exception("purge_delete_failed", asset_id=asset.id, key=key)
+            for key in asset.object_keys:
+                try:
+                    await self.store.delete(key)
+                except Exception:
+                    # The row already says deleted; a leftover object is logged for the operator.
+                    log.exception("purge_delete_failed", asset_id=asset.id, key=key)
         log.info("purged", assets=len(doomed), bytes=report.bytes_freed, kept_for_tasks=len(report.kept_for_tasks))
         return report

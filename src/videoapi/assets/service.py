@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,8 +22,10 @@ from videoapi.db.engine import transaction
 from videoapi.errors import Gone, InvalidRequest, NotFound, PaymentRequired
 from videoapi.media.admission import MediaAdmission
 from videoapi.media.fetch import fetch_url
+from videoapi.media.formats import read_master, read_playlist_s, stream_content_type
 from videoapi.media.probe import MediaInfo, probe
 from videoapi.settings import Settings
+from videoapi.storage.signing import load_signing_secret, stream_url
 
 if TYPE_CHECKING:
     from videoapi.storage.base import ObjectStore
@@ -48,6 +51,8 @@ CONTENT_TYPES = {
     "flac": "audio/flac",
 }
 
+
+CONTENT_TYPES_HLS = "application/vnd.apple.mpegurl"
 
 WEBM_CODECS = frozenset({"vp8", "vp9", "av1", "opus", "vorbis"})
 """What a WebM file may hold; Matroska holding anything else is plain Matroska."""
@@ -92,10 +97,21 @@ class AssetService:
         self.sessions = sessions
         self.store = store
         self.settings = settings
+        self._secret: bytes | None = None
         # Bounds the fetches and reads this process does for requests (not those of workers' tasks).
         self.admission = admission or MediaAdmission(
             settings.limits.max_media_reads_per_owner, settings.limits.max_media_reads
         )
+
+    async def signed_url(self, key: str, filename: str | None = None) -> str:
+        """A fresh URL of a stored object; a playlist's URL signs its folder (`stream_url`) so that a player
+        can follow its references to every rendition and segment."""
+        ttl = self.settings.storage.url_ttl_s
+        if key.endswith(".m3u8"):
+            if self._secret is None:
+                self._secret = load_signing_secret(self.settings)
+            return stream_url(self.settings.server.base_url, key, int(time.time()) + ttl, self._secret)
+        return await self.store.signed_url(key, expires_s=ttl, filename=filename)
 
     def scratch_dir(self) -> Path:
         path = self.settings.work_dir / f"in-{uuid.uuid4().hex}"
@@ -197,9 +213,8 @@ class AssetService:
             row = await session.get(Asset, asset.id)
             assert row is not None
             row.deleted_at = utcnow()
-        for key in (asset.storage_key, asset.poster_key):
-            if key:
-                await self.store.delete(key)
+        for key in asset.object_keys:
+            await self.store.delete(key)
 
     async def check_input(self, owner_id: str, ref: InputRef) -> MediaInfo | None:
         """Validate an input reference at submission; returns the probe when it is an asset."""
@@ -245,6 +260,27 @@ class AssetService:
         )
         return asset, {**result, **media_summary(media)}
 
+    async def store_hls(
+        self, owner_id: str, task_id: str, attempt: int, master: Path, poster: Path | None
+    ) -> tuple[Asset, dict[str, Any]]:
+        """Move an HLS output (the master playlist's folder: playlists, segments) into the store under one
+        prefix; the asset is the master playlist, and lists every other object so that deleting it
+        deletes them all."""
+        prefix = f"outputs/{task_id}/{attempt}/{master.parent.name}"
+        renditions = read_master(master.read_text(encoding="utf-8"))
+        duration_s = read_playlist_s((master.parent / renditions[0]["playlist"]).read_text(encoding="utf-8"))
+        files, size = [], 0
+        for path in sorted(p for p in master.parent.iterdir() if p != master):
+            key = f"{prefix}/{path.name}"
+            size += await self.store.put_file(key, path, stream_content_type(path.name), move=True)
+            files.append(key)
+        media = {"hls_files": files, "renditions": renditions, "duration_s": duration_s}
+        asset, result = await self._store(owner_id, task_id, attempt, master, poster, CONTENT_TYPES_HLS, media, prefix)
+        asset.size_bytes += size
+        top = renditions[0]
+        summary = {"duration": duration_s, "width": top["width"], "height": top["height"], "renditions": renditions}
+        return asset, {**result, "size_bytes": asset.size_bytes, **summary}
+
     async def store_document(
         self, owner_id: str, task_id: str, attempt: int, path: Path, content_type: str
     ) -> tuple[Asset, dict[str, Any]]:
@@ -260,9 +296,10 @@ class AssetService:
         poster: Path | None,
         content_type: str,
         media: dict[str, Any],
+        folder: str | None = None,
     ) -> tuple[Asset, dict[str, Any]]:
         prefix = f"outputs/{task_id}/{attempt}"
-        key = f"{prefix}/{path.name}"
+        key = f"{folder or prefix}/{path.name}"
         poster_key = f"{prefix}/poster.jpg" if poster is not None and poster.exists() else None
         size = await self.store.put_file(key, path, content_type, move=True)
         if poster_key and poster is not None:
@@ -292,7 +329,7 @@ class AssetService:
     async def present(self, asset: Asset) -> AssetOut:
         ttl = self.settings.storage.url_ttl_s
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
-        url = await self.store.signed_url(asset.storage_key, expires_s=ttl, filename=asset.filename)
+        url = await self.signed_url(asset.storage_key, filename=asset.filename)
         poster = await self.store.signed_url(asset.poster_key, expires_s=ttl) if asset.poster_key else None
         return AssetOut(
             id=asset.id,
@@ -310,7 +347,7 @@ class AssetService:
         )
 
     async def sign(self, key: str) -> str:
-        return await self.store.signed_url(key, expires_s=self.settings.storage.url_ttl_s)
+        return await self.signed_url(key)
 
 
 def _clean_filename(name: str | None) -> str | None:

@@ -36,8 +36,18 @@ from videoapi.editing.timeline import (
     validate,
 )
 from videoapi.media.colors import parse_color
-from videoapi.media.encoding import CONTENT_TYPES, OUTPUT_CODECS, POSTER_MAX_HEIGHT, container_flags, encode_args
+from videoapi.media.encoding import (
+    CODECS,
+    CONTENT_TYPES,
+    POSTER_MAX_HEIGHT,
+    audio_args,
+    container_flags,
+    encode_args,
+    output_codec,
+    output_codecs,
+)
 from videoapi.media.filters import ANCHORS, anchored, escape_value, fit, num, rate, safe_margins, yuv
+from videoapi.media.hardware import planned_video_args
 from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
@@ -155,22 +165,32 @@ class _Compiler:
             f"[vposter]trim=start_frame={poster_f}:end_frame={poster_f + 1},{poster_scale}[poster]"
         )
         self.lines.append(f"[{audio}]anull[aout]")
+        out = self.req.output
+        codec = output_codec(out.format, out.codec)
+        head, video, upload = planned_video_args(out.encoder, codec, out.quality)
+        vout = "vout"
+        if upload:
+            self.lines.append(f"[vout]{upload}[venc]")
+            vout = "venc"
         graph_path = self.out_dir / GRAPH_FILE
         self.files[graph_path] = ";\n".join(self.lines) + "\n"
 
-        out = self.req.output
         output = self.out_dir / f"output.{out.format}"
         poster = self.out_dir / "poster.jpg"
-        args = [arg for opts in self.inputs for arg in opts]
-        args += ["-/filter_complex", str(graph_path), "-map", "[vout]", "-map", "[aout]"]
-        args += encode_args(out.format, out.quality)
+        args = [*head, *(arg for opts in self.inputs for arg in opts)]
+        args += ["-/filter_complex", str(graph_path), "-map", f"[{vout}]", "-map", "[aout]"]
+        if out.encoder in ("auto", "software"):
+            args += encode_args(out.format, out.quality, codec)
+        else:
+            args += [*video, *audio_args(out.format, out.quality)]
         args += ["-t", num(lay.duration_s), *container_flags(out.format, output)]
         args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
         expect = Expected(
             video_s=lay.duration_s,
             size=(lay.width, lay.height),
-            video_codec=OUTPUT_CODECS[out.format][0],
-            audio_codec=OUTPUT_CODECS[out.format][1],
+            video_codec=output_codecs(out.format, codec)[0],
+            audio_codec=output_codecs(out.format, codec)[1],
+            pix_fmt=CODECS[codec].pix_fmt,
             frame_s=1 / lay.fps,
         )
         return Plan(args, output, poster, CONTENT_TYPES[out.format], lay.duration_s, files=self.files, expect=expect)

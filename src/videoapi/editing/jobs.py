@@ -8,17 +8,25 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import structlog
 
 from videoapi.assets.service import AssetService
 from videoapi.billing.service import BillingService
 from videoapi.editing.kinds import KINDS, EditKind
+from videoapi.editing.schemas import TranscodeRequest
 from videoapi.editing.service import QUEUE, check_planned_size, check_requested_size, planned_estimate
 from videoapi.editing.source import Source
+from videoapi.editing.timeline import CompositeRequest, OutputSpec
+from videoapi.media.encoding import output_codec
 from videoapi.media.gops import read_index
+from videoapi.media.hardware import choose_encoder, usable_encoders
 from videoapi.media.plan import Plan
+from videoapi.observability.metrics import ENCODER_FALLBACKS
 from videoapi.outputs.step import OutputStep
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
 from videoapi.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 class EditJobs:
@@ -72,6 +80,7 @@ class EditJobs:
         """Plan `req` on its resolved inputs (`amend` adds to the plan, e.g. documents to store), check and
         charge the planned size, run it and store the outputs. The pass's progress runs from `progress_from`
         (what the job did before, e.g. a transcription) to 1."""
+        req, family = await self._choose_encoder(ctx, req)
         out_dir = ctx.work_dir / "out"
         out_dir.mkdir()
         plan = spec.plan(req, sources, out_dir, self.settings)
@@ -90,7 +99,28 @@ class EditJobs:
         output = await self.step.finish(ctx, rendered)
         if spec.describe is not None:
             spec.describe(req, sources, output.result)
+        if family is not None:
+            output.result["encoder"] = family
         return output
+
+    async def _choose_encoder(self, ctx: JobContext, req: Any) -> tuple[Any, str | None]:
+        """The request with its `encoder` made concrete for this worker (`choose_encoder`): `auto` becomes
+        a usable hardware family or `software` (the fallback counted by reason). None: no encoder option."""
+        out = req.output if isinstance(req, CompositeRequest) else req
+        if not isinstance(out, (TranscodeRequest, OutputSpec)):
+            return req, None
+        codec = None if out.format == "gif" else output_codec(out.format, out.codec)
+        probe = self.settings.outputs.probe_hardware
+        timeout_s = self.settings.outputs.hardware_probe_timeout_s
+        usable = await asyncio.to_thread(usable_encoders, timeout_s) if probe else None
+        family, fallback = choose_encoder(out.encoder, codec, usable)
+        if fallback is not None:
+            ENCODER_FALLBACKS.labels(fallback).inc()
+            log.info("encoder_fallback", task_id=ctx.task.id, codec=codec, reason=fallback)
+        chosen = msgspec.structs.replace(out, encoder=family)
+        if isinstance(req, CompositeRequest):
+            return msgspec.structs.replace(req, output=chosen), family
+        return chosen, family
 
     def specs(self) -> list[JobSpec]:
         return [JobSpec(kind, QUEUE, self.run) for kind in KINDS]

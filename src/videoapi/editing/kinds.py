@@ -18,7 +18,7 @@ from videoapi.editing.audio import AudioRequest, audio_inputs, check_audio, plan
 from videoapi.editing.background import BackgroundRequest, background_inputs, check_background, plan_background
 from videoapi.editing.compile import check_composite, composite_inputs, plan_composite
 from videoapi.editing.matting import prepare_background
-from videoapi.editing.plan import plan_transcode, plan_trim, trim_ranges
+from videoapi.editing.plan import check_transcode, plan_transcode, plan_trim, trim_ranges
 from videoapi.editing.reframe import ReframeRequest, describe_reframe, plan_reframe, with_camera_path
 from videoapi.editing.scenes import ScenesRequest, check_scenes, describe_scenes, plan_scenes, with_detected_scenes
 from videoapi.editing.schemas import TranscodeRequest, TrimRequest
@@ -76,7 +76,11 @@ def _trim_index(req: TrimRequest) -> bool:
 
 
 def _transcode(req: TranscodeRequest, sources: Sequence[Source], out_dir: Path, settings: Settings) -> Plan:
-    return plan_transcode(req, sources[0].media, sources[0].path, out_dir)
+    return plan_transcode(req, sources[0].media, sources[0].path, out_dir, settings.outputs)
+
+
+def _transcode_check(req: TranscodeRequest, settings: Settings) -> None:
+    check_transcode(req, settings.outputs)
 
 
 def _trim_check(req: TrimRequest, settings: Settings) -> None:
@@ -137,9 +141,10 @@ def all_kinds() -> list[EditKind]:
             "edit.transcode",
             "transcode",
             TranscodeRequest,
-            "Resize, change fps, re-encode to MP4 or WebM",
+            "Resize, change fps, re-encode to MP4, WebM, MOV (H.264, HEVC, AV1, VP9, ProRes), GIF or an HLS ladder",
             _single,
             _transcode,
+            _transcode_check,
         ),
         EditKind(
             "edit.background",

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import NoReturn
 
-from videoapi.editing.schemas import TranscodeRequest, TrimRequest
+from videoapi.editing.schemas import HlsOptions, TranscodeRequest, TrimRequest
 from videoapi.editing.smart import plan_smart_trim, render_report, smart_blocker
 from videoapi.errors import InvalidRequest
 from videoapi.media.encoding import (
+    CODECS,
     CONTENT_TYPES,
     COPYABLE,
     OUTPUT_CODECS,
+    audio_args,
     container_flags,
     encode_args,
+    output_codec,
+    output_codecs,
     poster_args,
 )
+from videoapi.media.formats import BASE_LABEL, HLS_DIR, HLS_MASTER, gif_args, hls_args, hls_ladder
 from videoapi.media.gops import StreamIndex
+from videoapi.media.hardware import check_encoder, planned_video_args
 from videoapi.media.plan import Expected, Plan
 from videoapi.media.probe import MediaInfo
 from videoapi.media.safety import input_args
+from videoapi.settings import OutputSettings
 
 RESOLUTION_SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080, "1440p": 1440, "2160p": 2160}
 Range = tuple[float, float]
@@ -193,21 +201,131 @@ def _plan_segments(
     return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s, expect=expect)
 
 
-def plan_transcode(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path) -> Plan:
+def check_transcode(req: TranscodeRequest, limits: OutputSettings) -> str:
+    """The checks a transcode can make without its input's probe (a 422 naming the field); its codec."""
+    codec = output_codec(req.format, req.codec)
+    if req.hls is not None and req.format != "hls":
+        raise InvalidRequest(
+            "hls options are for format `hls`",
+            errors=[{"field": "hls", "message": "give format `hls`, or leave hls out"}],
+        )
+    if req.format == "hls" and (req.width or req.height or req.resolution):
+        raise InvalidRequest(
+            "an HLS output's sizes come from its ladder",
+            errors=[{"field": "hls.ladder", "message": "give the sizes in hls.ladder, not width/height/resolution"}],
+        )
+    if req.format == "gif" and req.fps is not None and req.fps > limits.gif_max_fps:
+        _gif_limit("fps", f"a GIF has at most {limits.gif_max_fps:g} fps", "gif_max_fps")
+    check_encoder(req.encoder, None if req.format == "gif" else codec)
+    return codec
+
+
+def plan_transcode(
+    req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path, limits: OutputSettings | None = None
+) -> Plan:
+    """A re-encode to `req.format` with `req.codec`; GIF and HLS are one pass through a filter graph."""
     if media.video is None or media.is_image:
         raise InvalidRequest("the input has no video to transcode", code="input_not_video")
+    limits = limits or OutputSettings()
+    codec = check_transcode(req, limits)
+    if req.format == "gif":
+        return _plan_gif(req, media, src, out_dir, limits)
+    if req.format == "hls":
+        return _plan_hls(req, media, src, out_dir, limits, codec)
     out = out_dir / f"output.{req.format}"
     filters = [f for f in (_scale_filter(req, media), f"fps={req.fps:g}" if req.fps else None) if f]
     filters += ["setsar=1", "format=yuv420p"]
-    args = [*input_args(src), "-map", "0:v:0", "-map", "0:a:0?", "-vf", ",".join(filters)]
-    args += encode_args(req.format, req.quality) + container_flags(req.format, out)
+    head, video, upload = planned_video_args(req.encoder, codec, req.quality)
+    args = [
+        *head,
+        *input_args(src),
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0?",
+        "-vf",
+        ",".join([*filters, *filter(None, [upload])]),
+    ]
+    if req.encoder in ("auto", "software"):
+        args += encode_args(req.format, req.quality, codec)
+    else:
+        args += [*video, *audio_args(req.format, req.quality)]
+    args += container_flags(req.format, out)
     poster = out_dir / "poster.jpg"
+    video_codec, audio_codec = output_codecs(req.format, codec)
     expect = Expected(
         size=transcode_size(req, media),
-        video_codec=OUTPUT_CODECS[req.format][0],
-        audio_codec=OUTPUT_CODECS[req.format][1] if media.audio is not None else None,
+        video_codec=video_codec,
+        audio_codec=audio_codec if media.audio is not None else None,
+        pix_fmt=CODECS[codec].pix_fmt,
     )
     return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[req.format], media.duration_s, expect=expect)
+
+
+def _plan_gif(req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path, limits: OutputSettings) -> Plan:
+    """An animated GIF within `outputs.gif_max_*` (each a 422 naming the field): palette and frames in one pass."""
+    assert media.video is not None
+    width, height = transcode_size(req, media)
+    size_field = "resolution" if req.resolution else "width" if (req.width or req.height) else "input"
+    if width > limits.gif_max_width or height > limits.gif_max_height:
+        _gif_limit(
+            size_field,
+            f"a GIF is at most {limits.gif_max_width}x{limits.gif_max_height}; this one would be {width}x{height}",
+            "gif_max_width",
+        )
+    if media.duration_s > limits.gif_max_duration_s + 1e-3:
+        _gif_limit(
+            "input", f"a GIF lasts at most {limits.gif_max_duration_s:g} s; the input lasts {media.duration_s:.3f} s",
+            "gif_max_duration_s",
+        )  # fmt: skip
+    fps = req.fps or min(media.video.fps or limits.gif_max_fps, limits.gif_max_fps)
+    filters = [f for f in (_scale_filter(req, media), f"fps={fps:g}") if f]
+    out = out_dir / "output.gif"
+    args = [*input_args(src), *gif_args("0:v:0", [*filters, "setsar=1"], req.quality, out)]
+    expect = Expected(size=(width, height), video_codec="gif", frame_s=1 / fps)
+    return Plan(args, out, None, CONTENT_TYPES["gif"], media.duration_s, expect=expect, watermark_label=BASE_LABEL)
+
+
+def _gif_limit(field: str, detail: str, setting: str) -> NoReturn:
+    raise InvalidRequest(
+        f"{detail} (setting outputs.{setting})",
+        code="limit_exceeded",
+        errors=[{"field": field, "message": f"{detail} (outputs.{setting})"}],
+    )
+
+
+def _plan_hls(
+    req: TranscodeRequest, media: MediaInfo, src: Path, out_dir: Path, limits: OutputSettings, codec: str
+) -> Plan:
+    """Every rendition of the ladder from one decode (split), HLS VOD playlists and a master playlist."""
+    assert media.video is not None
+    options = req.hls or HlsOptions()
+    width, height = even(media.video.width), even(media.video.height)
+    rungs = hls_ladder([int(r.removesuffix("p")) for r in options.ladder], width, height, _even_rescale)
+    filters = [f for f in (normalise_filter(media), f"fps={req.fps:g}" if req.fps else None) if f]
+    filters += ["setsar=1", "format=yuv420p"]
+    folder = out_dir / HLS_DIR
+    audio = "0:a:0" if media.audio is not None else None
+    head, video, upload = planned_video_args(req.encoder, codec, req.quality)
+    args = [*head, *input_args(src)]
+    args += hls_args(
+        "0:v:0", filters, rungs, video=video, upload=upload, quality=req.quality, audio=audio,
+        segments=options.segments, segment_s=limits.hls_segment_s, out_dir=folder,
+    )  # fmt: skip
+    poster = out_dir / "poster.jpg"
+    video_codec = output_codecs("hls", codec)[0]
+    # The input's container length may exceed its video's by an audio frame or a B-frame delay.
+    frame_s = max(1 / (req.fps or media.video.fps or 25.0), 0.1)
+    renditions = tuple(
+        (r.playlist, Expected(size=(r.width, r.height), video_codec=video_codec, pix_fmt=CODECS[codec].pix_fmt,
+                              audio_codec="aac" if audio else None, video_s=media.duration_s, frame_s=frame_s))
+        for r in rungs
+    )  # fmt: skip
+    expect = Expected(renditions=renditions)
+    return Plan(
+        [*args, *poster_args(poster)], folder / HLS_MASTER, poster, CONTENT_TYPES["hls"], media.duration_s,
+        expect=expect, watermark_label=BASE_LABEL,
+    )  # fmt: skip
 
 
 def transcode_size(req: TranscodeRequest, media: MediaInfo) -> tuple[int, int]:

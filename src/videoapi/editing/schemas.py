@@ -8,7 +8,8 @@ import msgspec
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.media.encoding import Format, Quality
+from videoapi.media.encoding import Codec, Format, OutputFormat, Quality
+from videoapi.media.hardware import Encoder
 from videoapi.outputs.schemas import CommonOptions
 
 Seconds = Annotated[float, Meta(ge=0, le=24 * 3600, description="seconds from the start of the input")]
@@ -43,6 +44,19 @@ class TrimRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
     quality: Quality = "medium"
 
 
+HlsRung = Literal["2160p", "1440p", "1080p", "720p", "480p", "360p", "240p", "144p"]
+
+
+class HlsOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    ladder: Annotated[list[HlsRung], Meta(min_length=1, max_length=5)] = msgspec.field(
+        default_factory=lambda: ["1080p", "720p", "480p"]
+    )
+    """Short side of each rendition; rungs above the source's size are left out (never upscaled), and a
+    source smaller than every rung gets one rendition at its own size."""
+    segments: Literal["fmp4", "ts"] = "fmp4"
+    """Fragmented MP4 (`.m4s`, with an init segment) or MPEG-TS (`.ts`) segments."""
+
+
 class TranscodeRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
     input: InputRef
     resolution: Resolution | None = None
@@ -51,5 +65,16 @@ class TranscodeRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
     height: Dimension | None = None
     """With both width and height the video is fitted inside and padded (letterbox)."""
     fps: Fps | None = None
-    format: Format = "mp4"
+    format: OutputFormat = "mp4"
+    """`mp4`, `webm`, `mov`, `gif` (palette made in the same pass, within `outputs.gif_max_*`) or `hls`
+    (an adaptive ladder with a master playlist, see `hls`)."""
+    codec: Codec | None = None
+    """Video codec; default H.264 (VP9 in WebM). MP4 takes h264, hevc, av1, vp9; WebM vp9, av1;
+    MOV h264, hevc, prores; HLS h264, hevc; GIF none."""
     quality: Quality = "medium"
+    hls: HlsOptions | None = None
+    """Ladder and segments of an `hls` output."""
+    encoder: Encoder = "auto"
+    """`auto`: a hardware encoder when the worker's probe found one for the codec, else software;
+    `software`; or `nvenc`, `qsv`, `vaapi` (the task fails with `encoder_unavailable` on a worker
+    without it)."""

@@ -26,9 +26,10 @@ from videoapi.assets.schemas import InputRef
 from videoapi.editing.schemas import Dimension, Fps, Resolution
 from videoapi.errors import InvalidRequest
 from videoapi.media.colors import Color, parse_color
-from videoapi.media.encoding import Format, Quality
+from videoapi.media.encoding import Codec, Container, Quality, output_codec
 from videoapi.media.filters import Anchor
 from videoapi.media.fonts import Font, resolve_font
+from videoapi.media.hardware import Encoder, check_encoder
 from videoapi.media.probe import MediaInfo
 from videoapi.outputs.schemas import CommonOptions
 from videoapi.settings import Settings
@@ -173,7 +174,10 @@ class Timeline(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class OutputSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    format: Format = "mp4"
+    format: Container = "mp4"
+    codec: Codec | None = None
+    """Video codec; default H.264 (VP9 in WebM). MP4 takes h264, hevc, av1, vp9; WebM vp9, av1; MOV
+    h264, hevc, prores."""
     resolution: Resolution | None = None
     """Short side of the frame (default 1080p), shaped by `aspect_ratio`; 720p 9:16 is 720x1280."""
     aspect_ratio: AspectRatio = "16:9"
@@ -182,6 +186,8 @@ class OutputSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Exact size; with only one of them the other follows `aspect_ratio`."""
     fps: Fps = 30.0
     quality: Quality = "medium"
+    encoder: Encoder = "auto"
+    """`auto`, `software`, `nvenc`, `qsv` or `vaapi`, as for transcode."""
     background: str = "black"
     """Colour wherever no clip covers the frame (letterbox bars, gaps)."""
 
@@ -312,6 +318,8 @@ def validate(req: CompositeRequest, settings: Settings, medias: Sequence[MediaIn
     need no probe run, and the layout is returned only if every clip's length is known anyway.
     """
     out = req.output
+    codec = output_codec(out.format, out.codec, field="output.codec", format_field="output.format")
+    check_encoder(out.encoder, codec, field="output.encoder")
     width, height = output_size(out, settings)
     background = parse_color(out.background, "output.background")
     fonts = _check_clips(req, settings, height)

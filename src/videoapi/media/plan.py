@@ -25,6 +25,10 @@ class Expected:
     """One frame: the tolerance on lengths."""
     video_frames: int | None = None
     """Number of video frames, when the planner knows it (a smart trim: a gap inside keeps the length)."""
+    pix_fmt: str | None = None
+    """Pixel format of the video as decoded (yuv422p10le for ProRes)."""
+    renditions: tuple[tuple[str, Expected], ...] = ()
+    """An HLS output: each rendition's playlist (beside the master playlist) and what it must be."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class Plan:
     must not be planned for a watermarked output."""
     render: dict[str, Any] | None = None
     """How the output was rendered, shown as `result.render` (trims: smart or full, and why)."""
+    watermark_label: str | None = None
+    """The filter-graph label every output's video passes through, written `[label];[label]` in the
+    graph (before the split of a GIF's palette or of an HLS ladder): a visible watermark is drawn there,
+    once, rather than on each output."""
     fallback: Plan | None = None
     """Run instead when this plan fails (ffmpeg) or its output does not verify: the full re-encode
     behind a smart trim, so that a file the concat demuxer reads badly still gives a correct output."""

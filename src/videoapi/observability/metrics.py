@@ -150,3 +150,17 @@ MODEL_LOAD_SECONDS = Histogram(
 MODEL_CACHE_LOADED = Gauge(
     "videoapi_model_cache_loaded", "1 while the model is resident in this process's cache", ["model"], registry=REGISTRY
 )
+
+HARDWARE_ENCODER_USABLE = Gauge(
+    "videoapi_hardware_encoder_usable",
+    "1 when this worker's start-up probe encoded frames with the hardware encoder, else 0",
+    ["encoder"],
+    registry=REGISTRY,
+)
+ENCODER_FALLBACKS = Counter(
+    "videoapi_encoder_fallbacks_total",
+    "Outputs asked with encoder auto that were encoded in software, by reason "
+    "(no_hardware, codec_not_supported, not_probed)",
+    ["reason"],
+    registry=REGISTRY,
+)

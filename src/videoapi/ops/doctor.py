@@ -95,6 +95,7 @@ def default_probes() -> list[Probe]:
         Probe("rate limiter", check_rate_limiter, 15.0),
         Probe("store", check_store, 20.0),
         Probe("ffmpeg", check_ffmpeg, 30.0),
+        Probe("hardware encoders", check_encoders, 60.0),
         Probe("fonts", check_fonts, 30.0),
         Probe("tts", check_tts, 10.0),
         # Importing torch alone can take several seconds on a cold disk.
@@ -433,6 +434,22 @@ def check_tts(settings: Settings) -> list[Check]:
 
 
 # ---- generation ---------------------------------------------------------------------------------
+
+
+def check_encoders(settings: Settings) -> list[Check]:
+    """Encode a few frames with each hardware encoder, as a worker does at start; unusable is info, not a
+    failure: `encoder: auto` then encodes in software."""
+    from videoapi.media.hardware import probe_encoders
+
+    if not settings.outputs.probe_hardware:
+        return [Check("hardware encoders", "info", "not probed (outputs.probe_hardware is off): software only")]
+    found = probe_encoders(settings.outputs.hardware_probe_timeout_s)
+    return [
+        Check(f"encoder {s.encoder}", "ok", "encodes frames on this node")
+        if s.usable
+        else Check(f"encoder {s.encoder}", "info", f"unusable: {s.reason}")
+        for s in found.values()
+    ]
 
 
 def check_gpu(settings: Settings) -> list[Check]:

@@ -240,7 +240,7 @@ async def _purge_batch(
     for task in doomed:
         assets = by_task.get(task.id, [])
         report.purged.append(_purged(task, assets))
-        for key in (k for a in assets for k in (a.storage_key, a.poster_key) if k):
+        for key in (k for a in assets for k in a.object_keys):
             try:
                 await store.delete(key)
             except Exception as exc:  # the row is gone; the operator gets the key to remove by hand

@@ -20,7 +20,9 @@ import structlog
 
 from videoapi.assets.service import AssetService
 from videoapi.errors import InvalidRequest, ProcessingError
+from videoapi.media.encoding import CONTENT_TYPES
 from videoapi.media.ffmpeg import run_ffmpeg
+from videoapi.media.formats import join_rendition
 from videoapi.media.plan import Expected, Plan, bounded_args
 from videoapi.moderation.frames import scan_configured
 from videoapi.moderation.policy import Policy, PolicyService
@@ -131,6 +133,7 @@ class OutputStep:
     async def _run(
         self, ctx: JobContext, plan: Plan, deadline: float, on_progress: Callable[[float], None]
     ) -> Rendered:
+        plan.output.parent.mkdir(parents=True, exist_ok=True)  # an HLS output is a folder of files
         for path, content in plan.files.items():
             path.write_text(content, encoding="utf-8")
         for argv in plan.before:
@@ -165,7 +168,12 @@ class OutputStep:
             # A mismatch (OutputMismatch) fails the task: a wrong output is never stored as a success.
             await asyncio.to_thread(verify_output, rendered.output, rendered.expect)
         policy = await self.policies.get(task.owner_id)
-        outputs = [rendered.output, *(path for path, _ in rendered.extras)]
+        hls = rendered.content_type == CONTENT_TYPES["hls"]
+        main = rendered.output
+        if hls:
+            # The scan reads one file: the largest rendition joined (the others are scaled copies of it).
+            main = await asyncio.to_thread(join_rendition, rendered.output, ctx.work_dir / "scan-rendition")
+        outputs = [main, *(path for path, _ in rendered.extras)]
         scans = [await scan_configured(self.settings, path, policy.output_threshold) for path in outputs]
         provenance: dict[str, Any] | None = None
         if generated is not None:
@@ -181,9 +189,14 @@ class OutputStep:
                 )
                 provenance.update(signed)
         ctx.report_progress(0.97)
-        asset, result = await self.assets.store_output(
-            task.owner_id, task.id, task.attempts, rendered.output, rendered.poster, rendered.content_type
-        )
+        if hls:
+            asset, result = await self.assets.store_hls(
+                task.owner_id, task.id, task.attempts, rendered.output, rendered.poster
+            )
+        else:
+            asset, result = await self.assets.store_output(
+                task.owner_id, task.id, task.attempts, rendered.output, rendered.poster, rendered.content_type
+            )
         if provenance is not None:
             result["provenance"] = provenance
         if scans[0] is not None:
@@ -206,7 +219,7 @@ class OutputStep:
                 assets.append(document)
                 listed.append(stored)
             result["outputs"] = listed
-        keys = [k for a in assets for k in (a.storage_key, a.poster_key) if k]
+        keys = [k for a in assets for k in a.object_keys]
         return JobOutput(result=result, assets=assets, stored_keys=keys)
 
     async def finish_documents(

@@ -189,11 +189,27 @@ def _without_video_copy(opts: list[str], container: str) -> list[str]:
 
 def replace_plan(plan, wm: VisibleWatermark, logo: Path | None, fonts_dir: str | None = None):  # type: ignore[no-untyped-def]
     """A copy of an editing `Plan` with the watermark on every output (video, or each image)."""
+    if plan.watermark_label is not None:
+        return _watermark_at_label(plan, wm, logo, fonts_dir)
     args, files = plan.args, plan.files
     outputs = [plan.output, *(path for path, _ in plan.extra_outputs)]
     for n, output in enumerate(outputs):
         args, files = apply_watermark(args, output, files, wm, logo, fonts_dir, tuple(outputs[:n]))
     return dataclasses.replace(plan, args=args, files=files)
+
+
+def _watermark_at_label(plan, wm: VisibleWatermark, logo: Path | None, fonts_dir: str | None):  # type: ignore[no-untyped-def]
+    """The watermark drawn once where the plan's graph says (`Plan.watermark_label`), before its split."""
+    label = plan.watermark_label
+    i = plan.args.index("-filter_complex")
+    marker = f"[{label}];[{label}]"
+    assert marker in plan.args[i + 1], "a watermark label the graph does not have"
+    files = dict(plan.files)
+    # Its text file goes beside the poster, never inside an HLS folder that is stored whole.
+    work = plan.poster.parent if plan.poster is not None else plan.output.parent
+    fragment = _fragment(wm, logo, work, files, fonts_dir)(label, f"{label}_wm")
+    graph = plan.args[i + 1].replace(marker, f"[{label}];{fragment};[{label}_wm]")
+    return dataclasses.replace(plan, args=[*plan.args[: i + 1], graph, *plan.args[i + 2 :]], files=files)
 
 
 def effective_watermark(

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated
 
 import anyio
 from litestar import HttpMethod, Request, Response, route
 from litestar.enums import MediaType
 from litestar.params import PathParameter, QueryParameter
-from litestar.response import Stream
+from litestar.response import Redirect, Stream
 
 from videoapi.errors import Forbidden, NotFound
 from videoapi.storage.base import CHUNK_BYTES, ObjectStore, content_disposition
 from videoapi.storage.ranges import RangeNotSatisfiable, parse_range
-from videoapi.storage.signing import verify
+from videoapi.storage.signing import STREAM_ROUTE, verify
+
+# What an HLS folder holds: playlists, init segments, media segments (names made by `media.formats`).
+_STREAM_FILE = re.compile(r"[A-Za-z0-9_]+\.(m3u8|m4s|mp4|ts)")
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 
 
 @route("/v1/video/files/{key:path}", http_method=[HttpMethod.GET, HttpMethod.HEAD], tags=["files"])
@@ -80,6 +87,51 @@ async def download_file(
     except FileNotFoundError as exc:
         raise NotFound(f"object {key} does not exist") from exc
     return Stream(_read(fh, first, length), status_code=status_code, headers=headers, media_type=info.content_type)
+
+
+@route(STREAM_ROUTE + "/{exp:int}/{sig:str}/{key:path}", http_method=[HttpMethod.GET, HttpMethod.HEAD], tags=["files"])
+async def stream_file(
+    request: Request,
+    exp: Annotated[int, PathParameter(description="Expiry of the URL, unix seconds")],
+    sig: Annotated[str, PathParameter(description="Signature of the folder and exp")],
+    key: Annotated[str, PathParameter(description="Object key of a playlist or segment in the signed folder")],
+) -> Response:
+    """A playlist or segment of an HLS output; the signature in the path authorizes its whole folder.
+
+    Playlists are answered here, so that their relative references resolve under the same signed
+    prefix; segments redirect to the store's own signed URL (the local download route, or S3).
+    """
+    key = key.removeprefix("/")
+    prefix, _, name = key.rpartition("/")
+    now = time.time()
+    if not _STREAM_FILE.fullmatch(name) or not verify(prefix + "/", exp, sig, request.app.state.signing_secret, now):
+        raise Forbidden("stream URL signature invalid or expired", code="signature_invalid")
+    store: ObjectStore = request.app.state.store
+    ttl_s = max(exp - int(now), 1)
+    if not name.endswith(".m3u8"):
+        return Redirect(await store.signed_url(key, expires_s=ttl_s), status_code=302)
+    headers = {"cache-control": f"private, max-age={ttl_s}", "x-content-type-options": "nosniff"}
+    body = await _read_small(store, key)
+    if request.method == HttpMethod.HEAD:
+        return Response(content=b"", headers={**headers, "content-length": str(len(body))}, media_type=PLAYLIST_TYPE)
+    return Response(content=body, headers=headers, media_type=PLAYLIST_TYPE)
+
+
+async def _read_small(store: ObjectStore, key: str) -> bytes:
+    """A playlist's bytes (a few KB) from either store; NotFound when it is missing."""
+    try:
+        path = store.local_path(key)
+    except ValueError as exc:
+        raise NotFound(f"object {key} does not exist") from exc
+    if path is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            dest = Path(tmp) / "playlist.m3u8"
+            await store.fetch_to_file(key, dest)
+            return await anyio.Path(dest).read_bytes()
+    try:
+        return await anyio.Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise NotFound(f"object {key} does not exist") from exc
 
 
 async def _read(fh: anyio.AsyncFile[bytes], offset: int, length: int) -> AsyncIterator[bytes]:

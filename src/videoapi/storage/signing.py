@@ -63,3 +63,18 @@ def _create_key_file(path: Path) -> None:
             os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+STREAM_ROUTE = "/v1/video/streams"
+"""Where a folder of HLS playlists and segments is served under one signed prefix (`storage.api`)."""
+
+
+def stream_url(public_url: str, key: str, expires_at: int, secret: bytes) -> str:
+    """A URL of `key` (a playlist) that signs its folder rather than the file: the signature sits in the
+    path, so that the playlists' relative references (renditions, segments) resolve to signed URLs too.
+
+    The prefix signed ends with `/`, which no object key does (`validate_key`): a folder signature
+    never opens a file URL, nor a file signature a folder.
+    """
+    prefix = key.rsplit("/", 1)[0] + "/"
+    return f"{public_url.rstrip('/')}{STREAM_ROUTE}/{expires_at}/{sign(prefix, expires_at, secret)}/{key}"

@@ -44,6 +44,7 @@ __all__ = [
     "Ducking",
     "EstimateOut",
     "Field",
+    "HlsOptions",
     "ImageClip",
     "ImageToVideoRequest",
     "InputRef",
@@ -465,6 +466,13 @@ class Field(msgspec.Struct, kw_only=True):
     max: float | UnsetType | None = UNSET
 
 
+class HlsOptions(msgspec.Struct, kw_only=True):
+    """HlsOptions."""
+
+    ladder: list[Literal["2160p", "1440p", "1080p", "720p", "480p", "360p", "240p", "144p"]] | UnsetType = UNSET
+    segments: Literal["fmp4", "ts"] | UnsetType = UNSET
+
+
 class ImageClip(msgspec.Struct, kw_only=True, tag_field="type", tag="image"):
     """ImageClip."""
 
@@ -633,13 +641,15 @@ class ObjectMatte(msgspec.Struct, kw_only=True, tag_field="mode", tag="object"):
 class OutputSpec(msgspec.Struct, kw_only=True):
     """OutputSpec."""
 
-    format: Literal["mp4", "webm"] | UnsetType = UNSET
+    format: Literal["mp4", "webm", "mov"] | UnsetType = UNSET
+    codec: Literal["h264", "hevc", "av1", "vp9", "prores"] | UnsetType | None = UNSET
     resolution: Literal["480p", "720p", "1080p", "1440p", "2160p"] | UnsetType | None = UNSET
     aspect_ratio: Literal["16:9", "9:16", "1:1", "4:5"] | UnsetType = UNSET
     width: int | UnsetType | None = UNSET
     height: int | UnsetType | None = UNSET
     fps: float | UnsetType = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
+    encoder: Literal["auto", "software", "nvenc", "qsv", "vaapi"] | UnsetType = UNSET
     background: str | UnsetType = UNSET
 
 
@@ -988,8 +998,11 @@ class TranscodeRequest(msgspec.Struct, kw_only=True):
     width: int | UnsetType | None = UNSET
     height: int | UnsetType | None = UNSET
     fps: float | UnsetType | None = UNSET
-    format: Literal["mp4", "webm"] | UnsetType = UNSET
+    format: Literal["mp4", "webm", "mov", "gif", "hls"] | UnsetType = UNSET
+    codec: Literal["h264", "hevc", "av1", "vp9", "prores"] | UnsetType | None = UNSET
     quality: Literal["low", "medium", "high"] | UnsetType = UNSET
+    hls: HlsOptions | UnsetType | None = UNSET
+    encoder: Literal["auto", "software", "nvenc", "qsv", "vaapi"] | UnsetType = UNSET
 
 
 class TranscribeRequest(msgspec.Struct, kw_only=True):
