@@ -242,6 +242,7 @@ def test_sign_in_upload_trim_watch_and_play_the_output(page: Any, site: dict[str
         # Each form gets its estimate from the server for the uploaded clip, before anything is submitted.
         ("#/edit/trim", ".estimate:has-text('Estimate:')"),
         ("#/edit/transcode", ".estimate:has-text('Estimate:')"),
+        ("#/edit/captions", ".estimate:has-text('Estimate:')"),
         ("#/edit/subtitles", ".estimate:has-text('Estimate:')"),
         ("#/edit/thumbnails", ".estimate:has-text('Estimate:')"),
         ("#/timeline", ".estimate:has-text('Estimate:')"),

@@ -9,7 +9,7 @@ const main = document.getElementById("main");
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"];
 const KINDS = [
-  "edit.trim", "edit.transcode", "edit.subtitles", "edit.thumbnails", "edit.composite", "edit.audio",
+  "edit.trim", "edit.transcode", "edit.captions", "edit.subtitles", "edit.thumbnails", "edit.composite", "edit.audio",
   "edit.background", "edit.reframe", "generate.text-to-video", "generate.image-to-video", "generate.style-transfer",
 ];
 
@@ -344,7 +344,7 @@ function uploadView() {
       outcome.replaceChildren(
         h("p", { class: "ok" }, `Uploaded: asset ${asset.id}`),
         h("p", { class: "actions" }, "Use it: ",
-          ["trim", "transcode", "subtitles", "thumbnails"].map((k) => h("a", { href: `#/edit/${k}?asset=${asset.id}` }, k))),
+          ["trim", "transcode", "captions", "subtitles", "thumbnails"].map((k) => h("a", { href: `#/edit/${k}?asset=${asset.id}` }, k))),
       );
       announce("Upload finished");
     } catch (err) {
@@ -390,6 +390,16 @@ const FORMS = {
       ["Quality", select("quality", enumOf("TranscodeRequest", "quality"), "medium")],
     ],
   },
+  captions: {
+    title: "Captions", schema: "CaptionsRequest",
+    fields: () => [
+      ["Mode", select("mode", enumOf("CaptionsRequest", "mode"), "burn"), "burn: drawn into the picture; soft: a subtitle track"],
+      ["Language", h("input", { name: "language", value: "auto", autocomplete: "off" }), "auto, or the ISO 639-1 code of the speech (en, zh, ...)"],
+      ["Highlight", select("style.highlight", enumOf("CaptionStyle", "highlight"), "none"), "word: the spoken word in colour; karaoke: each word fills as it is spoken (burn only)"],
+      ["Words per caption", numberInput("style.words_per_caption", { min: 1, max: 3, step: 1 }), "1 to 3 for short-video captions; empty: whole phrases"],
+      ["Format", select("format", enumOf("CaptionsRequest", "format"), "mp4")],
+    ],
+  },
   subtitles: {
     title: "Subtitles", schema: "SubtitlesRequest",
     fields: () => [
@@ -422,7 +432,10 @@ function bodyOf(form, spec) {
   const body = { input: { asset_id: form.elements.asset_id.value.trim() } };
   for (const el of form.elements) {
     if (!el.name || el.name === "asset_id" || el.value === "") continue;
-    body[el.name] = el.type === "number" ? Number(el.value) : el.value;
+    const value = el.type === "number" ? Number(el.value) : el.value;
+    // `style.highlight`: a field of a nested object of the request.
+    const [head, leaf] = el.name.split(".", 2);
+    if (leaf) (body[head] ||= {})[leaf] = value; else body[head] = value;
   }
   const webhook = form.elements.webhook_url?.value.trim();
   if (webhook && props.webhook_url) body.webhook_url = webhook; else delete body.webhook_url;
