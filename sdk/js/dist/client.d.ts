@@ -52,10 +52,11 @@ declare class Resource {
     constructor(client: Client);
     protected create<R>(name: RouteName, body: unknown, options?: CreateOptions): Promise<R>;
 }
-export type EditKind = "audio" | "background" | "composite" | "reframe" | "subtitles" | "thumbnails" | "transcode" | "trim";
+export type EditKind = "audio" | "background" | "captions" | "composite" | "reframe" | "subtitles" | "thumbnails" | "transcode" | "trim";
 export type EditRequests = {
     audio: T.AudioRequest;
     background: T.BackgroundRequest;
+    captions: T.CaptionsRequest;
     composite: T.CompositeRequest;
     reframe: T.ReframeRequest;
     subtitles: T.SubtitlesRequest;
@@ -67,8 +68,10 @@ export type EditRequests = {
 export declare class Edit extends Resource {
     /** Music, ducking, text-to-speech narration, loudness normalisation. */
     audio(request: T.AudioRequest, options?: CreateOptions): Promise<T.TaskOut>;
-    /** Replace a chroma-key backdrop by a colour, image or video. */
+    /** Replace a video's background (chroma key, people or a prompted object) or make it transparent. */
     background(request: T.BackgroundRequest, options?: CreateOptions): Promise<T.TaskOut>;
+    /** Transcribe the speech and burn it in as captions (word highlight, karaoke) or add a soft track. */
+    captions(request: T.CaptionsRequest, options?: CreateOptions): Promise<T.TaskOut>;
     /** Compose clips, images, colours, text and audio on tracks, with transitions. */
     composite(request: T.CompositeRequest, options?: CreateOptions): Promise<T.TaskOut>;
     /** Crop to another aspect (9:16...) with a virtual camera that follows the subject. */
@@ -77,7 +80,7 @@ export declare class Edit extends Resource {
     subtitles(request: T.SubtitlesRequest, options?: CreateOptions): Promise<T.TaskOut>;
     /** Poster frame, contact sheet, or frames at given times. */
     thumbnails(request: T.ThumbnailsRequest, options?: CreateOptions): Promise<T.TaskOut>;
-    /** Resize, change fps, re-encode to MP4 or WebM. */
+    /** Resize, change fps, re-encode to MP4, WebM, MOV (H.264, HEVC, AV1, VP9, ProRes), GIF or an HLS ladder. */
     transcode(request: T.TranscodeRequest, options?: CreateOptions): Promise<T.TaskOut>;
     /** Cut ranges out of a video. */
     trim(request: T.TrimRequest, options?: CreateOptions): Promise<T.TaskOut>;

@@ -27,9 +27,13 @@ export class Edit extends Resource {
     audio(request, options) {
         return this.create("edit.audio", request, options);
     }
-    /** Replace a chroma-key backdrop by a colour, image or video. */
+    /** Replace a video's background (chroma key, people or a prompted object) or make it transparent. */
     background(request, options) {
         return this.create("edit.background", request, options);
+    }
+    /** Transcribe the speech and burn it in as captions (word highlight, karaoke) or add a soft track. */
+    captions(request, options) {
+        return this.create("edit.captions", request, options);
     }
     /** Compose clips, images, colours, text and audio on tracks, with transitions. */
     composite(request, options) {
@@ -47,7 +51,7 @@ export class Edit extends Resource {
     thumbnails(request, options) {
         return this.create("edit.thumbnails", request, options);
     }
-    /** Resize, change fps, re-encode to MP4 or WebM. */
+    /** Resize, change fps, re-encode to MP4, WebM, MOV (H.264, HEVC, AV1, VP9, ProRes), GIF or an HLS ladder. */
     transcode(request, options) {
         return this.create("edit.transcode", request, options);
     }

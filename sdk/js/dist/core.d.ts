@@ -13,6 +13,8 @@ export declare const ROUTES: {
     readonly "edit.audio.estimate": Route;
     readonly "edit.background": Route;
     readonly "edit.background.estimate": Route;
+    readonly "edit.captions": Route;
+    readonly "edit.captions.estimate": Route;
     readonly "edit.composite": Route;
     readonly "edit.composite.estimate": Route;
     readonly "edit.reframe": Route;

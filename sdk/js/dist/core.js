@@ -10,6 +10,8 @@ export const ROUTES = {
     "edit.audio.estimate": route("post", "/v1/video/edit/audio/estimate"),
     "edit.background": route("post", "/v1/video/edit/background", true),
     "edit.background.estimate": route("post", "/v1/video/edit/background/estimate"),
+    "edit.captions": route("post", "/v1/video/edit/captions", true),
+    "edit.captions.estimate": route("post", "/v1/video/edit/captions/estimate"),
     "edit.composite": route("post", "/v1/video/edit/composite", true),
     "edit.composite.estimate": route("post", "/v1/video/edit/composite/estimate"),
     "edit.reframe": route("post", "/v1/video/edit/reframe", true),

@@ -76,10 +76,11 @@ class Resource {
   }
 }
 
-export type EditKind = "audio" | "background" | "composite" | "reframe" | "subtitles" | "thumbnails" | "transcode" | "trim";
+export type EditKind = "audio" | "background" | "captions" | "composite" | "reframe" | "subtitles" | "thumbnails" | "transcode" | "trim";
 export type EditRequests = {
   audio: T.AudioRequest;
   background: T.BackgroundRequest;
+  captions: T.CaptionsRequest;
   composite: T.CompositeRequest;
   reframe: T.ReframeRequest;
   subtitles: T.SubtitlesRequest;
@@ -94,9 +95,13 @@ export class Edit extends Resource {
   audio(request: T.AudioRequest, options?: CreateOptions): Promise<T.TaskOut> {
     return this.create("edit.audio", request, options);
   }
-  /** Replace a chroma-key backdrop by a colour, image or video. */
+  /** Replace a video's background (chroma key, people or a prompted object) or make it transparent. */
   background(request: T.BackgroundRequest, options?: CreateOptions): Promise<T.TaskOut> {
     return this.create("edit.background", request, options);
+  }
+  /** Transcribe the speech and burn it in as captions (word highlight, karaoke) or add a soft track. */
+  captions(request: T.CaptionsRequest, options?: CreateOptions): Promise<T.TaskOut> {
+    return this.create("edit.captions", request, options);
   }
   /** Compose clips, images, colours, text and audio on tracks, with transitions. */
   composite(request: T.CompositeRequest, options?: CreateOptions): Promise<T.TaskOut> {
@@ -114,7 +119,7 @@ export class Edit extends Resource {
   thumbnails(request: T.ThumbnailsRequest, options?: CreateOptions): Promise<T.TaskOut> {
     return this.create("edit.thumbnails", request, options);
   }
-  /** Resize, change fps, re-encode to MP4 or WebM. */
+  /** Resize, change fps, re-encode to MP4, WebM, MOV (H.264, HEVC, AV1, VP9, ProRes), GIF or an HLS ladder. */
   transcode(request: T.TranscodeRequest, options?: CreateOptions): Promise<T.TaskOut> {
     return this.create("edit.transcode", request, options);
   }

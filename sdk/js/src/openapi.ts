@@ -335,8 +335,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Replace a chroma-key backdrop by a colour, image or video
-         * @description Replace a video's chroma-key backdrop by a colour, an image or another video.
+         * Replace a video's background (chroma key, people or a prompted object) or make it transparent
+         * @description Replace a video's background (a chroma-key backdrop, or found by a model around people or a
+         *         prompted object) by a colour, an image, a video or the blurred input, or make it transparent.
          */
         post: operations["edit_background"];
         delete?: never;
@@ -356,6 +357,45 @@ export interface paths {
         put?: never;
         /** Validate a background request and estimate its cost and ETA, creating nothing */
         post: operations["edit_background_estimate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/video/edit/captions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Transcribe speech and burn it in as captions (word highlight, karaoke) or add it as a soft track
+         * @description Transcribe a video's speech and draw it as captions in one task: burned in (libass, with word
+         *         highlighting or karaoke) or as a soft track. The transcript is stored too (SRT, WebVTT, JSON). Give
+         *         `segments` (e.g. a corrected transcript) to render them instead of transcribing.
+         */
+        post: operations["edit_captions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/video/edit/captions/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Validate a captions request and estimate its cost and ETA, creating nothing */
+        post: operations["edit_captions_estimate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -525,7 +565,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Resize, change fps, re-encode to MP4 or WebM */
+        /** Resize, change fps, re-encode to MP4, WebM, MOV (H.264, HEVC, AV1, VP9, ProRes), GIF or an HLS ladder */
         post: operations["edit_transcode"];
         delete?: never;
         options?: never;
@@ -755,6 +795,24 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/video/streams/{exp}/{sig}/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** StreamFile */
+        get: operations["V1VideoStreamsExpSigKeyGetStreamFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** StreamFile */
+        head: operations["V1VideoStreamsExpSigKeyHeadStreamFile"];
         patch?: never;
         trace?: never;
     };
@@ -1031,6 +1089,19 @@ export interface components {
             total_credits: number;
             total_tasks: number;
         };
+        /** AsrModelOut */
+        AsrModelOut: {
+            default_for: string[];
+            description: string;
+            engine: string;
+            hardware: string;
+            install_hint: string | null;
+            installed: boolean;
+            kinds: string[];
+            languages: string[];
+            name: string;
+            source: string;
+        };
         /** AssetOut */
         AssetOut: {
             content_type: string;
@@ -1129,9 +1200,10 @@ export interface components {
              * @default mp4
              * @enum {string}
              */
-            format?: "mp4" | "webm";
+            format?: "mp4" | "webm" | "mov";
             input: components["schemas"]["InputRef"];
             key?: components["schemas"]["ChromaKey"];
+            matte?: components["schemas"]["ChromaMatte"] | components["schemas"]["PersonMatte"] | components["schemas"]["ObjectMatte"] | null;
             /**
              * @default normal
              * @enum {string}
@@ -1163,11 +1235,111 @@ export interface components {
         BatchRequest: {
             items: components["schemas"]["BatchItem"][];
         };
+        /** CaptionSegment */
+        CaptionSegment: {
+            /** @description seconds from the start of the input */
+            end_s: number;
+            /** @description seconds from the start of the input */
+            start_s: number;
+            text: string;
+            words?: components["schemas"]["CaptionWord"][] | null;
+        };
+        /** CaptionStyle */
+        CaptionStyle: {
+            box_color?: string | null;
+            /** @default white */
+            color?: string;
+            font?: string | null;
+            /**
+             * @default none
+             * @enum {string}
+             */
+            highlight?: "none" | "word" | "karaoke";
+            /** @default yellow */
+            highlight_color?: string;
+            margin?: number | null;
+            /** @default 42 */
+            max_chars_per_line?: number;
+            /** @default 2 */
+            max_lines?: number;
+            /** @default black */
+            outline_color?: string;
+            outline_width?: number | null;
+            /**
+             * @default bottom
+             * @enum {string}
+             */
+            position?: "bottom" | "top" | "middle";
+            size?: number | null;
+            /** @default false */
+            uppercase?: boolean;
+            words_per_caption?: number | null;
+        };
+        /** CaptionWord */
+        CaptionWord: {
+            /** @description seconds from the start of the input */
+            end_s: number;
+            probability?: number | null;
+            /** @description seconds from the start of the input */
+            start_s: number;
+            word: string;
+        };
+        /** CaptionsRequest */
+        CaptionsRequest: {
+            destinations?: components["schemas"]["DestinationRef"][] | null;
+            /**
+             * @default mp4
+             * @enum {string}
+             */
+            format?: "mp4" | "webm";
+            initial_prompt?: string | null;
+            input: components["schemas"]["InputRef"];
+            /**
+             * @description `auto` or an ISO 639-1 code
+             * @default auto
+             */
+            language?: string;
+            /**
+             * @default burn
+             * @enum {string}
+             */
+            mode?: "burn" | "soft";
+            model?: string | null;
+            /**
+             * @default normal
+             * @enum {string}
+             */
+            priority?: "low" | "normal" | "high";
+            /**
+             * @default medium
+             * @enum {string}
+             */
+            quality?: "low" | "medium" | "high";
+            segments?: components["schemas"]["CaptionSegment"][] | null;
+            style?: components["schemas"]["CaptionStyle"];
+            /** @default true */
+            vad?: boolean;
+            watermark?: components["schemas"]["VisibleWatermark"] | null;
+            webhook_url?: string | null;
+        };
         /** ChromaKey */
         ChromaKey: {
             /** @default 0.05 */
             blend?: number;
             color?: string | null;
+            /** @default 0.2 */
+            similarity?: number;
+            spill?: components["schemas"]["Spill"] | null;
+            /** @default false */
+            yuv?: boolean;
+        };
+        /** ChromaMatte */
+        ChromaMatte: {
+            /** @default 0.05 */
+            blend?: number;
+            color?: string | null;
+            /** @constant */
+            mode: "chroma";
             /** @default 0.2 */
             similarity?: number;
             spill?: components["schemas"]["Spill"] | null;
@@ -1360,6 +1532,15 @@ export interface components {
             /** @enum {string} */
             type: "text" | "number" | "color" | "asset" | "url" | "duration";
         };
+        /** HlsOptions */
+        HlsOptions: {
+            ladder?: ("2160p" | "1440p" | "1080p" | "720p" | "480p" | "360p" | "240p" | "144p")[];
+            /**
+             * @default fmp4
+             * @enum {string}
+             */
+            segments?: "fmp4" | "ts";
+        };
         /** ImageClip */
         ImageClip: {
             /** @description seconds; more than zero */
@@ -1432,6 +1613,7 @@ export interface components {
             priority?: "low" | "normal" | "high";
             /** @default  */
             prompt?: string;
+            prompt_audio?: components["schemas"]["InputRef"] | null;
             /**
              * @default medium
              * @enum {string}
@@ -1499,6 +1681,7 @@ export interface components {
         };
         /** ModelList */
         ModelList: {
+            asr?: components["schemas"]["AsrModelOut"][];
             classical_styles: string[];
             items: components["schemas"]["ModelOut"][];
         };
@@ -1570,6 +1753,15 @@ export interface components {
              */
             volume?: number;
         };
+        /** ObjectMatte */
+        ObjectMatte: {
+            box?: number[] | null;
+            /** @default 0 */
+            frame_s?: number;
+            /** @constant */
+            mode: "object";
+            points?: number[][];
+        };
         /** OutputSpec */
         OutputSpec: {
             /**
@@ -1579,11 +1771,18 @@ export interface components {
             aspect_ratio?: "16:9" | "9:16" | "1:1" | "4:5";
             /** @default black */
             background?: string;
+            /** @enum {null|string} */
+            codec?: "h264" | "hevc" | "av1" | "vp9" | "prores" | null;
+            /**
+             * @default auto
+             * @enum {string}
+             */
+            encoder?: "auto" | "software" | "nvenc" | "qsv" | "vaapi";
             /**
              * @default mp4
              * @enum {string}
              */
-            format?: "mp4" | "webm";
+            format?: "mp4" | "webm" | "mov";
             /** @default 30 */
             fps?: number;
             /** @description pixels; rounded down to an even number */
@@ -1597,6 +1796,13 @@ export interface components {
             resolution?: "480p" | "720p" | "1080p" | "1440p" | "2160p" | null;
             /** @description pixels; rounded down to an even number */
             width?: number | null;
+        };
+        /** PersonMatte */
+        PersonMatte: {
+            /** @constant */
+            mode: "person";
+            /** @default 0.5 */
+            smoothing?: number;
         };
         /** QuotaIn */
         QuotaIn: {
@@ -1666,6 +1872,7 @@ export interface components {
         };
         /** Replacement */
         Replacement: {
+            blur?: number | null;
             color?: string | null;
             /**
              * @default cover
@@ -1673,6 +1880,8 @@ export interface components {
              */
             fit?: "cover" | "contain" | "stretch";
             image?: components["schemas"]["InputRef"] | null;
+            /** @default false */
+            transparent?: boolean;
             video?: components["schemas"]["InputRef"] | null;
         };
         /** RotateIn */
@@ -1770,6 +1979,7 @@ export interface components {
             priority?: "low" | "normal" | "high";
             /** @default  */
             prompt?: string;
+            prompt_audio?: components["schemas"]["InputRef"] | null;
             /**
              * @default medium
              * @enum {string}
@@ -1994,7 +2204,9 @@ export interface components {
              * @enum {string}
              */
             priority?: "low" | "normal" | "high";
-            prompt: string;
+            /** @default  */
+            prompt?: string;
+            prompt_audio?: components["schemas"]["InputRef"] | null;
             /**
              * @default medium
              * @enum {string}
@@ -2052,15 +2264,23 @@ export interface components {
         };
         /** TranscodeRequest */
         TranscodeRequest: {
+            /** @enum {null|string} */
+            codec?: "h264" | "hevc" | "av1" | "vp9" | "prores" | null;
             destinations?: components["schemas"]["DestinationRef"][] | null;
+            /**
+             * @default auto
+             * @enum {string}
+             */
+            encoder?: "auto" | "software" | "nvenc" | "qsv" | "vaapi";
             /**
              * @default mp4
              * @enum {string}
              */
-            format?: "mp4" | "webm";
+            format?: "mp4" | "webm" | "mov" | "gif" | "hls";
             fps?: number | null;
             /** @description pixels; rounded down to an even number */
             height?: number | null;
+            hls?: components["schemas"]["HlsOptions"] | null;
             input: components["schemas"]["InputRef"];
             /**
              * @default normal
@@ -2253,6 +2473,7 @@ export interface components {
     pathItems: never;
 }
 export type AdminUsage = components['schemas']['AdminUsage'];
+export type AsrModelOut = components['schemas']['AsrModelOut'];
 export type AssetOut = components['schemas']['AssetOut'];
 export type AttemptOut = components['schemas']['AttemptOut'];
 export type AudioClip = components['schemas']['AudioClip'];
@@ -2261,7 +2482,12 @@ export type BackgroundRequest = components['schemas']['BackgroundRequest'];
 export type BatchItem = components['schemas']['BatchItem'];
 export type BatchOut = components['schemas']['BatchOut'];
 export type BatchRequest = components['schemas']['BatchRequest'];
+export type CaptionSegment = components['schemas']['CaptionSegment'];
+export type CaptionStyle = components['schemas']['CaptionStyle'];
+export type CaptionWord = components['schemas']['CaptionWord'];
+export type CaptionsRequest = components['schemas']['CaptionsRequest'];
 export type ChromaKey = components['schemas']['ChromaKey'];
+export type ChromaMatte = components['schemas']['ChromaMatte'];
 export type ColorClip = components['schemas']['ColorClip'];
 export type CompositeRequest = components['schemas']['CompositeRequest'];
 export type DeliveryOut = components['schemas']['DeliveryOut'];
@@ -2277,6 +2503,7 @@ export type DetectRequest = components['schemas']['DetectRequest'];
 export type Ducking = components['schemas']['Ducking'];
 export type EstimateOut = components['schemas']['EstimateOut'];
 export type Field = components['schemas']['Field'];
+export type HlsOptions = components['schemas']['HlsOptions'];
 export type ImageClip = components['schemas']['ImageClip'];
 export type ImageToVideoRequest = components['schemas']['ImageToVideoRequest'];
 export type InputRef = components['schemas']['InputRef'];
@@ -2289,7 +2516,9 @@ export type ModelList = components['schemas']['ModelList'];
 export type ModelOut = components['schemas']['ModelOut'];
 export type Music = components['schemas']['Music'];
 export type Narration = components['schemas']['Narration'];
+export type ObjectMatte = components['schemas']['ObjectMatte'];
 export type OutputSpec = components['schemas']['OutputSpec'];
+export type PersonMatte = components['schemas']['PersonMatte'];
 export type QuotaIn = components['schemas']['QuotaIn'];
 export type QuotaOut = components['schemas']['QuotaOut'];
 export type ReframeRequest = components['schemas']['ReframeRequest'];
@@ -3205,6 +3434,84 @@ export interface operations {
             };
         };
     };
+    edit_captions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CaptionsRequest"];
+            };
+        };
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    edit_captions_estimate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CaptionsRequest"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EstimateOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
     edit_composite: {
         parameters: {
             query?: never;
@@ -4074,6 +4381,90 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelList"];
+                };
+            };
+        };
+    };
+    V1VideoStreamsExpSigKeyGetStreamFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Expiry of the URL, unix seconds */
+                exp: number;
+                /** @description Signature of the folder and exp */
+                sig: string;
+                /** @description Object key of a playlist or segment in the signed folder */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1VideoStreamsExpSigKeyHeadStreamFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Expiry of the URL, unix seconds */
+                exp: number;
+                /** @description Signature of the folder and exp */
+                sig: string;
+                /** @description Object key of a playlist or segment in the signed folder */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
                 };
             };
         };
