@@ -106,7 +106,7 @@ class BillingService:
         reserved = await session.scalar(
             select(func.coalesce(func.sum(Reservation.credits), 0.0))
             .join(Task, Task.id == Reservation.task_id)
-            .where(Reservation.owner_id == owner_id, Task.status.in_((Status.QUEUED, Status.RUNNING)))
+            .where(Reservation.owner_id == owner_id, Task.status.in_((Status.WAITING, Status.QUEUED, Status.RUNNING)))
         )
         return float(charged or 0.0) + float(reserved or 0.0)
 

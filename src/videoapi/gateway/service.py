@@ -239,7 +239,7 @@ async def _check_active_tasks(session: AsyncSession, principal: Principal, addin
     active = await session.scalar(
         select(func.count())
         .select_from(Task)
-        .where(Task.owner_id == principal.owner_id, Task.status.in_([Status.QUEUED, Status.RUNNING]))
+        .where(Task.owner_id == principal.owner_id, Task.status.in_([Status.WAITING, Status.QUEUED, Status.RUNNING]))
     )
     if (active or 0) > cap:  # the new rows are flushed, so they are counted
         raise TooManyRequests(
