@@ -43,6 +43,7 @@ from videoapi.generation.styles import priced_model
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.outputs.step import OutputStep
+from videoapi.pipelines.service import PipelineService
 from videoapi.provenance.service import Detector
 from videoapi.provenance.watermark import WatermarkKey, watermark_key
 from videoapi.queue.broker import make_publisher
@@ -79,6 +80,7 @@ class Services:
     step: OutputStep
     edits: EditingService
     templates: TemplateService
+    pipelines: PipelineService
     generations: GenerationService
     speech: SpeechService
     webhooks: WebhookService
@@ -122,6 +124,9 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     step = OutputStep(settings, assets, policies)
     key = watermark_key_for(settings)
     edits = EditingService(settings, sessions, assets, policies, moderation, billing, step)
+    templates = TemplateService(settings, sessions, policies, moderation, edits)
+    generations = GenerationService(settings, sessions, assets, policies, moderation, billing, step)
+    speech = SpeechService(settings, sessions, assets, policies, moderation, billing)
     return Services(
         settings=settings,
         engine=engine,
@@ -137,9 +142,10 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         retention=Retention(sessions, store, settings.retention),
         step=step,
         edits=edits,
-        templates=TemplateService(settings, sessions, policies, moderation, edits),
-        generations=GenerationService(settings, sessions, assets, policies, moderation, billing, step),
-        speech=SpeechService(settings, sessions, assets, policies, moderation, billing),
+        templates=templates,
+        pipelines=PipelineService(edits, generations, speech, templates),
+        generations=generations,
+        speech=speech,
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
         destinations=DestinationService(settings.destinations, sessions, tasks, credential_box_for(settings)),
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
@@ -275,6 +281,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "destination_service": _from_services(lambda s: s.destinations),
     "edits": _from_services(lambda s: s.edits),
     "template_service": _from_services(lambda s: s.templates),
+    "pipeline_service": _from_services(lambda s: s.pipelines),
     "generations": _from_services(lambda s: s.generations),
     "speech": _from_services(lambda s: s.speech),
     # Not "detector": Litestar reports a body field that shares a dependency's name (analyze/scenes has
