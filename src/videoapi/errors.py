@@ -188,12 +188,12 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("bad_request", 400, "The request could not be read (generic)."),
     ErrorCode("clip_too_short", 422, "A timeline clip starts at or after the end of the timeline."),
     ErrorCode("conflict", 409, "The request conflicts with the current state (generic)."),
+    ErrorCode("dependency_failed", 424, "A pipeline step did not run: a step whose output it reads failed."),
     ErrorCode(
         "destination_credentials_unreadable",
         503,
         "A destination's credentials do not decrypt with the current `destinations.encryption_key` (a delivery error).",
     ),
-    ErrorCode("dependency_failed", 424, "A pipeline step did not run: a step whose output it reads failed."),
     ErrorCode("destination_not_found", 404, "No destination with this id belongs to the caller."),
     ErrorCode("empty_timeline", 422, "The timeline has no video, image, colour or text clip."),
     ErrorCode("encode_failed", 500, "Encoding generated frames into a video failed."),

@@ -136,7 +136,7 @@ class PipelineService:
             raise _invalid(
                 f"steps[{i}].kind",
                 f"unknown kind {step.kind!r}; known: {', '.join(sorted(self.kinds))}",
-                "unknown_kind",
+                code="unknown_kind",
             )
         for name in OWNED_BY_PIPELINE:
             if name in step.params:
@@ -147,9 +147,9 @@ class PipelineService:
             target = ref.get("step")
             output = ref.get("output", 0)
             if not isinstance(target, str) or target not in index:
-                raise _invalid(where, f"no step {target!r} in this pipeline", "unknown_step")
+                raise _invalid(where, f"no step {target!r} in this pipeline", code="unknown_step")
             if target == step.id:
-                raise _invalid(where, f"step {step.id!r} reads its own output", "pipeline_cycle")
+                raise _invalid(where, f"step {step.id!r} reads its own output", code="pipeline_cycle")
             if not isinstance(output, int) or isinstance(output, bool) or output < 0:
                 raise _invalid(where, "`output` is the index of an output: an integer from 0")
             expects = _expected(path, parent)
@@ -159,7 +159,7 @@ class PipelineService:
                 raise _invalid(
                     where,
                     f"step {target!r} ({steps[index[target]].kind}) makes {made}; this input takes {' or '.join(accepted)}",
-                    "step_output_mismatch",
+                    code="step_output_mismatch",
                 )
             found.append(Ref(path, target, output, expects))
         return found
@@ -238,7 +238,7 @@ def _topological(steps: list[StepIn], refs: list[list[Ref]]) -> list[int]:
         for ref in refs[i]:
             j = index[ref.step]
             if state.get(j) == "open":
-                raise _invalid(_field(i, ref.path), f"steps {steps[i].id!r} and {ref.step!r} read each other (a cycle)", "pipeline_cycle")
+                raise _invalid(_field(i, ref.path), f"steps {steps[i].id!r} and {ref.step!r} read each other (a cycle)", code="pipeline_cycle")
             if j not in state:
                 visit(j)
         state[i] = "done"

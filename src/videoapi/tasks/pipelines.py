@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from videoapi.errors import AppError
 from videoapi.tasks.models import Pipeline, Task
 from videoapi.tasks.schemas import Signer, present_task
-from videoapi.tasks.states import DEPENDENCY_FAILED, TERMINAL, Status
+from videoapi.tasks.states import TERMINAL, Status
 
 
 class Binding(msgspec.Struct, forbid_unknown_fields=True):
@@ -64,6 +64,11 @@ async def steps_of(session: AsyncSession, pipeline_id: str) -> list[Task]:
     return list(rows.all())
 
 
+def dependency_failed(message: str) -> AppError:
+    """Why a step cannot run: a step it reads failed, or made no output of the kind it reads."""
+    return AppError(message, code="dependency_failed", status=424)
+
+
 def touch(task: Task, now: datetime) -> None:
     """Mark a step as changed for its event stream (the `changed` values of TaskService's updates)."""
     task.version = (task.version or 1) + 1
@@ -89,7 +94,8 @@ async def advance(session: AsyncSession, pipeline_id: str, now: datetime) -> Adv
             failed = next((d for d in deps if d.status == Status.FAILED), None)
             canceled = next((d for d in deps if d.status == Status.CANCELED), None)
             if failed is not None:
-                _end(task, Status.FAILED, now, (DEPENDENCY_FAILED, f"step {failed.step_id!r} failed"))
+                error = dependency_failed(f"step {failed.step_id!r} failed")
+                _end(task, Status.FAILED, now, (error.code, error.detail))
             elif canceled is not None:
                 _end(task, Status.CANCELED, now, None)
             elif all(d.status == Status.SUCCEEDED for d in deps):
@@ -159,9 +165,7 @@ def output_asset(task: Task, index: int) -> str:
     listed = outputs if isinstance(outputs, list) and outputs else [result]
     if index < len(listed) and isinstance(listed[index], dict) and listed[index].get("asset_id"):
         return str(listed[index]["asset_id"])
-    raise AppError(
-        f"step {task.step_id!r} made {len(listed)} output(s); there is no output {index}", code=DEPENDENCY_FAILED
-    )
+    raise dependency_failed(f"step {task.step_id!r} made {len(listed)} output(s); there is no output {index}")
 
 
 def srt_of(result: dict[str, Any]) -> str:
@@ -172,7 +176,7 @@ def srt_of(result: dict[str, Any]) -> str:
         if text:
             cues.append(f"{n}\n{_srt_time(seg['start_s'])} --> {_srt_time(seg['end_s'])}\n{text}\n")
     if not cues:
-        raise AppError("the transcript has no speech to make subtitles of", code=DEPENDENCY_FAILED)
+        raise dependency_failed("the transcript has no speech to make subtitles of")
     return "\n".join(cues)
 
 

@@ -20,8 +20,5 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
 
-DEPENDENCY_FAILED = "dependency_failed"
-"""Error code of a pipeline step that cannot run because a step it depends on failed."""
-
 PRIORITIES: dict[str, int] = {name: level for level, name in enumerate(get_args(Priority))}
 PRIORITY_NAMES: dict[int, str] = {v: k for k, v in PRIORITIES.items()}
