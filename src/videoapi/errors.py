@@ -305,7 +305,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("unknown_font", 422, "The font family is not installed."),
     ErrorCode("unknown_kind", 422, "A batch item names an unknown task kind."),
     ErrorCode("unknown_model", 422, "The model is not in the registry."),
-    ErrorCode("unknown_step", 422, "A `{\"step\": ...}` reference names no step of the pipeline."),
+    ErrorCode("unknown_step", 422, 'A `{"step": ...}` reference names no step of the pipeline.'),
     ErrorCode("unknown_style", 422, "The style is not one the model offers."),
     ErrorCode("unknown_voice", 422, "The voice is not installed."),
     ErrorCode("unsupported_content_type", 422, "Uploads are multipart/form-data or JSON with a URL."),

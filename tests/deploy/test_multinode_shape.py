@@ -208,7 +208,11 @@ def test_killed_worker_mid_pipeline_step_reruns_the_step_and_the_pipeline_finish
         asset = api.upload(clip)
         body = {
             "steps": [
-                {"id": "big", "kind": "edit.transcode", "params": {"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE}},
+                {
+                    "id": "big",
+                    "kind": "edit.transcode",
+                    "params": {"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE},
+                },
                 {"id": "cut", "kind": "edit.trim", "params": {"input": {"step": "big"}, "start_s": 0, "end_s": 1}},
             ]
         }

@@ -79,13 +79,13 @@ def test_an_idempotency_key_replays_the_same_pipeline(api: Api, video: Path) -> 
     assert len(api.get("/v1/video/pipelines").json()["items"]) == 1
     other = {**body, "priority": "low"}
     assert_problem(
-        api.post("/v1/video/pipelines", json=other, headers={"Idempotency-Key": "pipe-1"}), 409, "idempotency_key_reused"
+        api.post("/v1/video/pipelines", json=other, headers={"Idempotency-Key": "pipe-1"}),
+        409,
+        "idempotency_key_reused",
     )
 
 
-def test_the_quota_covers_every_step_or_nothing_is_created(
-    make_settings: Callable[..., Settings], video: Path
-) -> None:
+def test_the_quota_covers_every_step_or_nothing_is_created(make_settings: Callable[..., Settings], video: Path) -> None:
     settings = make_settings()
     with running_app(settings) as api:
         asset = api.upload(video)

@@ -36,7 +36,11 @@ def wait_pipeline(api: Api, pipeline_id: str, timeout_s: float = 60) -> dict[str
 def trim_then_transcode(asset_id: str, end_s: float = 1.0) -> dict[str, Any]:
     return {
         "steps": [
-            {"id": "cut", "kind": "edit.trim", "params": {"input": {"asset_id": asset_id}, "start_s": 0, "end_s": end_s}},
+            {
+                "id": "cut",
+                "kind": "edit.trim",
+                "params": {"input": {"asset_id": asset_id}, "start_s": 0, "end_s": end_s},
+            },
             {"id": "small", "kind": "edit.transcode", "params": {"input": {"step": "cut"}, "width": 96, "height": 72}},
         ]
     }

@@ -116,7 +116,9 @@ async def test_steps_are_queued_once_what_they_read_succeeded_with_its_outputs(s
     # other one running unless the pipeline's lock orders them; d is queued by exactly one of them.
     assert await claim_ready(svc) == {ids["b"], ids["c"]}
     async with transaction(svc.sessions) as first:
-        assert await svc.finish(first, ids["b"], f"w-{ids['b']}", Status.SUCCEEDED, result={"asset_id": f"out-{ids['b']}"})
+        assert await svc.finish(
+            first, ids["b"], f"w-{ids['b']}", Status.SUCCEEDED, result={"asset_id": f"out-{ids['b']}"}
+        )
         second = asyncio.create_task(end(svc, ids["c"], Status.SUCCEEDED))
         await asyncio.sleep(0.5)  # stays: the second transaction gets as far as it can meanwhile
     await svc.follow_up(first)
@@ -167,7 +169,9 @@ async def test_a_step_whose_worker_died_on_its_last_attempt_fails_its_dependents
     ids = await diamond(svc)
     assert await svc.claim("cpu", "dead-worker") is not None
     async with transaction(svc.sessions) as session:
-        await session.execute(update(Task).where(Task.id == ids["a"]).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+        await session.execute(
+            update(Task).where(Task.id == ids["a"]).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
     counts = await svc.reconcile()
     assert counts["failed"] == 1
     steps = {s: await svc.get(ids[s], None) for s in "abcd"}

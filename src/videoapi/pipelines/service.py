@@ -153,12 +153,13 @@ class PipelineService:
             if not isinstance(output, int) or isinstance(output, bool) or output < 0:
                 raise _invalid(where, "`output` is the index of an output: an integer from 0")
             expects = _expected(path, parent)
-            made = self.kinds[steps[index[target]].kind].output
+            producer = steps[index[target]].kind
+            made = self.kinds[producer].output
             accepted = expects if isinstance(expects, tuple) else (expects,)
             if made not in accepted:
                 raise _invalid(
                     where,
-                    f"step {target!r} ({steps[index[target]].kind}) makes {made}; this input takes {' or '.join(accepted)}",
+                    f"step {target!r} ({producer}) makes {made}; this input takes {' or '.join(accepted)}",
                     code="step_output_mismatch",
                 )
             found.append(Ref(path, target, output, expects))
@@ -193,7 +194,9 @@ class PipelineService:
         bindings: list[dict[str, Any]] = []
         for path, token in _find_tokens(kwargs["params"], placeholders):
             ref = placeholders.pop(token)
-            binding = Binding(list(path), task_ids[ref.step], ref.output, "srt" if ref.expects == "subtitles" else "asset")
+            binding = Binding(
+                list(path), task_ids[ref.step], ref.output, "srt" if ref.expects == "subtitles" else "asset"
+            )
             bindings.append(msgspec.to_builtins(binding))
         if placeholders:  # e.g. a template field that turned the reference into something else
             ref = next(iter(placeholders.values()))
@@ -238,7 +241,11 @@ def _topological(steps: list[StepIn], refs: list[list[Ref]]) -> list[int]:
         for ref in refs[i]:
             j = index[ref.step]
             if state.get(j) == "open":
-                raise _invalid(_field(i, ref.path), f"steps {steps[i].id!r} and {ref.step!r} read each other (a cycle)", code="pipeline_cycle")
+                raise _invalid(
+                    _field(i, ref.path),
+                    f"steps {steps[i].id!r} and {ref.step!r} read each other (a cycle)",
+                    code="pipeline_cycle",
+                )
             if j not in state:
                 visit(j)
         state[i] = "done"
@@ -321,7 +328,7 @@ def _invalid(field: str, message: str, code: str = "invalid_request") -> Invalid
 
 def _prefixed(exc: AppError, prefix: str) -> AppError:
     """A step's own error, with its fields under `steps[i].params`."""
-    errors = [
-        {**e, "field": f"{prefix}.{e['field']}" if e.get("field") else prefix} for e in exc.errors or []
-    ] or [{"field": prefix, "message": exc.detail}]
+    errors = [{**e, "field": f"{prefix}.{e['field']}" if e.get("field") else prefix} for e in exc.errors or []] or [
+        {"field": prefix, "message": exc.detail}
+    ]
     return type(exc)(f"{prefix}: {exc.detail}", code=exc.code, status=exc.status, errors=errors, headers=exc.headers)

@@ -50,10 +50,7 @@ class Advanced:
 async def lock(session: AsyncSession, pipeline_id: str) -> Pipeline | None:
     """The pipeline's row, locked until the transaction ends (SQLite serialises writers anyway)."""
     return await session.scalar(
-        select(Pipeline)
-        .where(Pipeline.id == pipeline_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(Pipeline).where(Pipeline.id == pipeline_id).with_for_update().execution_options(populate_existing=True)
     )
 
 

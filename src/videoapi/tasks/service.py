@@ -229,9 +229,7 @@ class TaskService:
             rows, next_cursor = await newest_first(
                 session, select(Pipeline).where(Pipeline.owner_id == owner_id), Pipeline, cursor, limit
             )
-            steps = (
-                await session.scalars(select(Task).where(Task.pipeline_id.in_([r.id for r in rows])))
-            ).all()
+            steps = (await session.scalars(select(Task).where(Task.pipeline_id.in_([r.id for r in rows])))).all()
         by_pipeline: dict[str, list[Task]] = {r.id: [] for r in rows}
         for task in steps:
             by_pipeline[str(task.pipeline_id)].append(task)
