@@ -6,33 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
+from tests.tasks.test_task_service import db_settings
 from videoapi.db.base import utcnow
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
-from videoapi.db.migrate import upgrade
 from videoapi.settings import Settings
 from videoapi.tasks.models import Pipeline, Task
 from videoapi.tasks.service import TaskService
 from videoapi.tasks.states import Status
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_settings(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> Settings:
-    overrides = {"tasks.lease_s": 3.0, "tasks.max_attempts": 1}
-    if request.param == "postgres":
-        overrides["database.url"] = request.getfixturevalue("pg_url")
-    settings = make_settings(**overrides)
-    if request.param == "sqlite":
-        upgrade(settings.database_url)
-    return settings
+__all__ = ["db_settings"]  # the fixture: SQLite and PostgreSQL
 
 
 class Publisher:
@@ -168,7 +158,8 @@ async def test_a_step_whose_worker_died_on_its_last_attempt_fails_its_dependents
     svc, _ = service
     ids = await diamond(svc)
     assert await svc.claim("cpu", "dead-worker") is not None
-    async with transaction(svc.sessions) as session:
+    async with transaction(svc.sessions) as session:  # its last attempt
+        await session.execute(update(Task).where(Task.id == ids["a"]).values(max_attempts=1))
         await session.execute(
             update(Task).where(Task.id == ids["a"]).values(lease_expires_at=utcnow() - timedelta(seconds=1))
         )
