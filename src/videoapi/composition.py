@@ -127,6 +127,7 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     templates = TemplateService(settings, sessions, policies, moderation, edits)
     generations = GenerationService(settings, sessions, assets, policies, moderation, billing, step)
     speech = SpeechService(settings, sessions, assets, policies, moderation, billing)
+    destinations = DestinationService(settings.destinations, sessions, tasks, credential_box_for(settings))
     return Services(
         settings=settings,
         engine=engine,
@@ -143,11 +144,11 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         step=step,
         edits=edits,
         templates=templates,
-        pipelines=PipelineService(edits, generations, speech, templates),
+        pipelines=PipelineService(tasks, destinations, edits, generations, speech, templates),
         generations=generations,
         speech=speech,
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
-        destinations=DestinationService(settings.destinations, sessions, tasks, credential_box_for(settings)),
+        destinations=destinations,
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
         watermark=key,
         events=hub,

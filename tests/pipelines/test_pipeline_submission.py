@@ -1,5 +1,6 @@
 """What a pipeline shares with every create: the quota reserved for all its steps in one transaction,
-Idempotency-Key replays, and one signed webhook when it ends (none per step)."""
+Idempotency-Key replays, one signed webhook when it ends (none per step), and deliveries of its final
+steps to the caller's bucket (moto's S3 server), again after a retry."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.billing.test_usage_api import _key_ids, set_quota
+from tests.destinations.test_destinations import ACCESS_KEY, SECRET_KEY, settled_log
+from tests.destinations.test_destinations import FAST as DESTINATIONS_FAST
 from tests.gateway.test_webhooks import FAST, secrets_of
 from tests.support.app import Api, assert_problem, running_app
 from tests.support.gateway import Receiver
@@ -98,3 +102,37 @@ def test_the_quota_covers_every_step_or_nothing_is_created(make_settings: Callab
         assert "credits" in problem["detail"]
         assert api.get("/v1/video/pipelines").json()["items"] == []
         assert api.get("/v1/video/tasks").json()["items"] == []
+
+
+def test_destinations_get_the_final_step_also_after_a_retry(
+    make_settings: Callable[..., Settings], s3_endpoint: str, video: Path
+) -> None:
+    s3 = boto3.client(
+        "s3", endpoint_url=f"http://{s3_endpoint}", aws_access_key_id="test", aws_secret_access_key="test",
+        region_name="us-east-1",
+    )  # fmt: skip
+    s3.create_bucket(Bucket="retried")
+    with running_app(make_settings(**DESTINATIONS_FAST)) as api:
+        dest = api.post(
+            "/v1/video/destinations",
+            json={"endpoint": f"http://{s3_endpoint}", "bucket": "retried", "access_key": ACCESS_KEY,
+                  "secret_key": SECRET_KEY},
+        ).json()  # fmt: skip
+        asset = api.upload(video)
+        body = {**two_steps({"asset_id": asset["id"]}), "destinations": [{"id": dest["id"]}]}
+        pipeline = api.post("/v1/video/pipelines", json=body).json()
+        cut, small = (s["task_id"] for s in pipeline["steps"])
+        # Canceled while the second step waits: its delivery is skipped, the first step has none.
+        assert api.post(f"/v1/video/pipelines/{pipeline['id']}/cancel").status_code == 202
+        assert settled_log(api, small)[0]["status"] == "skipped"
+        assert api.get(f"/v1/video/tasks/{cut}/deliveries").json()["items"] == []
+
+        assert api.post(f"/v1/video/pipelines/{pipeline['id']}/retry").status_code == 202
+        deadline = time.monotonic() + 60
+        while api.get(f"/v1/video/pipelines/{pipeline['id']}").json()["status"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        (delivery,) = settled_log(api, small)
+        assert delivery["delivered"] is True, delivery
+        assert f"{small}/output.mp4" in delivery["object_keys"]
+        s3.head_object(Bucket="retried", Key=f"{small}/output.mp4")

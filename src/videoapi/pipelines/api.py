@@ -112,10 +112,11 @@ async def delete_pipeline(
 async def retry_pipeline(
     pipeline_id: FromPath[str],
     principal: CurrentPrincipal,
+    pipeline_service: NamedDependency[PipelineService],
     task_service: NamedDependency[TaskService],
     sign: NamedDependency[Signer],
 ) -> PipelineOut:
-    await task_service.retry_pipeline(pipeline_id, principal.owner_id)
+    await pipeline_service.retry(principal.owner_id, pipeline_id)
     pipeline, steps = await task_service.get_pipeline(pipeline_id, principal.owner_id)
     return await present_pipeline(pipeline, steps, sign)
 

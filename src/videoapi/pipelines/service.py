@@ -18,6 +18,7 @@ import msgspec
 from videoapi.assets.service import placeholder_inputs
 from videoapi.auth.principal import Principal
 from videoapi.db.base import utcnow
+from videoapi.destinations.service import DestinationService
 from videoapi.editing.kinds import KINDS as EDIT_KINDS
 from videoapi.editing.service import EditingService
 from videoapi.errors import AppError, Forbidden, InvalidRequest
@@ -31,6 +32,7 @@ from videoapi.speech.service import KIND as TRANSCRIBE
 from videoapi.speech.service import SpeechService
 from videoapi.tasks.models import Pipeline
 from videoapi.tasks.pipelines import Binding
+from videoapi.tasks.service import TaskService
 from videoapi.tasks.states import Status
 from videoapi.templates.schemas import RenderRequest
 from videoapi.templates.service import TemplateService
@@ -70,11 +72,15 @@ class Ref:
 class PipelineService:
     def __init__(
         self,
+        tasks: TaskService,
+        destinations: DestinationService,
         edits: EditingService,
         generations: GenerationService,
         speech: SpeechService,
         templates: TemplateService,
     ) -> None:
+        self.tasks = tasks
+        self.destinations = destinations
         kinds: dict[str, StepKind] = {}
         for spec in EDIT_KINDS.values():
             made: Media = "image" if spec.kind in ("edit.thumbnails", "analyze.scenes") else "video"
@@ -129,6 +135,11 @@ class PipelineService:
             sinks=[i for i, s in enumerate(req.steps) if s.id not in read],
             destinations=[d.id for d in req.destinations or []],
         )
+
+    async def retry(self, owner_id: str, pipeline_id: str) -> None:
+        """Run the failed and canceled steps again; the final steps' skipped deliveries wait for them."""
+        retried = await self.tasks.retry_pipeline(pipeline_id, owner_id)
+        await self.destinations.rearm(retried)
 
     def _refs(self, i: int, step: StepIn, index: dict[str, int], steps: list[StepIn]) -> list[Ref]:
         spec = self.kinds.get(step.kind)

@@ -261,8 +261,10 @@ class TaskService:
             pipelines.settle(row, await pipelines.steps_of(session, pipeline_id), now)
         await self.announce(changes)
 
-    async def retry_pipeline(self, pipeline_id: str, owner_id: str | None) -> None:
-        """Run the failed and canceled steps again (their dependents with them); succeeded steps stay."""
+    async def retry_pipeline(self, pipeline_id: str, owner_id: str | None) -> list[str]:
+        """Run the failed and canceled steps again (their dependents with them); succeeded steps stay.
+
+        Returns the task ids of the steps that run again."""
         now = utcnow()
         async with transaction(self.sessions) as session:
             row = await pipelines.lock(session, pipeline_id)
@@ -274,8 +276,10 @@ class TaskService:
                     code="pipeline_not_retryable",
                 )
             steps = await pipelines.steps_of(session, pipeline_id)
+            retried: list[str] = []
             for task in steps:
                 if task.status in (Status.FAILED, Status.CANCELED):
+                    retried.append(task.id)
                     task.status = Status.WAITING
                     task.attempts = 0
                     task.progress = 0.0
@@ -295,6 +299,7 @@ class TaskService:
             changes = [change_of(t) for t in steps]
         await self.announce(changes)
         await self.follow_up(session)
+        return retried
 
     async def _advance(self, session: AsyncSession, pipeline_ids: Sequence[str | None], now: datetime) -> None:
         # Sorted: two transactions advancing the same pipelines lock their rows in one order.
