@@ -180,3 +180,37 @@ def _with_asset(value: Any, asset_id: str) -> Any:
     if isinstance(value, list):
         return [_with_asset(v, asset_id) for v in value]
     return asset_id if value == "ASSET" else value
+
+
+def test_a_template_render_is_a_step_whose_output_a_later_step_reads(api: Api, tmp_path: Path) -> None:
+    template = api.post(
+        "/v1/video/templates",
+        json={
+            "name": "card",
+            "fields": {"title": {"type": "text", "required": True}},
+            "timeline": {"tracks": [
+                {"clips": [{"type": "color", "color": "#336699", "duration_s": 1}]},
+                {"clips": [{"type": "text", "text": "{{title}}", "duration_s": 1}]},
+            ]},
+            "output": {"width": 160, "height": 120, "fps": 10},
+        },
+    ).json()  # fmt: skip
+    body = {
+        "steps": [
+            {"id": "card", "kind": "template.render",
+             "params": {"template_id": template["id"], "merge": {"title": "Hello"}}},
+            {"id": "small", "kind": "edit.transcode", "params": {"input": {"step": "card"}, "width": 80, "height": 60}},
+        ]
+    }  # fmt: skip
+    missing = {**body, "steps": [{**body["steps"][0], "params": {"template_id": template["id"]}}]}
+    problem = assert_problem(api.post("/v1/video/pipelines", json=missing), 422)
+    assert "steps[0].params.merge.title" in [e["field"] for e in problem["errors"]], problem
+
+    resp = api.post("/v1/video/pipelines", json=body)
+    assert resp.status_code == 202, resp.text
+    done = wait_pipeline(api, resp.json()["id"])
+    assert done["status"] == "succeeded", done
+    card, small = done["steps"]
+    assert card["kind"] == "edit.composite"
+    with av.open(str(api.download(small["result"]["url"], tmp_path / "small.mp4"))) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (80, 60)
