@@ -170,3 +170,15 @@ async def test_a_step_whose_worker_died_on_its_last_attempt_fails_its_dependents
     assert {steps[s].error_code for s in "bcd"} == {"dependency_failed"}
     pipeline, _ = await svc.get_pipeline(ids["pipeline"], "o")
     assert pipeline.status == "failed"
+
+
+async def test_canceling_one_waiting_step_cancels_what_reads_it_and_then_the_pipeline(service) -> None:  # type: ignore[no-untyped-def]
+    svc, _ = service
+    ids = await diamond(svc)
+    canceled = await svc.cancel(ids["b"], "o")
+    assert canceled.status == Status.CANCELED
+    await run(svc, ids["a"])
+    assert (await svc.get(ids["d"], None)).status == Status.CANCELED
+    await run(svc, ids["c"])
+    pipeline, _ = await svc.get_pipeline(ids["pipeline"], "o")
+    assert pipeline.status == "canceled"

@@ -385,13 +385,16 @@ class TaskService:
             return await newest_first(session, query, Task, cursor, limit)
 
     async def cancel(self, task_id: str, owner_id: str | None) -> Task:
-        """Queued: canceled at once. Running: flagged; the worker stops it at its next heartbeat."""
+        """Queued (or a waiting pipeline step): canceled at once, with the pipeline steps that read it.
+        Running: flagged; the worker stops it at its next heartbeat."""
         task = await self.get(task_id, owner_id)
         now = utcnow()
         async with transaction(self.sessions) as session:
+            if task.pipeline_id is not None:
+                await pipelines.lock(session, task.pipeline_id)  # the lock order of every step change
             done = await session.execute(
                 update(Task)
-                .where(Task.id == task.id, Task.status == Status.QUEUED)
+                .where(Task.id == task.id, Task.status.in_([Status.QUEUED, Status.WAITING]))
                 .values(status=Status.CANCELED, finished_at=now, **changed(now))
                 .returning(*CHANGE_COLUMNS)
             )
