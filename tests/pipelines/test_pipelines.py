@@ -214,3 +214,33 @@ def test_a_template_render_is_a_step_whose_output_a_later_step_reads(api: Api, t
     assert card["kind"] == "edit.composite"
     with av.open(str(api.download(small["result"]["url"], tmp_path / "small.mp4"))) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (80, 60)
+
+
+def test_a_template_asset_field_can_take_an_earlier_steps_output(api: Api, video: Path) -> None:
+    template = api.post(
+        "/v1/video/templates",
+        json={
+            "name": "framed",
+            "fields": {"clip": {"type": "asset", "required": True}},
+            "timeline": {"tracks": [{"clips": [{"type": "video", "source": {"asset_id": "{{clip}}"}}]}]},
+            "output": {"width": 160, "height": 120, "fps": 10},
+        },
+    )
+    assert template.status_code == 201, template.text
+    asset = api.upload(video)
+    body = {
+        "steps": [
+            {"id": "cut", "kind": "edit.trim",
+             "params": {"input": {"asset_id": asset["id"]}, "start_s": 0, "end_s": 1}},
+            {"id": "framed", "kind": "template.render",
+             "params": {"template_id": template.json()["id"], "merge": {"clip": {"step": "cut"}}}},
+        ]
+    }  # fmt: skip
+    resp = api.post("/v1/video/pipelines", json=body)
+    assert resp.status_code == 202, resp.text
+    done = wait_pipeline(api, resp.json()["id"])
+    assert done["status"] == "succeeded", done
+    cut, framed = done["steps"]
+    task = api.get(f"/v1/video/tasks/{framed['task_id']}").json()
+    assert task["params"]["timeline"]["tracks"][0]["clips"][0]["source"] == {"asset_id": cut["result"]["asset_id"]}
+    assert abs(framed["result"]["duration"] - 1.0) < 0.15

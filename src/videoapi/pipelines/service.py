@@ -163,7 +163,8 @@ class PipelineService:
                 raise _invalid(where, f"step {step.id!r} reads its own output", code="pipeline_cycle")
             if not isinstance(output, int) or isinstance(output, bool) or output < 0:
                 raise _invalid(where, "`output` is the index of an output: an integer from 0")
-            expects = _expected(path, parent)
+            merged = step.kind == TEMPLATE_RENDER and len(path) == 2 and path[0] == "merge"
+            expects: Media | tuple[Media, ...] = ("video", "image", "audio") if merged else _expected(path, parent)
             producer = steps[index[target]].kind
             made = self.kinds[producer].output
             accepted = expects if isinstance(expects, tuple) else (expects,)
@@ -186,7 +187,9 @@ class PipelineService:
         for ref in refs:
             token = f"pipeline-step-{uuid.uuid4().hex}"
             placeholders[token] = ref
-            _put(params, ref.path, _placeholder(ref, token))
+            # A template's `asset` field takes an asset id, which the template puts in an input.
+            merged = step.kind == TEMPLATE_RENDER and len(ref.path) == 2 and ref.path[0] == "merge"
+            _put(params, ref.path, token if merged else _placeholder(ref, token))
         params["priority"] = req.priority
         prefix = f"steps[{i}].params"
         try:
