@@ -105,6 +105,16 @@ def test_a_step_runs_on_the_output_of_the_step_it_reads(api: Api, video: Path, t
             [{"id": "a", "kind": "edit.nothing", "params": {}}],
             "steps[0].kind", "unknown_kind",
         ),
+        (
+            [{"id": "a", "kind": "edit.thumbnails", "params": {"input": {"asset_id": "ASSET"}}},
+             {"id": "b", "kind": "edit.transcode", "params": {"step": "a"}}],
+            "steps[1].params", "invalid_request",
+        ),
+        (
+            [{"id": "a", "kind": "edit.trim", "params": {"input": {"asset_id": "ASSET"}, "end_s": 1}},
+             {"id": "b", "kind": "edit.transcode", "params": {"input": {"step": "a"}, "webhook_url": "http://x"}}],
+            "steps[1].params.webhook_url", "invalid_request",
+        ),
     ],
 )  # fmt: skip
 def test_an_invalid_graph_is_a_422_naming_the_step_path(

@@ -155,6 +155,8 @@ class PipelineService:
         found: list[Ref] = []
         for path, ref, parent in _walk_refs(step.params):
             where = _field(i, path)
+            if not path:
+                raise _invalid(where, "the params are a request body; a reference goes where an input goes")
             target = ref.get("step")
             output = ref.get("output", 0)
             if not isinstance(target, str) or target not in index:
