@@ -295,7 +295,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         429,
         "The caller or the server has as many URL fetches and file reads running as allowed.",
     ),
-    ErrorCode("too_many_tasks", 429, "The key has as many queued or running tasks as it may."),
+    ErrorCode("too_many_tasks", 429, "The key has as many unfinished (waiting, queued or running) tasks as it may."),
     ErrorCode("transient", 503, "A temporary infrastructure failure; the task is retried with backoff."),
     ErrorCode("transition_too_long", 422, "A transition is shorter than a frame or longer than its clips."),
     ErrorCode("tts_unavailable", 503, "The text-to-speech engine is not installed on this server."),

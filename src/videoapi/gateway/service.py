@@ -36,7 +36,7 @@ from videoapi.tasks.models import Pipeline, Task
 from videoapi.tasks.pipelines import present_pipeline
 from videoapi.tasks.schemas import TaskOut, present_task
 from videoapi.tasks.service import TaskService
-from videoapi.tasks.states import PRIORITIES, PRIORITY_NAMES, TERMINAL, Status
+from videoapi.tasks.states import LIVE, PRIORITIES, PRIORITY_NAMES, TERMINAL, Status
 
 _QUEUE_DEPTH_CACHE_S = 1.0
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
@@ -298,14 +298,12 @@ async def _check_active_tasks(session: AsyncSession, principal: Principal, addin
         # Serialise the owner's creates so that two concurrent requests cannot both pass the check.
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": principal.owner_id})
     active = await session.scalar(
-        select(func.count())
-        .select_from(Task)
-        .where(Task.owner_id == principal.owner_id, Task.status.in_([Status.WAITING, Status.QUEUED, Status.RUNNING]))
+        select(func.count()).select_from(Task).where(Task.owner_id == principal.owner_id, Task.status.in_(LIVE))
     )
     if (active or 0) > cap:  # the new rows are flushed, so they are counted
         raise TooManyRequests(
-            f"this key may have {cap} queued or running tasks at once; it has {(active or 0) - adding} "
-            f"and asked for {adding} more",
+            f"this key may have {cap} unfinished (waiting, queued or running) tasks at once; "
+            f"it has {(active or 0) - adding} and asked for {adding} more",
             code="too_many_tasks",
             headers={"Retry-After": "5"},
         )

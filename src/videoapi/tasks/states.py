@@ -19,6 +19,8 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
+LIVE = (Status.WAITING, Status.QUEUED, Status.RUNNING)
+"""Tasks that will still run: they hold quota, count against task caps and keep their inputs."""
 
 PRIORITIES: dict[str, int] = {name: level for level, name in enumerate(get_args(Priority))}
 PRIORITY_NAMES: dict[int, str] = {v: k for k, v in PRIORITIES.items()}
