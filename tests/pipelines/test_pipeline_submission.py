@@ -19,7 +19,7 @@ from tests.destinations.test_destinations import FAST as DESTINATIONS_FAST
 from tests.gateway.test_webhooks import FAST, secrets_of
 from tests.pipelines.test_pipelines import wait_pipeline
 from tests.support.app import Api, assert_problem, running_app
-from tests.support.gateway import Receiver
+from tests.support.gateway import Receiver, make_key
 from tests.support.media import make_video
 from videoapi.settings import Settings
 
@@ -136,3 +136,13 @@ def test_destinations_get_the_final_step_also_after_a_retry(
         assert delivery["delivered"] is True, delivery
         assert f"{small}/output.mp4" in delivery["object_keys"]
         s3.head_object(Bucket="retried", Key=f"{small}/output.mp4")
+
+
+def test_each_step_needs_the_scope_of_its_own_kind(api: Api, video: Path) -> None:
+    asset = api.upload(video)
+    generate_only = api.as_key(make_key(api.settings, "generate-only", scopes=["generate", "read"]))
+    problem = assert_problem(
+        generate_only.post("/v1/video/pipelines", json=two_steps({"asset_id": asset["id"]})), 403, "insufficient_scope"
+    )
+    assert problem["errors"][0]["field"] == "steps[0].kind"
+    assert api.get("/v1/video/pipelines").json()["items"] == []
