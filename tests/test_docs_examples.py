@@ -46,8 +46,14 @@ NEEDS_MODEL_WEIGHTS = ("/v1/video/generate/text-to-video", "/v1/video/generate/i
 
 
 def needs_model_weights(example: Example) -> bool:
-    """Text/image-to-video, style transfer with a diffusion style (it has a prompt), and background
+    """Text/image-to-video, style transfer with a diffusion style (it has a prompt), alone or as pipeline
+    steps (tests/pipelines/test_pipeline_example.py runs the pipeline with a tiny model), and background
     replacement with a model's matte (tests/editing/test_background_matting.py runs it with tiny models)."""
+    if example.path == "/v1/video/pipelines":
+        steps = example.body.get("steps", [])
+        kinds = {s["kind"] for s in steps}
+        styled = any(s["kind"] == "generate.style_transfer" and "prompt" in s.get("params", {}) for s in steps)
+        return bool(kinds & {"generate.text_to_video", "generate.image_to_video"}) or styled
     diffusion_style = example.path == "/v1/video/generate/style-transfer" and "prompt" in example.body
     matting = example.path.startswith("/v1/video/edit/background") and isinstance(example.body, dict)
     model_matte = matting and (example.body.get("matte") or {}).get("mode") in ("person", "object")
@@ -271,7 +277,10 @@ def test_documented_request_is_accepted_and_its_task_succeeds(
     answer = resp.json()
     if example.method == "POST" and example.path in CREATED_BY:
         created[CREATED_BY[example.path]] = answer["id"]
-    ids = answer.get("task_ids") or ([answer["id"]] if "status" in answer and "kind" in answer else [])
+    if "steps" in answer and "status" in answer:  # a pipeline: its steps' tasks
+        ids = [step["task_id"] for step in answer["steps"]]
+    else:
+        ids = answer.get("task_ids") or ([answer["id"]] if "status" in answer and "kind" in answer else [])
     for task_id in ids:
         task = docs_api.wait(task_id, timeout_s=120)
         assert task["status"] == "succeeded", f"{example}: {task}"

@@ -33,6 +33,7 @@ from videoapi.observability.collectors import install_collectors
 from videoapi.observability.logging import configure_logging, get_logger
 from videoapi.observability.metrics import REGISTRY
 from videoapi.observability.metrics_server import serve_metrics
+from videoapi.pipelines.api import ROUTES as PIPELINE_ROUTES
 from videoapi.provenance.api import ROUTES as PROVENANCE_ROUTES
 from videoapi.queue.broker import make_broker
 from videoapi.queue.names import QUEUES
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *TASK_ROUTES,
             *EDIT_ROUTES,
             *TEMPLATE_ROUTES,
+            *PIPELINE_ROUTES,
             *GENERATION_ROUTES,
             *SPEECH_ROUTES,
             *PROVENANCE_ROUTES,

@@ -45,6 +45,7 @@ from videoapi.media.hardware import usable_encoders
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.outputs.step import OutputStep
+from videoapi.pipelines.service import PipelineService
 from videoapi.provenance.service import Detector
 from videoapi.provenance.watermark import WatermarkKey, watermark_key
 from videoapi.queue.broker import make_publisher
@@ -82,6 +83,7 @@ class Services:
     step: OutputStep
     edits: EditingService
     templates: TemplateService
+    pipelines: PipelineService
     generations: GenerationService
     speech: SpeechService
     webhooks: WebhookService
@@ -128,7 +130,12 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     step = OutputStep(settings, assets, policies)
     key = watermark_key_for(settings)
     edits = EditingService(settings, sessions, assets, policies, moderation, billing, step)
+    templates = TemplateService(settings, sessions, policies, moderation, edits)
     speech = SpeechService(settings, sessions, assets, policies, moderation, billing, edits, Transcriber(settings))
+    generations = GenerationService(
+        settings, sessions, assets, policies, moderation, billing, step, voice_prompt=speech.prompt_text
+    )
+    destinations = DestinationService(settings.destinations, sessions, tasks, credential_box_for(settings))
     return Services(
         settings=settings,
         engine=engine,
@@ -144,13 +151,12 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
         retention=Retention(sessions, store, settings.retention),
         step=step,
         edits=edits,
-        templates=TemplateService(settings, sessions, policies, moderation, edits),
-        generations=GenerationService(
-            settings, sessions, assets, policies, moderation, billing, step, voice_prompt=speech.prompt_text
-        ),
+        templates=templates,
+        pipelines=PipelineService(tasks, destinations, edits, generations, speech, templates),
+        generations=generations,
         speech=speech,
         webhooks=WebhookService(settings.gateway, sessions, tasks, keys, assets.sign),
-        destinations=DestinationService(settings.destinations, sessions, tasks, credential_box_for(settings)),
+        destinations=destinations,
         detector=Detector(sessions, assets, key, settings.watermark.detect_max_frames, settings.limits),
         watermark=key,
         events=hub,
@@ -297,6 +303,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "destination_service": _from_services(lambda s: s.destinations),
     "edits": _from_services(lambda s: s.edits),
     "template_service": _from_services(lambda s: s.templates),
+    "pipeline_service": _from_services(lambda s: s.pipelines),
     "generations": _from_services(lambda s: s.generations),
     "speech": _from_services(lambda s: s.speech),
     # Not "detector": Litestar reports a body field that shares a dependency's name (analyze/scenes has

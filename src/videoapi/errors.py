@@ -191,6 +191,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         "codec_unsupported", 422, "The output format cannot hold the requested codec (ProRes in MP4, H.264 in WebM)."
     ),
     ErrorCode("conflict", 409, "The request conflicts with the current state (generic)."),
+    ErrorCode("dependency_failed", 424, "A pipeline step did not run: a step whose output it reads failed."),
     ErrorCode(
         "destination_credentials_unreadable",
         503,
@@ -276,11 +277,16 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ),
     ErrorCode("overlapping_clips", 422, "Clips of one track overlap."),
     ErrorCode("overloaded", 503, "The queue is full; retry after `Retry-After` seconds."),
+    ErrorCode("pipeline_cycle", 422, "Pipeline steps read each other's outputs in a cycle."),
+    ErrorCode("pipeline_not_cancelable", 409, "The pipeline has already ended."),
+    ErrorCode("pipeline_not_found", 404, "No pipeline with this id belongs to the caller."),
+    ErrorCode("pipeline_not_retryable", 409, "Only a failed or canceled pipeline can be retried."),
     ErrorCode("priority_not_allowed", 403, "The key may not ask for this priority."),
     ErrorCode("processing_failed", 500, "Processing failed for a reason other than the input."),
     ErrorCode("quota_exceeded", 402, "The quota cannot cover the request's estimate."),
     ErrorCode("rate_limited", 429, "Too many requests; retry after `Retry-After` seconds."),
     ErrorCode("signature_invalid", 403, "A download URL's signature is invalid or expired."),
+    ErrorCode("step_output_mismatch", 422, "A step reads an earlier step's output of the wrong type."),
     ErrorCode("storage_quota_exceeded", 402, "Storing the file would pass the caller's storage quota in bytes."),
     ErrorCode(
         "stream_token_expired", 401, "A stream token has expired; get a new one from POST /v1/video/events/token."
@@ -297,7 +303,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
         429,
         "The caller or the server has as many URL fetches and file reads running as allowed.",
     ),
-    ErrorCode("too_many_tasks", 429, "The key has as many queued or running tasks as it may."),
+    ErrorCode("too_many_tasks", 429, "The key has as many unfinished (waiting, queued or running) tasks as it may."),
     ErrorCode("transient", 503, "A temporary infrastructure failure; the task is retried with backoff."),
     ErrorCode("transition_too_long", 422, "A transition is shorter than a frame or longer than its clips."),
     ErrorCode("tts_unavailable", 503, "The text-to-speech engine is not installed on this server."),
@@ -307,6 +313,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("unknown_font", 422, "The font family is not installed."),
     ErrorCode("unknown_kind", 422, "A batch item names an unknown task kind."),
     ErrorCode("unknown_model", 422, "The model is not in the registry."),
+    ErrorCode("unknown_step", 422, 'A `{"step": ...}` reference names no step of the pipeline.'),
     ErrorCode("unknown_style", 422, "The style is not one the model offers."),
     ErrorCode("unknown_voice", 422, "The voice is not installed."),
     ErrorCode("unsupported_content_type", 422, "Uploads are multipart/form-data or JSON with a URL."),

@@ -9,7 +9,7 @@ from videoapi.db.base import Base
 from videoapi.destinations.models import Destination, DestinationDelivery
 from videoapi.gateway.models import DisabledEndpoint, IdempotencyRecord, WebhookAttempt, WebhookDelivery
 from videoapi.moderation.policy import OwnerPolicy
-from videoapi.tasks.models import Task
+from videoapi.tasks.models import Pipeline, Task
 from videoapi.templates.models import Template, TemplateVersion
 
 metadata = Base.metadata
@@ -22,6 +22,7 @@ __all__ = [
     "DisabledEndpoint",
     "IdempotencyRecord",
     "OwnerPolicy",
+    "Pipeline",
     "Quota",
     "Reservation",
     "StorageQuota",

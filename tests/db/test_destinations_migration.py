@@ -88,4 +88,5 @@ async def release_and_claim(url: str, tmp_path: Path) -> None:
 def test_destinations_migration_and_copier_queries_on_postgres(tmp_path: Path) -> None:
     with empty_pg_database("videoapi_destinations") as url:
         check_up_down_up(url, url.replace("+asyncpg", "+psycopg2"))
+        upgrade(url)  # the task model is the head's (later migrations add task columns)
         asyncio.run(release_and_claim(url, tmp_path))

@@ -192,3 +192,51 @@ def test_a_missing_broker_makes_ready_fail(make_settings: Callable[..., Settings
         assert resp.status_code == 503
         assert resp.json()["checks"]["broker"] == "fail"  # the reason (host, port) is logged, not shown
         assert resp.json()["checks"]["database"] == "ok"
+
+
+@pytest.mark.ffmpeg
+def test_killed_worker_mid_pipeline_step_reruns_the_step_and_the_pipeline_finishes(
+    cluster_factory: Callable[[str, str], Cluster], redis_url: str, tmp_path: Path
+) -> None:
+    from tests.support.media import make_video
+
+    # A third of slow_clip: upscaled it keeps ffmpeg busy long enough to be killed, and runs twice.
+    clip = make_video(tmp_path / "four-seconds.mp4", duration_s=4.0, width=640, height=480)
+    cluster = cluster_factory("redis", redis_url)
+    first = cluster.start_worker(threads=1)
+    with running_app(cluster.settings) as api:
+        asset = api.upload(clip)
+        body = {
+            "steps": [
+                {
+                    "id": "big",
+                    "kind": "edit.transcode",
+                    "params": {"input": {"asset_id": asset["id"]}, **SLOW_TRANSCODE},
+                },
+                {"id": "cut", "kind": "edit.trim", "params": {"input": {"step": "big"}, "start_s": 0, "end_s": 1}},
+            ]
+        }
+        resp = api.post("/v1/video/pipelines", json=body)
+        assert resp.status_code == 202, resp.text
+        pipeline_id = resp.json()["id"]
+        big, cut = (s["task_id"] for s in resp.json()["steps"])
+        api.wait(big, until={"running"}, timeout_s=30)
+        deadline = time.monotonic() + 20
+        while not (victims := ffmpeg_descendants(first)):
+            assert time.monotonic() < deadline, cluster.logs()
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)  # a crash in the middle of the first step
+        first.wait()
+        psutil.wait_procs(victims, timeout=5)
+        assert api.get(f"/v1/video/tasks/{cut}").json()["status"] == "waiting"
+        cluster.start_worker(threads=1)
+        deadline = time.monotonic() + 120
+        while (done := api.get(f"/v1/video/pipelines/{pipeline_id}").json())["status"] == "running":
+            assert time.monotonic() < deadline, (done, cluster.logs())
+            time.sleep(0.2)
+        assert done["status"] == "succeeded", (done, cluster.logs())
+        first_step, second_step = done["steps"]
+        assert first_step["attempts"] == 2 and second_step["attempts"] == 1
+        cut_task = api.get(f"/v1/video/tasks/{cut}").json()
+        assert cut_task["params"]["input"] == {"asset_id": first_step["result"]["asset_id"]}
+        assert abs(second_step["result"]["duration"] - 1.0) < 0.15, second_step["result"]

@@ -20,7 +20,7 @@ from videoapi_client import (
     UnprocessableEntityError,
     verify_webhook,
 )
-from videoapi_client.models import CompositeRequest, InputRef, TrimRequest
+from videoapi_client.models import CompositeRequest, InputRef, StepIn, TrimRequest
 
 from tests.sdk.conftest import Server
 from tests.support.gateway import make_key
@@ -249,3 +249,24 @@ def test_transcribe_is_reachable_from_the_client(client: Client, small_clip: Pat
     task = client.wait(client.transcribe(input={"asset_id": asset.id}, language="en").id, timeout_s=180)
     assert task.status == "succeeded", task.error
     assert task.result is not None and task.result["language"] == "en" and "segments" in task.result
+
+
+def test_a_pipeline_runs_its_steps_and_retries_what_failed(client: Client, small_clip: Path) -> None:
+    asset = client.upload(small_clip)
+    steps = [
+        StepIn(id="cut", kind="edit.trim", params={"input": {"asset_id": asset.id}, "start_s": 0, "end_s": 1}),
+        StepIn(id="poster", kind="edit.thumbnails", params={"input": {"step": "cut"}}),
+    ]
+    created = client.pipelines.create(steps, idempotency_key="pipeline-1")
+    assert [s.id for s in created.steps] == ["cut", "poster"] and created.steps[1].status == "waiting"
+    assert client.pipelines.create(steps, idempotency_key="pipeline-1").id == created.id
+    client.wait(created.steps[1].task_id, timeout_s=60)
+    done = client.pipelines.get(created.id)
+    assert done.status == "succeeded" and [s.status for s in done.steps] == ["succeeded", "succeeded"]
+    assert client.pipelines.list(limit=1).items[0].id == created.id
+    with pytest.raises(ConflictError) as err:
+        client.pipelines.retry(created.id)
+    assert err.value.code == "pipeline_not_retryable"
+    with pytest.raises(ConflictError) as err:
+        client.pipelines.cancel(created.id)
+    assert err.value.code == "pipeline_not_cancelable"

@@ -21,7 +21,7 @@ from videoapi.db.engine import transaction
 from videoapi.settings import RetentionSettings
 from videoapi.storage.base import ObjectStore
 from videoapi.tasks.models import Task
-from videoapi.tasks.states import Status
+from videoapi.tasks.states import LIVE
 
 log = structlog.get_logger(__name__)
 
@@ -82,7 +82,7 @@ class Retention:
         report = PurgeReport()
         expired_where = self._expired_where(now)
         async with self.sessions() as session:
-            live = await session.scalars(select(Task.params).where(Task.status.in_((Status.QUEUED, Status.RUNNING))))
+            live = await session.scalars(select(Task.params).where(Task.status.in_(LIVE)))
             protected = {asset_id for params in live for asset_id in asset_ids_in(params)}
             if protected:
                 kept = await session.scalars(select(Asset.id).where(*expired_where, Asset.id.in_(protected)))

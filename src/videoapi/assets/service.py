@@ -6,6 +6,9 @@ import asyncio
 import shutil
 import time
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +87,20 @@ class LocalInput:
     path: Path
     media: MediaInfo
     asset_id: str | None = None
+
+
+_PLACEHOLDERS: ContextVar[frozenset[str]] = ContextVar("input_placeholders", default=frozenset())
+
+
+@contextmanager
+def placeholder_inputs(asset_ids: Iterable[str]) -> Iterator[None]:
+    """While validating a pipeline step, these asset ids stand for outputs of earlier steps: `check_input`
+    treats them as inputs not probed yet (like URLs), so each kind runs the checks it runs without a probe."""
+    token = _PLACEHOLDERS.set(frozenset(asset_ids))
+    try:
+        yield
+    finally:
+        _PLACEHOLDERS.reset(token)
 
 
 class AssetService:
@@ -224,6 +241,8 @@ class AssetService:
                 errors=[{"field": "input", "message": "exactly one of asset_id or url is required"}],
             )
         if ref.asset_id is not None:
+            if ref.asset_id in _PLACEHOLDERS.get():
+                return None  # made by an earlier pipeline step: probed by the worker, like a URL input
             asset = await self.get(ref.asset_id, owner_id)
             return msgspec.convert(asset.media, MediaInfo)
         if not ref.url or not ref.url.lower().startswith(("http://", "https://")):

@@ -26,7 +26,7 @@ from videoapi.db.engine import transaction
 from videoapi.errors import PaymentRequired
 from videoapi.settings import CONFIG_DIR, Settings
 from videoapi.tasks.models import Task
-from videoapi.tasks.states import Status
+from videoapi.tasks.states import LIVE
 
 
 def month_start(now: datetime) -> datetime:
@@ -112,7 +112,7 @@ class BillingService:
         reserved = await session.scalar(
             select(func.coalesce(func.sum(Reservation.credits), 0.0))
             .join(Task, Task.id == Reservation.task_id)
-            .where(Reservation.owner_id == owner_id, Task.status.in_((Status.QUEUED, Status.RUNNING)))
+            .where(Reservation.owner_id == owner_id, Task.status.in_(LIVE))
         )
         return float(charged or 0.0) + float(reserved or 0.0)
 

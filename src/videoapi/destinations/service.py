@@ -182,6 +182,17 @@ class DestinationService:
                     )
                 )
 
+    async def rearm(self, task_ids: Sequence[str]) -> None:
+        """Tasks run again (a pipeline's retried steps): their skipped deliveries wait for the new run."""
+        if not task_ids:
+            return
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                update(DestinationDelivery)
+                .where(DestinationDelivery.task_id.in_(list(task_ids)), DestinationDelivery.status == "skipped")
+                .values(status="waiting", last_error=None, updated_at=utcnow())
+            )
+
     async def log(self, task_id: str, owner_id: str) -> DestinationCopyLog:
         await self.tasks.get(task_id, owner_id)  # 404 unless it is the caller's
         async with self.sessions() as session:

@@ -3,6 +3,7 @@
 `submit` turns validated requests into tasks with the promises of the API: idempotency keys,
 per-key priority caps and task caps, load shedding, webhook target checks, the caller's destinations,
 one transaction for all the tasks of a batch (with their planned deliveries), and `Prefer: wait=N`.
+`submit_pipeline` is the same path for a pipeline: one transaction for its row and all its steps.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from videoapi.gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRate
 from videoapi.gateway.streamtokens import StreamTokens
 from videoapi.media.fetch import check_target
 from videoapi.settings import Settings
-from videoapi.tasks.models import Task
+from videoapi.tasks.models import Pipeline, Task
+from videoapi.tasks.pipelines import present_pipeline
 from videoapi.tasks.schemas import TaskOut, present_task
 from videoapi.tasks.service import TaskService
-from videoapi.tasks.states import PRIORITIES, PRIORITY_NAMES, TERMINAL, Status
+from videoapi.tasks.states import LIVE, PRIORITIES, PRIORITY_NAMES, TERMINAL, Status
 
 _QUEUE_DEPTH_CACHE_S = 1.0
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
@@ -166,6 +168,65 @@ async def submit(
     return await _respond(gateway, tasks, 202, batch, wait_s, replayed=False)
 
 
+@dataclass(frozen=True)
+class PipelineSubmission:
+    """A validated pipeline: its row, one item per step (with ids and pipeline columns), and delivery."""
+
+    pipeline: Pipeline
+    items: list[Item]
+    sinks: list[int]
+    """Indexes of the steps no other step reads: their outputs are the pipeline's, sent to `destinations`."""
+    destinations: list[str]
+
+
+async def submit_pipeline(
+    request: Request, principal: Principal, prepare: Callable[[], Awaitable[PipelineSubmission]]
+) -> Response[Any]:
+    """Create the pipeline `prepare` validates with the promises of `submit`; answer 202 with it."""
+    gateway: Gateway = request.app.state.gateway
+    key = request.headers.get(HEADER.lower())
+    record_id: str | None = None
+    if key is not None:
+        check_key(key)
+        begun = await gateway.idempotency.begin(
+            principal.owner_id, key, fingerprint(request.method, request.url.path, await request.body()), batch=False
+        )
+        if isinstance(begun, Replay):
+            pipeline, steps = await gateway.tasks.get_pipeline(begun.task_ids[0], principal.owner_id)
+            return _pipeline_response(pipeline, await present_pipeline(pipeline, steps, gateway.sign), True)
+        record_id = begun
+    try:
+        plan = await prepare()
+        items = plan.items
+        _check_priorities(principal, items)
+        await _check_webhooks(principal, [Item({"webhook_url": plan.pipeline.webhook_url})], gateway.settings)
+        await _check_destinations(gateway, principal, [Item({"destinations": plan.destinations})])
+        await _shed(gateway, items)
+
+        async def in_transaction(session: AsyncSession, tasks: list[Task]) -> None:
+            await _check_active_tasks(session, principal, len(tasks), gateway.settings.gateway.default_max_active_tasks)
+            if gateway.destinations is not None and plan.destinations:
+                sinks = [tasks[i] for i in plan.sinks]
+                await gateway.destinations.plan(session, sinks, [plan.destinations] * len(sinks))
+            if record_id is not None:
+                await gateway.idempotency.complete(session, record_id, 202, [plan.pipeline.id])
+
+        await gateway.tasks.create_pipeline(plan.pipeline, [i.kwargs for i in items], in_transaction=in_transaction)
+    except BaseException:
+        if record_id is not None:
+            await gateway.idempotency.release(record_id)
+        raise
+    pipeline, steps = await gateway.tasks.get_pipeline(plan.pipeline.id, principal.owner_id)
+    return _pipeline_response(pipeline, await present_pipeline(pipeline, steps, gateway.sign), False)
+
+
+def _pipeline_response(pipeline: Pipeline, body: Any, replayed: bool) -> Response[Any]:
+    headers = {"Location": f"/v1/video/pipelines/{pipeline.id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(body, status_code=202, headers=headers)
+
+
 def _check_priorities(principal: Principal, items: Sequence[Item]) -> None:
     cap = PRIORITIES[principal.max_priority]
     for item in items:
@@ -237,14 +298,12 @@ async def _check_active_tasks(session: AsyncSession, principal: Principal, addin
         # Serialise the owner's creates so that two concurrent requests cannot both pass the check.
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": principal.owner_id})
     active = await session.scalar(
-        select(func.count())
-        .select_from(Task)
-        .where(Task.owner_id == principal.owner_id, Task.status.in_([Status.QUEUED, Status.RUNNING]))
+        select(func.count()).select_from(Task).where(Task.owner_id == principal.owner_id, Task.status.in_(LIVE))
     )
     if (active or 0) > cap:  # the new rows are flushed, so they are counted
         raise TooManyRequests(
-            f"this key may have {cap} queued or running tasks at once; it has {(active or 0) - adding} "
-            f"and asked for {adding} more",
+            f"this key may have {cap} unfinished (waiting, queued or running) tasks at once; "
+            f"it has {(active or 0) - adding} and asked for {adding} more",
             code="too_many_tasks",
             headers={"Retry-After": "5"},
         )

@@ -46,7 +46,8 @@ from videoapi.media.fetch import check_target
 from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
 from videoapi.settings import GatewaySettings
-from videoapi.tasks.models import Task
+from videoapi.tasks.models import Pipeline, Task
+from videoapi.tasks.pipelines import present_pipeline
 from videoapi.tasks.schemas import present_task
 from videoapi.tasks.service import TaskService
 from videoapi.tasks.states import TERMINAL
@@ -240,7 +241,24 @@ class WebhookService:
                     .values(webhook_notified_at=now)
                     .execution_options(synchronize_session=False)
                 )
-        return len(rows)
+            # Pipelines have the same outbox; the delivery's `task_id` holds the pipeline's id.
+            ended = (
+                await session.scalars(
+                    select(Pipeline)
+                    .where(
+                        Pipeline.webhook_url.is_not(None),
+                        Pipeline.webhook_notified_at.is_(None),
+                        Pipeline.finished_at.is_not(None),
+                    )
+                    .order_by(Pipeline.finished_at)
+                    .limit(_OUTBOX_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for pipeline in ended:
+                session.add(_new_delivery(pipeline, f"pipeline.{pipeline.status}", None, now))
+                pipeline.webhook_notified_at = now
+        return len(rows) + len(ended)
 
     async def claim_due(
         self, limit: int = _CLAIM_BATCH, busy: Mapping[str, int] | None = None
@@ -314,7 +332,11 @@ class WebhookService:
         return found is not None
 
     async def _send(self, client: httpx.AsyncClient, delivery: WebhookDelivery) -> int:
-        task = await self.tasks.get(delivery.task_id, None)
+        if delivery.event_type.startswith("pipeline."):
+            pipeline, steps = await self.tasks.get_pipeline(delivery.task_id, None)
+            data: Any = await present_pipeline(pipeline, steps, self.sign)
+        else:
+            data = await present_task(await self.tasks.get(delivery.task_id, None), self.sign)
         secrets = await self.secrets(delivery.owner_id)
         if not secrets:
             raise _Permanent("no webhook signing secret for this owner")
@@ -323,7 +345,7 @@ class WebhookService:
             {
                 "type": delivery.event_type,
                 "timestamp": utcnow().isoformat().replace("+00:00", "Z"),
-                "data": await present_task(task, self.sign),
+                "data": data,
             }
         )
         target, ip = await check_target(
@@ -419,7 +441,7 @@ class _Permanent(Exception):
     """A delivery that no retry can fix."""
 
 
-def _new_delivery(task: Task, event: str, msg_id: str | None, now: Any) -> WebhookDelivery:
+def _new_delivery(task: Task | Pipeline, event: str, msg_id: str | None, now: Any) -> WebhookDelivery:
     return WebhookDelivery(
         id=str(uuid.uuid4()),
         msg_id=msg_id or f"msg_{uuid.uuid4().hex}",

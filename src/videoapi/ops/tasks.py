@@ -28,7 +28,7 @@ from videoapi.db.engine import transaction
 from videoapi.destinations.models import DestinationDelivery
 from videoapi.gateway.models import IdempotencyRecord, WebhookAttempt, WebhookDelivery
 from videoapi.tasks.models import Task
-from videoapi.tasks.states import TERMINAL, Status
+from videoapi.tasks.states import LIVE, TERMINAL
 
 if TYPE_CHECKING:
     from videoapi.storage.base import ObjectStore
@@ -180,7 +180,7 @@ async def _purge_batch(
     ids = [t.id for t in batch]
     async with sessions() as session:
         outputs = list(await session.scalars(select(Asset).where(Asset.task_id.in_(ids), Asset.origin == "output")))
-        live = await session.scalars(select(Task.params).where(Task.status.in_((Status.QUEUED, Status.RUNNING))))
+        live = await session.scalars(select(Task.params).where(Task.status.in_(LIVE)))
         needed = {asset_id for params in live for asset_id in asset_ids_in(params)}
         owed = select(WebhookDelivery.task_id).where(
             WebhookDelivery.task_id.in_(ids), WebhookDelivery.status == "pending"

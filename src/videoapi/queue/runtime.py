@@ -421,6 +421,7 @@ class Runtime:
                 session.add_all(output.assets)
         if done:
             await self.tasks.announce([done])
+            await self.tasks.follow_up(session)  # the pipeline steps this one's end queued
             latency_s = (datetime.now(UTC) - task.created_at).total_seconds()
             TASK_LATENCY_SECONDS.labels(task.kind, str(status)).observe(max(latency_s, 0.0))
         return done is not None

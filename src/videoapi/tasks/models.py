@@ -52,6 +52,14 @@ class Task(Base):
     webhook_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """When the terminal state's webhook delivery was queued; None on a finished task with a
     webhook_url: the gateway's dispatcher has yet to queue it (an outbox read by one partial index)."""
+    pipeline_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    """The pipeline this task is a step of; None for a task created alone."""
+    step_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The step's `id` in its pipeline."""
+    depends_on: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    """Task ids of the steps this one reads outputs of: it is `waiting` until they all succeeded."""
+    bindings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
+    """Where the outputs of those steps go in `params` (tasks.pipelines.Binding), filled in when it is queued."""
 
     __table_args__ = (
         # The claim: best queued task of a queue (priority, then age).
@@ -61,8 +69,39 @@ class Task(Base):
         Index("ix_tasks_batch", "queue", "status", "batch_key"),
         Index("ix_tasks_owner_status", "owner_id", "status"),
         Index("ix_tasks_owner_changed", "owner_id", "changed_at"),
+        Index("ix_tasks_pipeline", "pipeline_id"),
         Index(
             "ix_tasks_webhook_due",
+            "finished_at",
+            postgresql_where=text("webhook_url IS NOT NULL AND webhook_notified_at IS NULL"),
+            sqlite_where=text("webhook_url IS NOT NULL AND webhook_notified_at IS NULL"),
+        ),
+    )
+
+
+class Pipeline(Base):
+    """Steps run as tasks (`Task.pipeline_id`); this row holds what belongs to the whole: its status,
+    its webhook outbox, the order of its steps. Every change to it happens under its row lock."""
+
+    __tablename__ = "pipelines"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    """running | succeeded | failed | canceled"""
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    """The steps in request order: `{"id": step id, "task_id": ...}`."""
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """As Task.webhook_notified_at: None on a finished pipeline with a webhook_url is the outbox."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_pipelines_owner_created", "owner_id", "created_at", "id"),
+        Index(
+            "ix_pipelines_webhook_due",
             "finished_at",
             postgresql_where=text("webhook_url IS NOT NULL AND webhook_notified_at IS NULL"),
             sqlite_where=text("webhook_url IS NOT NULL AND webhook_notified_at IS NULL"),

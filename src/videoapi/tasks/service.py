@@ -16,14 +16,15 @@ from typing import Any, Protocol
 from sqlalchemy import Select, and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoapi.db.base import UTCDateTime, utcnow
+from videoapi.db.base import UTCDateTime, new_id, utcnow
 from videoapi.db.engine import transaction
 from videoapi.errors import Conflict, InvalidRequest, NotFound, scrub_paths
 from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import TASK_RETRIES
 from videoapi.settings import Settings
+from videoapi.tasks import pipelines
 from videoapi.tasks.events import ChangePublisher, TaskChange
-from videoapi.tasks.models import Task
+from videoapi.tasks.models import Pipeline, Task
 from videoapi.tasks.states import Status
 
 log = get_logger(__name__)
@@ -47,6 +48,10 @@ CHANGE_COLUMNS = (
 def changed(now: datetime) -> dict[str, Any]:
     """The values every UPDATE that changes what a caller sees adds: the next version, and when."""
     return {"version": Task.version + 1, "changed_at": now, "updated_at": now}
+
+
+# session.info key: what a transaction that advanced pipelines has to announce and publish once committed.
+_FOLLOW_UPS = "pipeline_follow_ups"
 
 
 def change_of(row: Any) -> TaskChange:
@@ -149,12 +154,17 @@ class TaskService:
         now = utcnow()
         tasks = [
             Task(
+                id=item.get("id") or new_id(),
+                pipeline_id=item.get("pipeline_id"),
+                step_id=item.get("step_id"),
+                depends_on=item.get("depends_on"),
+                bindings=item.get("bindings"),
                 time_limit_s=item.get("time_limit_s"),
                 batch_key=item.get("batch_key"),
                 kind=item["kind"],
                 queue=item["queue"],
                 owner_id=item["owner_id"],
-                status=Status.QUEUED,
+                status=item.get("status", Status.QUEUED),
                 priority=item.get("priority", 1),
                 params=item["params"],
                 max_attempts=self.settings.tasks.max_attempts,
@@ -180,8 +190,133 @@ class TaskService:
                 await in_transaction(session, tasks)
         await self.announce([change_of(t) for t in tasks])
         for task in tasks:
-            await self.publish(task.queue, task.id)
+            if task.status == Status.QUEUED:  # a waiting pipeline step is published when it is queued
+                await self.publish(task.queue, task.id)
         return tasks
+
+    async def create_pipeline(
+        self,
+        pipeline: Pipeline,
+        items: Sequence[dict[str, Any]],
+        *,
+        in_transaction: Callable[[AsyncSession, list[Task]], Awaitable[None]] | None = None,
+    ) -> list[Task]:
+        """Create a pipeline's row and its steps' tasks (`create_many` items with ids, pipeline columns
+        and a `waiting` or `queued` status) in one transaction, then publish the queued steps."""
+
+        async def write(session: AsyncSession, tasks: list[Task]) -> None:
+            session.add(pipeline)
+            await session.flush()
+            if in_transaction is not None:
+                await in_transaction(session, tasks)
+
+        return await self.create_many(items, in_transaction=write)
+
+    async def get_pipeline(self, pipeline_id: str, owner_id: str | None) -> tuple[Pipeline, list[Task]]:
+        """The pipeline and its steps' tasks; another owner's is as absent as a missing one."""
+        async with self.read_sessions() as session:
+            row = await session.get(Pipeline, pipeline_id)
+            if row is None or (owner_id is not None and row.owner_id != owner_id):
+                raise NotFound(f"pipeline {pipeline_id} not found", code="pipeline_not_found")
+            steps = await pipelines.steps_of(session, pipeline_id)
+        return row, steps
+
+    async def list_pipelines(
+        self, owner_id: str, cursor: str | None, limit: int
+    ) -> tuple[list[tuple[Pipeline, list[Task]]], str | None]:
+        """Newest first, each with its steps, and the cursor of the next page (None on the last)."""
+        async with self.read_sessions() as session:
+            rows, next_cursor = await newest_first(
+                session, select(Pipeline).where(Pipeline.owner_id == owner_id), Pipeline, cursor, limit
+            )
+            steps = (await session.scalars(select(Task).where(Task.pipeline_id.in_([r.id for r in rows])))).all()
+        by_pipeline: dict[str, list[Task]] = {r.id: [] for r in rows}
+        for task in steps:
+            by_pipeline[str(task.pipeline_id)].append(task)
+        return [(r, by_pipeline[r.id]) for r in rows], next_cursor
+
+    async def cancel_pipeline(self, pipeline_id: str, owner_id: str | None) -> None:
+        """Cancel every step: waiting and queued ones at once, running ones at their next heartbeat."""
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            row = await pipelines.lock(session, pipeline_id)
+            if row is None or (owner_id is not None and row.owner_id != owner_id):
+                raise NotFound(f"pipeline {pipeline_id} not found", code="pipeline_not_found")
+            if row.status != "running":
+                raise Conflict(f"pipeline {pipeline_id} is already {row.status}", code="pipeline_not_cancelable")
+            done = await session.execute(
+                update(Task)
+                .where(Task.pipeline_id == pipeline_id, Task.status.in_([Status.WAITING, Status.QUEUED]))
+                .values(status=Status.CANCELED, finished_at=now, **changed(now))
+                .returning(*CHANGE_COLUMNS)
+            )
+            changes = [change_of(r) for r in done.all()]
+            flagged = await session.execute(
+                update(Task)
+                .where(Task.pipeline_id == pipeline_id, Task.status == Status.RUNNING)
+                .values(cancel_requested=True, **changed(now))
+                .returning(*CHANGE_COLUMNS)
+            )
+            changes += [change_of(r) for r in flagged.all()]
+            pipelines.settle(row, await pipelines.steps_of(session, pipeline_id), now)
+        await self.announce(changes)
+
+    async def retry_pipeline(self, pipeline_id: str, owner_id: str | None) -> list[str]:
+        """Run the failed and canceled steps again (their dependents with them); succeeded steps stay.
+
+        Returns the task ids of the steps that run again."""
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            row = await pipelines.lock(session, pipeline_id)
+            if row is None or (owner_id is not None and row.owner_id != owner_id):
+                raise NotFound(f"pipeline {pipeline_id} not found", code="pipeline_not_found")
+            if row.status not in ("failed", "canceled"):
+                raise Conflict(
+                    f"pipeline {pipeline_id} is {row.status}; only a failed or canceled pipeline can be retried",
+                    code="pipeline_not_retryable",
+                )
+            steps = await pipelines.steps_of(session, pipeline_id)
+            retried: list[str] = []
+            for task in steps:
+                if task.status in (Status.FAILED, Status.CANCELED):
+                    retried.append(task.id)
+                    task.status = Status.WAITING
+                    task.attempts = 0
+                    task.progress = 0.0
+                    task.result = None
+                    task.error_code = task.error_message = None
+                    task.cancel_requested = False
+                    task.finished_at = None
+                    task.webhook_notified_at = None
+                    task.lease_owner = task.lease_expires_at = None
+                    pipelines.touch(task, now)
+            row.webhook_notified_at = None  # the new run's end is announced too
+            row.finished_at = None
+            await session.flush()
+            # The retried steps whose dependencies all succeeded are queued now, the others wait.
+            advanced = await pipelines.advance(session, pipeline_id, now)
+            self._stash(session, advanced)
+            changes = [change_of(t) for t in steps]
+        await self.announce(changes)
+        await self.follow_up(session)
+        return retried
+
+    async def _advance(self, session: AsyncSession, pipeline_ids: Sequence[str | None], now: datetime) -> None:
+        # Sorted: two transactions advancing the same pipelines lock their rows in one order.
+        for pipeline_id in sorted({p for p in pipeline_ids if p}):
+            self._stash(session, await pipelines.advance(session, pipeline_id, now))
+
+    def _stash(self, session: AsyncSession, advanced: pipelines.Advanced) -> None:
+        changes, queued = session.info.setdefault(_FOLLOW_UPS, ([], []))
+        changes += [change_of(t) for t in advanced.changed]
+        queued += advanced.queued
+
+    async def follow_up(self, session: AsyncSession) -> None:
+        """After the commit of a transaction that advanced pipelines: announce and publish its steps."""
+        changes, queued = session.info.pop(_FOLLOW_UPS, ([], []))
+        await self.announce(changes)
+        for queue, task_id in queued:
+            await self.publish(queue, task_id)
 
     async def announce(self, changes: Sequence[TaskChange]) -> None:
         """Tell the event streams of every process about committed changes (Redis); never raises.
@@ -250,18 +385,23 @@ class TaskService:
             return await newest_first(session, query, Task, cursor, limit)
 
     async def cancel(self, task_id: str, owner_id: str | None) -> Task:
-        """Queued: canceled at once. Running: flagged; the worker stops it at its next heartbeat."""
+        """Queued (or a waiting pipeline step): canceled at once, with the pipeline steps that read it.
+        Running: flagged; the worker stops it at its next heartbeat."""
         task = await self.get(task_id, owner_id)
         now = utcnow()
         async with transaction(self.sessions) as session:
+            if task.pipeline_id is not None:
+                await pipelines.lock(session, task.pipeline_id)  # the lock order of every step change
             done = await session.execute(
                 update(Task)
-                .where(Task.id == task.id, Task.status == Status.QUEUED)
+                .where(Task.id == task.id, Task.status.in_([Status.QUEUED, Status.WAITING]))
                 .values(status=Status.CANCELED, finished_at=now, **changed(now))
                 .returning(*CHANGE_COLUMNS)
             )
             row = done.one_or_none()
-            if row is None:
+            if row is not None:
+                await self._advance(session, [task.pipeline_id], now)
+            else:
                 done = await session.execute(
                     update(Task)
                     .where(Task.id == task.id, Task.status == Status.RUNNING)
@@ -269,6 +409,7 @@ class TaskService:
                     .returning(*CHANGE_COLUMNS)
                 )
                 row = done.one_or_none()
+        await self.follow_up(session)
         if row is None:
             current = await self.get(task_id, owner_id)
             raise Conflict(f"task {task_id} is already {current.status}", code="task_not_cancelable")
@@ -446,10 +587,15 @@ class TaskService:
     ) -> TaskChange | None:
         """Move a leased running task to a terminal status; None if the lease was lost meanwhile.
 
-        The caller commits `session`, then passes the change to `announce`.
+        The caller commits `session`, then passes the change to `announce` and calls `follow_up`:
+        the end of a pipeline step moves its pipeline on in the same transaction.
         """
         now = utcnow()
         self._beat_versions.pop(task_id, None)
+        pipeline_id = await session.scalar(select(Task.pipeline_id).where(Task.id == task_id))
+        if pipeline_id is not None:
+            # The pipeline's lock before the task's row lock, in the order of every pipeline change.
+            await pipelines.lock(session, pipeline_id)
         values: dict[str, Any] = {
             "status": status,
             "finished_at": now,
@@ -474,7 +620,11 @@ class TaskService:
             .returning(*CHANGE_COLUMNS)
         )
         row = done.one_or_none()
-        return change_of(row) if row is not None else None
+        if row is None:
+            return None
+        if pipeline_id is not None:
+            await self._advance(session, [pipeline_id], now)
+        return change_of(row)
 
     async def retry_later(self, task: Task, worker_id: str, error: tuple[str, str]) -> bool:
         """Put a task that hit a transient error back in the queue with exponential backoff."""
@@ -553,6 +703,12 @@ class TaskService:
                 TASK_RETRIES.labels(kind, "lease_expired").inc()
                 to_publish.append((queue, task_id))
                 counts["requeued"] += 1
+            ended = [c.task_id for c in changes]
+            if ended:
+                ended_pipelines = await session.scalars(
+                    select(Task.pipeline_id).where(Task.id.in_(ended), Task.pipeline_id.is_not(None)).distinct()
+                )
+                await self._advance(session, list(ended_pipelines.all()), now)
             stale = await session.execute(
                 update(Task)
                 .where(
@@ -567,6 +723,7 @@ class TaskService:
                 to_publish.append((queue, task_id))
                 counts["republished"] += 1
         await self.announce(changes)
+        await self.follow_up(session)
         for queue, task_id in to_publish:
             await self.publish(queue, task_id)
         if any(counts.values()):

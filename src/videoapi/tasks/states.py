@@ -9,6 +9,8 @@ from videoapi.settings import Priority
 
 
 class Status(StrEnum):
+    WAITING = "waiting"
+    """A pipeline step whose dependencies have not all succeeded yet: never claimed."""
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -17,6 +19,8 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
+LIVE = (Status.WAITING, Status.QUEUED, Status.RUNNING)
+"""Tasks that will still run: they hold quota, count against task caps and keep their inputs."""
 
 PRIORITIES: dict[str, int] = {name: level for level, name in enumerate(get_args(Priority))}
 PRIORITY_NAMES: dict[int, str] = {v: k for k, v in PRIORITIES.items()}

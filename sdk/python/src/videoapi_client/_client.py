@@ -27,7 +27,7 @@ from videoapi_client._core import (
     task_from_event,
 )
 from videoapi_client._errors import WaitTimeoutError, error_for
-from videoapi_client._resources import Analyze, Assets, Batch, Edit, Generate, Tasks, Webhooks
+from videoapi_client._resources import Analyze, Assets, Batch, Edit, Generate, Pipelines, Tasks, Webhooks
 
 __version__ = "0.1.0"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -67,6 +67,7 @@ class BaseClient:
         self.analyze = Analyze(self)
         self.batch = Batch(self)
         self.tasks = Tasks(self)
+        self.pipelines = Pipelines(self)
         self.assets = Assets(self)
         self.webhooks = Webhooks(self)
 

@@ -170,6 +170,34 @@ class Tasks(_Resource):
         return self._client._call(ROUTES["tasks.cancel"], path={"task_id": task_id})
 
 
+class Pipelines(_Resource):
+    """Steps of any task kind run as a graph; `{"step": "<id>"}` in a step's params reads an earlier output."""
+
+    def create(
+        self,
+        steps: list[m.StepIn] | list[dict[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> m.PipelineOut:
+        """Validate every step and create them all (202); `fields`: `priority`, `webhook_url`, `destinations`."""
+        return self._create("pipelines.create", None, {"steps": steps, **fields}, idempotency_key)
+
+    def get(self, pipeline_id: str) -> m.PipelineOut:
+        return self._client._call(ROUTES["pipelines.get"], path={"pipeline_id": pipeline_id})
+
+    def list(self, *, limit: int | None = None, cursor: str | None = None) -> m.PipelinePage:
+        """One page, newest first; `next_cursor` fetches the next."""
+        return self._client._call(ROUTES["pipelines.list"], params={"limit": limit, "cursor": cursor})
+
+    def cancel(self, pipeline_id: str) -> m.PipelineOut:
+        return self._client._call(ROUTES["pipelines.cancel"], path={"pipeline_id": pipeline_id})
+
+    def retry(self, pipeline_id: str) -> m.PipelineOut:
+        """Run the failed and canceled steps again, and the steps that read them."""
+        return self._client._call(ROUTES["pipelines.retry"], path={"pipeline_id": pipeline_id})
+
+
 class Assets(_Resource):
     def register_url(self, url: str) -> m.AssetOut:
         """Fetch and probe a media URL now, and keep it as an asset."""

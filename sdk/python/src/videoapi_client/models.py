@@ -60,6 +60,9 @@ __all__ = [
     "ObjectMatte",
     "OutputSpec",
     "PersonMatte",
+    "PipelineIn",
+    "PipelineOut",
+    "PipelinePage",
     "QuotaIn",
     "QuotaOut",
     "ReframeRequest",
@@ -71,6 +74,8 @@ __all__ = [
     "Segment",
     "Spill",
     "Status",
+    "StepIn",
+    "StepOut",
     "StorageOut",
     "StreamToken",
     "StyleTransferRequest",
@@ -102,7 +107,7 @@ __all__ = [
 ]
 
 
-Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+Status = Literal["waiting", "queued", "running", "succeeded", "failed", "canceled"]
 
 
 class AdminUsage(msgspec.Struct, kw_only=True):
@@ -659,6 +664,34 @@ class PersonMatte(msgspec.Struct, kw_only=True, tag_field="mode", tag="person"):
     smoothing: float | UnsetType = UNSET
 
 
+class PipelineIn(msgspec.Struct, kw_only=True):
+    """PipelineIn."""
+
+    steps: list[StepIn]
+    priority: Literal["low", "normal", "high"] | UnsetType = UNSET
+    webhook_url: str | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
+
+
+class PipelineOut(msgspec.Struct, kw_only=True):
+    """PipelineOut."""
+
+    id: str
+    status: str
+    progress: float
+    steps: list[StepOut]
+    webhook_url: str | None
+    created_at: datetime.datetime
+    finished_at: datetime.datetime | None
+
+
+class PipelinePage(msgspec.Struct, kw_only=True):
+    """PipelinePage."""
+
+    items: list[PipelineOut]
+    next_cursor: str | None
+
+
 class QuotaIn(msgspec.Struct, kw_only=True):
     """QuotaIn."""
 
@@ -753,6 +786,30 @@ class Spill(msgspec.Struct, kw_only=True):
     type: Literal["auto", "green", "blue"] | UnsetType = UNSET
     mix: float | UnsetType = UNSET
     expand: float | UnsetType = UNSET
+
+
+class StepIn(msgspec.Struct, kw_only=True):
+    """StepIn."""
+
+    id: str
+    kind: str
+    params: dict[str, Any] | UnsetType = UNSET
+
+
+class StepOut(msgspec.Struct, kw_only=True):
+    """StepOut."""
+
+    id: str
+    task_id: str
+    kind: str
+    status: str
+    progress: float
+    depends_on: list[str]
+    attempts: int
+    result: dict[str, Any] | None
+    error: dict[str, str] | None
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
 
 
 class StorageOut(msgspec.Struct, kw_only=True):
