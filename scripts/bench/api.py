@@ -1,24 +1,36 @@
-"""API throughput: task creations/s and status reads/s, with p50/p99 latency, on PostgreSQL + Redis.
+"""API throughput: task creations/s and status reads/s, with p50/p99 latency, on PostgreSQL + Redis,
+beside a bare Litestar JSON route measured by the same client in the same run.
 
-Starts `uvicorn videoapi.app:create_app --factory --workers N` against a fresh PostgreSQL database
-(created and dropped here) with the Redis broker and the Redis rate limiter, no embedded workers
-(the created tasks stay queued: this measures the API, not ffmpeg). The load comes from a small
-keep-alive HTTP/1.1 client on raw asyncio streams in a separate process, light enough to leave
-most of the CPU to the server on a small machine.
+For each scenario (backlog x read cache) it creates a fresh PostgreSQL database (dropped at the end),
+seeds `--backlog` queued tasks of the bench key in one INSERT ... SELECT (counters included, as the
+migration would), and starts `uvicorn videoapi.app:create_app --factory --workers N` with the Redis
+broker, the Redis rate limiter, load shedding on (`gateway.max_queue_depth`, never reached) and a key
+whose active-task cap is checked but never reached; no embedded workers (tasks stay queued: this
+measures the API, not ffmpeg). The load comes from a small keep-alive HTTP/1.1 client on raw asyncio
+streams in a separate process: a warm-up second, `--seconds` of `POST /v1/video/edit/trim`, then
+`--seconds` of `GET /v1/video/tasks/{id}` over the created tasks.
 
-    .venv/bin/python scripts/bench/api.py                      # defaults: 2 server workers, 64 connections
-    .venv/bin/python scripts/bench/api.py --workers 2 --connections 64 --seconds 10 --json out.json
+The ceiling is `bare_app` below: one uvicorn with the same workers serving a JSON POST (parse a body,
+answer 202 with a task-sized object) and a JSON GET, measured before and after the scenarios. The
+ratio ours/ceiling is what to compare across machines and runs: the machine is shared, so absolute
+rates move with its load, which the script prints (see scripts/bench/README.md).
 
-Targets (issue 5): >= 500 creations/s, >= 2000 reads/s, p99 < 50 ms.
+    .venv/bin/python scripts/bench/api.py                               # 2 workers, 16 connections, 0 and 100k
+    .venv/bin/python scripts/bench/api.py --backlog 0 --read-cache on --seconds 5 --json out.json
+
+Targets (issue 15): >= 1,000 creations/s and >= 3,000 reads/s with p99 < 50 ms on 2 idle cores;
+with 100,000 queued tasks both within 10 % of the empty table.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
+import platform
 import random
 import shutil
 import socket
@@ -31,9 +43,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import msgspec
+from litestar import Litestar, Request, get, post
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_DSN = os.environ.get("VIDEOAPI_BENCH_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
 REDIS_URL = os.environ.get("VIDEOAPI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+UNREACHED = 100_000_000
+"""Load-shedding depth and active-task cap of the bench: checked on every create, never reached."""
 CREATE_BODY = json.dumps({"input": {"url": "https://media.example.com/clip.mp4"}, "start_s": 1, "end_s": 3}).encode()
 
 
@@ -110,13 +127,48 @@ def load(port: int, key: str, connections: int, seconds: float, out: Any) -> Non
         await phase(port, key, connections, 1.0, lambda: create)  # warm-up: connections, pools, caches
         lat, st, bodies = await phase(port, key, connections, seconds, lambda: create)
         results = [summarize("create", lat, st, seconds)]
-        ids = [json.loads(b)["id"] for b in bodies]
+        ids = [json.loads(b)["id"] for b in bodies] or ["none"]
         reads = [build("GET", f"/v1/video/tasks/{i}", key) for i in ids]
+        await phase(port, key, connections, 1.0, lambda: random.choice(reads))  # warm-up (cache fills)
         lat, st, _ = await phase(port, key, connections, seconds, lambda: random.choice(reads))
         results.append(summarize("read", lat, st, seconds))
         return results
 
     out.put(asyncio.run(main()))
+
+
+# ---- the ceiling: a bare Litestar app, same server, same client ------------------------------
+
+
+class BareTask(msgspec.Struct):
+    """About the size of a task object."""
+
+    id: str
+    kind: str
+    status: str
+    progress: float
+    priority: str
+    attempts: int
+    created_at: str
+    params: dict[str, Any]
+    result: dict[str, Any] | None = None
+    cancel_requested: bool = False
+
+
+@post("/v1/video/edit/trim", status_code=202)
+async def bare_create(request: Request[Any, Any, Any]) -> BareTask:
+    body = msgspec.json.decode(await request.body())
+    return BareTask(str(uuid.uuid4()), "edit.trim", "queued", 0.0, "normal", 0, "2026-12-04T00:00:00Z", body)
+
+
+@get("/v1/video/tasks/{task_id:str}")
+async def bare_read(task_id: str) -> BareTask:
+    return BareTask(task_id, "edit.trim", "queued", 0.0, "normal", 0, "2026-12-04T00:00:00Z", {"start_s": 1})
+
+
+def bare_app() -> Litestar:
+    """`uvicorn api:bare_app --factory`: what Litestar + uvicorn serve with no work behind the routes."""
+    return Litestar([bare_create, bare_read], openapi_config=None)
 
 
 # ---- the server ------------------------------------------------------------------------------
@@ -145,15 +197,75 @@ def drop_database(name: str) -> None:
     admin.close()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--connections", type=int, default=64, help="concurrent keep-alive connections")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
-    parser.add_argument("--pool-size", type=int, default=10, help="database.pool_size per worker")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    args = parser.parse_args()
+def seed_backlog(db_url: str, rows: int) -> float:
+    """`rows` queued cpu tasks of the bench key, in one statement; returns the seconds it took."""
+    import psycopg2
 
+    started = time.perf_counter()
+    conn = psycopg2.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT id FROM api_keys WHERE name = 'bench'")
+        owner = cur.fetchone()[0]
+        cur.execute(
+            "INSERT INTO tasks (id, kind, queue, owner_id, status, priority, params, progress, attempts,"
+            " max_attempts, not_before, published_at, cancel_requested, created_at, updated_at, changed_at, version)"
+            " SELECT gen_random_uuid()::text, 'edit.trim', 'cpu', %s, 'queued', 1, %s::jsonb, 0, 0, 3,"
+            " now(), now(), false, now() - i * interval '1 ms', now(), now(), 1 FROM generate_series(1, %s) i",
+            (owner, CREATE_BODY.decode(), rows),
+        )
+        for scope in ("queue:cpu", f"owner:{owner}"):
+            cur.execute("INSERT INTO task_counters (scope, shard, count) VALUES (%s, 0, %s)", (scope, rows))
+        cur.execute("VACUUM ANALYZE tasks")
+    conn.close()
+    return time.perf_counter() - started
+
+
+def serve(app: list[str], env: dict[str, str], workers: int, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "uvicorn"), *app, "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--no-access-log", "--no-proxy-headers",
+            "--log-level", "warning",
+        ],
+        env=env,
+        cwd=cwd,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise SystemExit("the server did not start") from None
+            time.sleep(0.2)
+    time.sleep(1.0)  # let every worker finish its startup
+    return server, port
+
+
+def drive(port: int, key: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    out: mp.Queue[Any] = mp.Queue()
+    client = mp.Process(target=load, args=(port, key, args.connections, args.seconds, out))
+    client.start()
+    results = out.get(timeout=args.seconds * 4 + 60)
+    client.join()
+    return results
+
+
+def measure_bare(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOAPI_")}
+    server, port = serve(["api:bare_app", "--app-dir", str(Path(__file__).parent)], env, args.workers, ROOT)
+    try:
+        return {r["phase"]: r for r in drive(port, "bare", args)}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def measure_api(args: argparse.Namespace, backlog: int, read_cache: bool) -> dict[str, Any]:
     db_name, db_url = create_database()
     var = Path(tempfile.mkdtemp(prefix="videoapi-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOAPI_")}
@@ -169,63 +281,114 @@ def main() -> int:
             "VIDEOAPI_QUEUE__NAMESPACE": f"bench{uuid.uuid4().hex[:6]}",
             "VIDEOAPI_SERVER__EMBEDDED_WORKERS": "false",
             "VIDEOAPI_GATEWAY__RATE_LIMIT_BACKEND": "redis",
+            "VIDEOAPI_METRICS__TOKEN": "bench",  # production requires it (or metrics.listen)
+            # Both per-create checks run (shedding, the active-task cap) and neither refuses.
+            "VIDEOAPI_GATEWAY__MAX_QUEUE_DEPTH": str(UNREACHED),
+            "VIDEOAPI_TASKS__READ_CACHE": "true" if read_cache else "false",
         }
     )
+    if args.uncapped:
+        env["VIDEOAPI_GATEWAY__DEFAULT_MAX_ACTIVE_TASKS"] = "0"
+    cap = [] if args.uncapped else ["--max-tasks", str(UNREACHED)]
     bin_dir = Path(sys.executable).parent
-    subprocess.run([str(bin_dir / "videoapi"), "db", "upgrade"], env=env, check=True, capture_output=True)
-    key = (
-        subprocess.run(
-            [str(bin_dir / "videoapi"), "keys", "create", "--name", "bench", "--rate", "100000", "--burst", "100000"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(bin_dir / "uvicorn"), "videoapi.app:create_app", "--factory", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(args.workers), "--no-access-log", "--no-proxy-headers",
-            "--log-level", "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-    )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.2)
-        time.sleep(1.0)  # let every worker finish its startup
-        out: mp.Queue[Any] = mp.Queue()
-        client = mp.Process(target=load, args=(port, key, args.connections, args.seconds, out))
-        client.start()
-        results = out.get(timeout=args.seconds * 4 + 60)
-        client.join()
+        upgraded = subprocess.run([str(bin_dir / "videoapi"), "db", "upgrade"], env=env, capture_output=True, text=True)
+        if upgraded.returncode:
+            raise SystemExit(f"videoapi db upgrade failed: {upgraded.stderr.strip()[-500:]}")
+        key = (
+            subprocess.run(
+                [
+                    str(bin_dir / "videoapi"), "keys", "create", "--name", "bench", "--rate", "100000",
+                    "--burst", "100000", *cap,
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )  # fmt: skip
+        seeded_s = seed_backlog(db_url, backlog) if backlog else 0.0
+        server, port = serve(["videoapi.app:create_app"], env, args.workers, ROOT)
+        try:
+            results = {r["phase"]: r for r in drive(port, key, args)}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         drop_database(db_name)
         shutil.rmtree(var, ignore_errors=True)
-    report = {
-        "machine": f"{os.cpu_count()} CPUs",
+    return {"backlog": backlog, "read_cache": read_cache, "seed_s": round(seeded_s, 1), **results}
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": model, "cpus": os.cpu_count(), "platform": platform.platform()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (ours and the ceiling's)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--pool-size", type=int, default=10, help="database.pool_size per worker")
+    parser.add_argument(
+        "--backlog", default="0,100000", help="queued tasks seeded before a scenario, comma-separated (0,100000)"
+    )
+    parser.add_argument("--read-cache", default="off,on", help="tasks.read_cache per scenario: off, on or off,on")
+    parser.add_argument(
+        "--uncapped",
+        action="store_true",
+        help="a key without an active-task cap (gateway.default_max_active_tasks = 0): no per-owner lock",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    backlogs = [int(b) for b in args.backlog.split(",")]
+    caches = [c.strip() == "on" for c in args.read_cache.split(",")]
+
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "load_before": [round(x, 2) for x in os.getloadavg()],
         "server_workers": args.workers,
         "connections": args.connections,
-        "results": results,
+        "seconds": args.seconds,
+        "uncapped": args.uncapped,
     }
-    for r in results:
-        print(
-            f"{r['phase']:>7}: {r['per_s']:8.1f}/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
-            f"({r['requests']} requests, statuses {r['statuses']})"
+    print(f"machine: {report['machine']['cpu']}, {report['machine']['cpus']} CPUs; {report['machine']['platform']}")
+    print(f"load average before: {report['load_before']}")
+    print(
+        f"uvicorn {args.workers} workers, {args.connections} connections, {args.seconds:g} s phases, "
+        f"key {'without an active-task cap' if args.uncapped else 'with an active-task cap (checked, not reached)'}"
+    )
+    bare = [measure_bare(args)]
+    scenarios = [measure_api(args, b, c) for b in backlogs for c in caches]
+    bare.append(measure_bare(args))
+    report["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    ceiling = {p: statistics.mean(b[p]["per_s"] for b in bare) for p in ("create", "read")}
+    report.update(bare=bare, ceiling_per_s=ceiling, scenarios=scenarios)
+
+    def line(name: str, r: dict[str, Any], phase: str) -> str:
+        other = {k: v for k, v in r[phase]["statuses"].items() if k not in (200, 202)}
+        ratio = r[phase]["per_s"] / ceiling[phase] if ceiling[phase] else 0.0
+        return (
+            f"{name:<28} {phase:>6} {r[phase]['per_s']:8.1f}/s  p50 {r[phase]['p50_ms']:6.2f} ms  "
+            f"p99 {r[phase]['p99_ms']:6.2f} ms  {ratio:6.1%} of bare" + (f"  other statuses {other}" if other else "")
         )
+
+    for i, b in enumerate(bare):
+        for phase in ("create", "read"):
+            print(line(f"bare Litestar ({'before' if i == 0 else 'after'})", b, phase))
+    for sc in scenarios:
+        name = f"backlog {sc['backlog']:,}, cache {'on' if sc['read_cache'] else 'off'}"
+        for phase in ("create", "read"):
+            print(line(name, sc, phase))
+    print(f"load average after: {report['load_after']}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

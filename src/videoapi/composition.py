@@ -48,7 +48,7 @@ from videoapi.outputs.step import OutputStep
 from videoapi.pipelines.service import PipelineService
 from videoapi.provenance.service import Detector
 from videoapi.provenance.watermark import WatermarkKey, watermark_key
-from videoapi.queue.broker import make_publisher
+from videoapi.queue.broker import make_publisher, publishes_in_memory
 from videoapi.queue.jobs import JobSpec
 from videoapi.queue.runtime import Background, Periodic, Runtime, WorkerLifecycle
 from videoapi.settings import Settings
@@ -59,8 +59,10 @@ from videoapi.speech.service import SpeechService
 from videoapi.storage import load_signing_secret, make_store
 from videoapi.storage.base import ObjectStore
 from videoapi.tasks.events import EventHub, RedisChanges
+from videoapi.tasks.publishing import BatchedPublisher
 from videoapi.tasks.service import TaskService
 from videoapi.tasks.streams import TaskStreams
+from videoapi.tasks.views import TaskViewCache
 from videoapi.templates.service import TemplateService
 
 
@@ -94,6 +96,9 @@ class Services:
     streams: TaskStreams
 
     async def close(self) -> None:
+        await self.tasks.flush_publishes()
+        if self.tasks.cache is not None:
+            await self.tasks.cache.close()
         await self.events.close()
         await self.keys.close()
         await self.store.close()
@@ -117,16 +122,23 @@ async def build_services(settings: Settings, broker: dramatiq.Broker | None) -> 
     sessions = make_sessionmaker(engine)
     store = make_store(settings)
     publish = make_publisher(broker) if broker is not None else None
+    if publish is not None and not publishes_in_memory(broker):
+        publish = BatchedPublisher(publish)  # a network round trip: off the event loop, batched
     assets = AssetService(sessions, store, settings)
     billing = BillingService(sessions, settings, storage=assets, price_model=priced_model)
     # One channel object per process: TaskService publishes on it, the hub (API) listens on it.
     changes = RedisChanges(settings.events_redis_url, settings.queue.namespace) if settings.events_redis_url else None
     tasks = TaskService(sessions, settings, publish, billing, events=changes)
-    tasks.read_sessions = make_read_sessionmaker(engine)
+    read_sessions = make_read_sessionmaker(engine)
+    tasks.read_sessions = read_sessions
+    if settings.tasks.read_cache:
+        tasks.cache = TaskViewCache(
+            settings.rate_limit_redis_url, settings.queue.namespace, settings.tasks.read_cache_ttl_s
+        )
     hub = EventHub(settings.events, tasks.changes_since, changes)
     keys = KeyService(sessions, _revocations(settings))
     moderation = Moderation(settings)
-    policies = PolicyService(sessions)
+    policies = PolicyService(sessions, read_sessions)
     step = OutputStep(settings, assets, policies)
     key = watermark_key_for(settings)
     edits = EditingService(settings, sessions, assets, policies, moderation, billing, step)

@@ -115,6 +115,13 @@ class TaskSettings(Base):
     """Per-kind time limit for one attempt, e.g. {"edit.trim" = 600}."""
     default_time_limit_s: float = 1800.0
     """Time limit for kinds missing from `time_limit_s`."""
+    read_cache: bool = False
+    """Serve `GET /v1/video/tasks/{id}` from a Redis copy of each task's view (gateway.redis_url, or
+    queue.url with the Redis broker), invalidated by every transition. Turn it on in every process,
+    workers included: a writer without it leaves stale views until `read_cache_ttl_s`."""
+    read_cache_ttl_s: float = 30.0
+    """Lifetime of a cached view: the bound on staleness when a writer died between its commit and
+    the invalidation."""
 
 
 class StorageSettings(Base):
@@ -668,6 +675,10 @@ def _check(settings: Settings) -> None:
     for name in ("webhook_timeout_s", "webhook_max_in_flight", "webhook_max_in_flight_per_owner"):
         if getattr(settings.gateway, name) <= 0:
             problems.append(f"gateway.{name} must be positive")
+    if settings.tasks.read_cache and not settings.rate_limit_redis_url:
+        problems.append("tasks.read_cache needs gateway.redis_url (or queue.url with the Redis broker)")
+    if settings.tasks.read_cache_ttl_s <= 0:
+        problems.append("tasks.read_cache_ttl_s must be positive")
     if settings.events.backend == "redis" and not settings.rate_limit_redis_url:
         problems.append("events.backend = 'redis' needs gateway.redis_url (or queue.url with the Redis broker)")
     for name in ("heartbeat_s", "poll_interval_s", "token_ttl_s"):

@@ -9,6 +9,7 @@ from videoapi.db.base import Base
 from videoapi.destinations.models import Destination, DestinationDelivery
 from videoapi.gateway.models import DisabledEndpoint, IdempotencyRecord, WebhookAttempt, WebhookDelivery
 from videoapi.moderation.policy import OwnerPolicy
+from videoapi.tasks.counters import TaskCounter
 from videoapi.tasks.models import Pipeline, Task
 from videoapi.templates.models import Template, TemplateVersion
 
@@ -27,6 +28,7 @@ __all__ = [
     "Reservation",
     "StorageQuota",
     "Task",
+    "TaskCounter",
     "Template",
     "TemplateVersion",
     "UsageRecord",

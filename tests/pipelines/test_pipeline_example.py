@@ -1,5 +1,5 @@
 """The example of docs/api/pipelines.md, end to end: text-to-video with the tiny generation model, a
-composite with a title, narration, captions from its transcript, and delivery to a bucket on a real S3
+composite with a title, narration, captions transcribed from it, and delivery to a bucket on a real S3
 protocol server (moto)."""
 
 from __future__ import annotations
@@ -88,13 +88,16 @@ def test_text_to_video_title_captions_then_delivery_to_a_bucket(api: Api, s3_end
         time.sleep(0.2)
     steps = {s["id"]: s for s in done["steps"]}
     assert done["status"] == "succeeded", done
-    assert list(steps) == ["clip", "title", "voice", "transcript", "captions"]
+    assert list(steps) == ["clip", "title", "voice", "captions"]
 
-    # The transcript of the narration became the captions' SRT.
+    # The narration was transcribed, and its words are the captions: the SRT output parses and says them.
     captions_task = api.get(f"/v1/video/tasks/{steps['captions']['task_id']}").json()
-    cues = parse_srt(captions_task["params"]["srt"], CueLimits(max_cues=100, max_text_chars=1000))
-    assert "morning" in " ".join(c.text for c in cues).lower(), cues
     assert captions_task["params"]["input"] == {"asset_id": steps["voice"]["result"]["asset_id"]}
+    assert "morning" in captions_task["result"]["transcript"]["text"].lower(), captions_task["result"]
+    (srt,) = [o for o in captions_task["result"]["outputs"] if o["content_type"].startswith("application/x-subrip")]
+    srt_text = api.download(srt["url"], tmp_path / "captions.srt").read_text(encoding="utf-8")
+    cues = parse_srt(srt_text, CueLimits(max_cues=100, max_text_chars=1000))
+    assert "morning" in " ".join(c.text for c in cues).lower(), cues
 
     # The final video: the composite's frame and length, the narration's audio.
     out = api.download(steps["captions"]["result"]["url"], tmp_path / "final.mp4")
@@ -115,5 +118,5 @@ def test_text_to_video_title_captions_then_delivery_to_a_bucket(api: Api, s3_end
     key = f"videos/{captions_task['id']}/output.mp4"
     assert key in log[0]["object_keys"]
     assert s3.get_object(Bucket="pipeline-out", Key=key)["Body"].read() == out.read_bytes()
-    for step in ("clip", "title", "voice", "transcript"):
+    for step in ("clip", "title", "voice"):
         assert api.get(f"/v1/video/tasks/{steps[step]['task_id']}/deliveries").json()["items"] == []

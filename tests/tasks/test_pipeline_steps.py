@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from tests.tasks.test_task_service import db_settings
+from tests.tasks.test_task_service import _counted, db_settings
 from videoapi.db.base import utcnow
 from videoapi.db.engine import make_engine, make_sessionmaker, transaction
 from videoapi.settings import Settings
@@ -182,3 +182,26 @@ async def test_canceling_one_waiting_step_cancels_what_reads_it_and_then_the_pip
     await run(svc, ids["c"])
     pipeline, _ = await svc.get_pipeline(ids["pipeline"], "o")
     assert pipeline.status == "canceled"
+
+
+async def test_the_task_counters_follow_every_step_transition(service) -> None:  # type: ignore[no-untyped-def]
+    """Waiting steps count against their owner's cap; queued ones in their queue's depth; the counters
+    agree with a recount of the rows after every pipeline transition (create, advance, a failure down
+    the graph, cancel, retry)."""
+    svc, _ = service
+    ids = await diamond(svc)
+    assert await _counted(svc) == {"cpu": 1, "gpu": 0, "o": 4}  # a queued, b c d waiting
+    await run(svc, ids["a"])
+    assert await _counted(svc) == {"cpu": 2, "gpu": 0, "o": 3}  # b and c queued
+    assert await claim_ready(svc) == {ids["b"], ids["c"]}
+    await run(svc, ids["b"], Status.FAILED)  # d fails with it
+    assert await _counted(svc) == {"cpu": 0, "gpu": 0, "o": 1}  # c running
+    await run(svc, ids["c"])
+    assert await _counted(svc) == {"cpu": 0, "gpu": 0, "o": 0}
+    await svc.retry_pipeline(ids["pipeline"], "o")  # b queued again, d waits for it
+    assert await _counted(svc) == {"cpu": 1, "gpu": 0, "o": 2}
+    await svc.cancel_pipeline(ids["pipeline"], "o")
+    assert await _counted(svc) == {"cpu": 0, "gpu": 0, "o": 0}
+    other = await diamond(svc)
+    await svc.cancel(other["b"], "o")  # a waiting step through the tasks API
+    assert await _counted(svc) == {"cpu": 1, "gpu": 0, "o": 2}  # a queued, c waiting; b and d canceled

@@ -138,3 +138,57 @@ async def test_lost_messages_are_republished(service) -> None:  # type: ignore[n
     assert (await svc.reconcile())["republished"] == 1
     assert published == [("cpu", task.id, 0)]
     assert (await svc.reconcile())["republished"] == 0  # not again until it is stale again
+
+
+async def _counted(svc: TaskService) -> dict[str, int]:
+    """The counters as stored, and as a recount of the rows: the two must agree after every transition."""
+    from sqlalchemy import func, select
+
+    from videoapi.tasks.counters import owner_active, queue_depth
+
+    async with svc.sessions() as session:
+        stored = {
+            "cpu": await queue_depth(session, "cpu"),
+            "gpu": await queue_depth(session, "gpu"),
+            "o": await owner_active(session, "o"),
+        }
+        recount = {
+            q: await session.scalar(select(func.count()).where(Task.queue == q, Task.status == Status.QUEUED))
+            for q in ("cpu", "gpu")
+        }
+        recount["o"] = await session.scalar(
+            select(func.count()).where(
+                Task.owner_id == "o", Task.status.in_([Status.WAITING, Status.QUEUED, Status.RUNNING])
+            )
+        )
+    assert stored == recount
+    return stored
+
+
+async def test_counters_follow_every_transition(service) -> None:  # type: ignore[no-untyped-def]
+    svc, _ = service
+    tasks = [await create(svc) for _ in range(4)] + [await create(svc, queue="gpu")]
+    assert await _counted(svc) == {"cpu": 4, "gpu": 1, "o": 5}
+    await svc.cancel(tasks[0].id, "o")  # queued -> canceled
+    assert await _counted(svc) == {"cpu": 3, "gpu": 1, "o": 4}
+    await svc.requeue(tasks[0].id)  # canceled -> queued
+    assert await _counted(svc) == {"cpu": 4, "gpu": 1, "o": 5}
+    claimed = [await svc.claim("cpu", "w") for _ in range(3)]
+    assert all(claimed) and await _counted(svc) == {"cpu": 1, "gpu": 1, "o": 5}
+    assert len(await svc.claim_batch("gpu", "w")) == 1
+    assert await _counted(svc) == {"cpu": 1, "gpu": 0, "o": 5}
+    first, second, third = claimed
+    async with transaction(svc.sessions) as session:  # running -> succeeded
+        assert await svc.finish(session, first.id, "w", Status.SUCCEEDED, result={}) is not None  # type: ignore[union-attr]
+    assert await _counted(svc) == {"cpu": 1, "gpu": 0, "o": 4}
+    assert await svc.retry_later(second, "w", ("x", "transient"))  # type: ignore[arg-type]  # running -> queued
+    assert await _counted(svc) == {"cpu": 2, "gpu": 0, "o": 4}
+    await svc.cancel(third.id, "o")  # type: ignore[union-attr]  # running: only flagged, still active
+    assert await _counted(svc) == {"cpu": 2, "gpu": 0, "o": 4}
+    async with transaction(svc.sessions) as session:  # leases lost: the flagged one ends canceled, gpu requeued
+        await session.execute(
+            update(Task).where(Task.status == Status.RUNNING).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    counts = await svc.reconcile()
+    assert counts["canceled"] == 1 and counts["requeued"] == 1
+    assert await _counted(svc) == {"cpu": 2, "gpu": 1, "o": 3}

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.auth.jwt import JwtVerifier
@@ -32,11 +32,14 @@ from videoapi.gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRate
 from videoapi.gateway.streamtokens import StreamTokens
 from videoapi.media.fetch import check_target
 from videoapi.settings import Settings
+from videoapi.tasks.counters import owner_active
+from videoapi.tasks.counters import queue_depth as queued_in
 from videoapi.tasks.models import Pipeline, Task
 from videoapi.tasks.pipelines import present_pipeline
 from videoapi.tasks.schemas import TaskOut, present_task
 from videoapi.tasks.service import TaskService
-from videoapi.tasks.states import LIVE, PRIORITIES, PRIORITY_NAMES, TERMINAL, Status
+from videoapi.tasks.states import PRIORITIES, PRIORITY_NAMES, TERMINAL
+from videoapi.tasks.views import TaskView
 
 _QUEUE_DEPTH_CACHE_S = 1.0
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
@@ -86,17 +89,18 @@ class Gateway:
         await self.limiter.close()
 
     async def queue_depth(self, queue: str) -> int:
-        """Queued tasks of a queue, read at most once a second per process (shedding needs no precision)."""
+        """Queued tasks of a queue, read at most once a second per process (shedding needs no precision).
+
+        The read is the queue's counter rows (tasks/counters.py), not a count of the backlog.
+        """
         now = time.monotonic()
         cached = self._depths.get(queue)
         if cached and now - cached[0] < _QUEUE_DEPTH_CACHE_S:
             return cached[1]
-        async with self.sessions() as session:
-            depth = await session.scalar(
-                select(func.count()).select_from(Task).where(Task.queue == queue, Task.status == Status.QUEUED)
-            )
-        self._depths[queue] = (now, depth or 0)
-        return depth or 0
+        async with self.tasks.read_sessions() as session:
+            depth = await queued_in(session, queue)
+        self._depths[queue] = (now, depth)
+        return depth
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ async def submit(
             batch=batch,
         )
         if isinstance(begun, Replay):
-            tasks = [await gateway.tasks.get(task_id, principal.owner_id) for task_id in begun.task_ids]
+            tasks = [await gateway.tasks.read(task_id, principal.owner_id) for task_id in begun.task_ids]
             return await _respond(gateway, tasks, begun.status_code, batch, wait_s, replayed=True)
         record_id = begun
     try:
@@ -295,22 +299,27 @@ async def _check_active_tasks(session: AsyncSession, principal: Principal, addin
     if cap <= 0:
         return
     if session.bind.dialect.name == "postgresql":
-        # Serialise the owner's creates so that two concurrent requests cannot both pass the check.
+        # Serialise the owner's capped creates so that two concurrent requests cannot both pass the
+        # check (SQLite's BEGIN IMMEDIATE serialises every writer already).
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": principal.owner_id})
-    active = await session.scalar(
-        select(func.count()).select_from(Task).where(Task.owner_id == principal.owner_id, Task.status.in_(LIVE))
-    )
-    if (active or 0) > cap:  # the new rows are flushed, so they are counted
+    active = await owner_active(session, principal.owner_id)  # the counters, not a count of the rows
+    if active + adding > cap:
         raise TooManyRequests(
             f"this key may have {cap} unfinished (waiting, queued or running) tasks at once; "
-            f"it has {(active or 0) - adding} and asked for {adding} more",
+            f"it has {active} and asked for {adding} more",
             code="too_many_tasks",
             headers={"Retry-After": "5"},
         )
 
 
 async def _respond(
-    gateway: Gateway, tasks: list[Task], status_code: int, batch: bool, wait_s: float | None, *, replayed: bool
+    gateway: Gateway,
+    tasks: Sequence[Task | TaskView],
+    status_code: int,
+    batch: bool,
+    wait_s: float | None,
+    *,
+    replayed: bool,
 ) -> Response[Any]:
     headers: dict[str, str] = {}
     if wait_s is not None:
@@ -327,7 +336,7 @@ async def _respond(
     return Response(presented[0], status_code=status_code, headers=headers)
 
 
-async def _wait(service: TaskService, tasks: list[Task], wait_s: float) -> list[Task]:
+async def _wait(service: TaskService, tasks: Sequence[Task | TaskView], wait_s: float) -> list[Task | TaskView]:
     """Poll until every task is finished or `wait_s` passed; the poll interval grows to 250 ms."""
     deadline = time.monotonic() + wait_s
     delay_s = 0.02
@@ -342,4 +351,4 @@ async def _wait(service: TaskService, tasks: list[Task], wait_s: float) -> list[
         await asyncio.sleep(min(delay_s, remaining))
         delay_s = min(delay_s * 2, 0.25)
         for i in pending:
-            current[i] = await service.get(current[i].id, None)
+            current[i] = await service.read(current[i].id, None)

@@ -27,7 +27,8 @@ from videoapi.gateway.service import Item, PipelineSubmission
 from videoapi.generation.kinds import KINDS as GENERATION_KINDS
 from videoapi.generation.service import GenerationService
 from videoapi.pipelines.schemas import PipelineIn, StepIn
-from videoapi.speech.schemas import TranscribeRequest
+from videoapi.speech.captions import CAPTIONS
+from videoapi.speech.schemas import CaptionsRequest, TranscribeRequest
 from videoapi.speech.service import KIND as TRANSCRIBE
 from videoapi.speech.service import SpeechService
 from videoapi.tasks.models import Pipeline
@@ -88,6 +89,7 @@ class PipelineService:
         for gen in GENERATION_KINDS.values():
             kinds[gen.kind] = StepKind(gen.request_type, "video", _bind(generations.prepare, gen.kind))
         kinds[TRANSCRIBE] = StepKind(TranscribeRequest, "subtitles", speech.prepare)
+        kinds[CAPTIONS.kind] = StepKind(CaptionsRequest, "video", speech.prepare_captions)
 
         async def render(principal: Principal, req: TemplateRenderParams) -> dict[str, Any]:
             body = RenderRequest(**{f: getattr(req, f) for f in RenderRequest.__struct_fields__})

@@ -58,3 +58,10 @@ def make_publisher(broker: dramatiq.Broker) -> Callable[[str, str, int], None]:
         actor.send_with_options(args=(task_id,), delay=delay_ms or None)
 
     return publish
+
+
+def publishes_in_memory(broker: dramatiq.Broker) -> bool:
+    """The embedded shape's in-process broker: a send is a queue put, cheap enough for the event loop."""
+    from dramatiq.brokers.stub import StubBroker
+
+    return isinstance(broker, StubBroker)

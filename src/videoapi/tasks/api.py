@@ -24,7 +24,7 @@ async def get_task(
     task_service: NamedDependency[TaskService],
     sign: NamedDependency[Signer],
 ) -> TaskOut:
-    task = await task_service.get(task_id, principal.owner_id)
+    task = await task_service.read(task_id, principal.owner_id)
     return await present_task(task, sign)
 
 

@@ -10,6 +10,7 @@ import msgspec
 
 from videoapi.tasks.models import Task
 from videoapi.tasks.states import PRIORITY_NAMES
+from videoapi.tasks.views import TaskView
 
 Signer: TypeAlias = Callable[[str], Awaitable[str]]
 """`sign(storage_key)` returns a fresh signed URL for a stored object (AssetService.sign is one)."""
@@ -56,7 +57,7 @@ class TaskPage(msgspec.Struct):
     next_cursor: str | None
 
 
-async def present_task(task: Task, sign: Signer) -> TaskOut:
+async def present_task(task: Task | TaskView, sign: Signer) -> TaskOut:
     """`sign(key)` returns a fresh signed URL for a storage key."""
     result = None
     if task.result is not None:

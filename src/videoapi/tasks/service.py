@@ -6,7 +6,6 @@ worker, still leased to that worker), so two workers can never both own or finis
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,13 +22,16 @@ from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import TASK_RETRIES
 from videoapi.settings import Settings
 from videoapi.tasks import pipelines
+from videoapi.tasks.counters import Deltas
 from videoapi.tasks.events import ChangePublisher, TaskChange
 from videoapi.tasks.models import Pipeline, Task
 from videoapi.tasks.states import Status
+from videoapi.tasks.views import TaskView, TaskViewCache, select_view
 
 log = get_logger(__name__)
 
-# publish(queue, task_id, delay_ms): tell the queue's workers that work is waiting.
+# publish(queue, task_id, delay_ms): tell the queue's workers that work is waiting. It is called on
+# the event loop and must not block: a network broker's client goes behind a BatchedPublisher.
 # None: this process cannot publish (CLI on the embedded shape); the reconciler publishes instead.
 Publisher = Callable[[str, str, int], None] | None
 
@@ -103,6 +105,8 @@ class TaskService:
         progress is announced."""
         self.read_sessions = sessions
         """Sessions for plain reads (autocommit on PostgreSQL); set by `build_services`."""
+        self.cache: TaskViewCache | None = None
+        """Redis copies of task views (`tasks.read_cache`); every announced change invalidates its task's."""
 
     # ---- API side -------------------------------------------------------------------------
 
@@ -188,6 +192,11 @@ class TaskService:
                         await self.billing.reserve(session, task.owner_id, task.id, item["estimate_credits"], now)
             if in_transaction is not None:
                 await in_transaction(session, tasks)
+            # Last: the counter rows stay locked only until the commit.
+            deltas = Deltas()
+            for t in tasks:  # queued, or waiting (a pipeline step whose inputs are not made yet)
+                deltas.moved(t.queue, t.owner_id, None, t.status)
+            await deltas.apply(session)
         await self.announce([change_of(t) for t in tasks])
         for task in tasks:
             if task.status == Status.QUEUED:  # a waiting pipeline step is published when it is queued
@@ -244,13 +253,18 @@ class TaskService:
                 raise NotFound(f"pipeline {pipeline_id} not found", code="pipeline_not_found")
             if row.status != "running":
                 raise Conflict(f"pipeline {pipeline_id} is already {row.status}", code="pipeline_not_cancelable")
-            done = await session.execute(
-                update(Task)
-                .where(Task.pipeline_id == pipeline_id, Task.status.in_([Status.WAITING, Status.QUEUED]))
-                .values(status=Status.CANCELED, finished_at=now, **changed(now))
-                .returning(*CHANGE_COLUMNS)
-            )
-            changes = [change_of(r) for r in done.all()]
+            changes: list[TaskChange] = []
+            deltas = Deltas()
+            for before in (Status.WAITING, Status.QUEUED):  # one at a time: the counters need the old status
+                done = await session.execute(
+                    update(Task)
+                    .where(Task.pipeline_id == pipeline_id, Task.status == before)
+                    .values(status=Status.CANCELED, finished_at=now, **changed(now))
+                    .returning(Task.queue, *CHANGE_COLUMNS)
+                )
+                for queue, *r in done.all():
+                    changes.append(change_of(r))
+                    deltas.moved(queue, row.owner_id, before, Status.CANCELED)
             flagged = await session.execute(
                 update(Task)
                 .where(Task.pipeline_id == pipeline_id, Task.status == Status.RUNNING)
@@ -259,6 +273,7 @@ class TaskService:
             )
             changes += [change_of(r) for r in flagged.all()]
             pipelines.settle(row, await pipelines.steps_of(session, pipeline_id), now)
+            await deltas.apply(session)
         await self.announce(changes)
 
     async def retry_pipeline(self, pipeline_id: str, owner_id: str | None) -> list[str]:
@@ -277,9 +292,11 @@ class TaskService:
                 )
             steps = await pipelines.steps_of(session, pipeline_id)
             retried: list[str] = []
+            deltas = Deltas()
             for task in steps:
                 if task.status in (Status.FAILED, Status.CANCELED):
                     retried.append(task.id)
+                    deltas.moved(task.queue, task.owner_id, task.status, Status.WAITING)
                     task.status = Status.WAITING
                     task.attempts = 0
                     task.progress = 0.0
@@ -294,17 +311,24 @@ class TaskService:
             row.finished_at = None
             await session.flush()
             # The retried steps whose dependencies all succeeded are queued now, the others wait.
-            advanced = await pipelines.advance(session, pipeline_id, now)
-            self._stash(session, advanced)
+            await self._advance(session, [pipeline_id], now, deltas)
             changes = [change_of(t) for t in steps]
+            await deltas.apply(session)
         await self.announce(changes)
         await self.follow_up(session)
         return retried
 
-    async def _advance(self, session: AsyncSession, pipeline_ids: Sequence[str | None], now: datetime) -> None:
+    async def _advance(
+        self, session: AsyncSession, pipeline_ids: Sequence[str | None], now: datetime, deltas: Deltas
+    ) -> None:
+        """Move the waiting steps of these pipelines on (queued, or ended by a dependency), counted in
+        `deltas`, which the caller applies last in the same transaction."""
         # Sorted: two transactions advancing the same pipelines lock their rows in one order.
         for pipeline_id in sorted({p for p in pipeline_ids if p}):
-            self._stash(session, await pipelines.advance(session, pipeline_id, now))
+            advanced = await pipelines.advance(session, pipeline_id, now)
+            for step in advanced.changed:  # every step an advance changes was waiting
+                deltas.moved(step.queue, step.owner_id, Status.WAITING, step.status)
+            self._stash(session, advanced)
 
     def _stash(self, session: AsyncSession, advanced: pipelines.Advanced) -> None:
         changes, queued = session.info.setdefault(_FOLLOW_UPS, ([], []))
@@ -319,11 +343,17 @@ class TaskService:
             await self.publish(queue, task_id)
 
     async def announce(self, changes: Sequence[TaskChange]) -> None:
-        """Tell the event streams of every process about committed changes (Redis); never raises.
+        """Tell the event streams of every process about committed changes (Redis), and kill the
+        cached views they made stale (`tasks.read_cache`); never raises.
 
-        On the `table` backend there is nothing to do: the streams' poller reads the rows.
+        On the `table` backend there is no event to send: the streams' poller reads the rows.
         """
-        if self.events is None or not changes:
+        if not changes:
+            return
+        if self.cache is not None and (seen := [c for c in changes if c.version > 1]):
+            # Version 1 is a creation: no reader knew its id before this commit, nothing to invalidate.
+            await self.cache.stale(seen)
+        if self.events is None:
             return
         try:
             await self.events.publish(changes)
@@ -350,9 +380,27 @@ class TaskService:
         if self._publish is None:
             return
         try:
-            await asyncio.to_thread(self._publish, queue, task_id, delay_ms)
+            self._publish(queue, task_id, delay_ms)
         except Exception:
             log.exception("publish_failed", queue=queue, task_id=task_id)
+
+    async def flush_publishes(self) -> None:
+        """Hand every pending message of this event loop to the broker (a BatchedPublisher sends later)."""
+        flush = getattr(self._publish, "flush", None)
+        if flush is not None:
+            await flush()
+
+    async def read(self, task_id: str, owner_id: str | None) -> TaskView:
+        """The hot read (GET of a task, `Prefer: wait` polls): the Redis view if cached, else one Core select."""
+        view = await self.cache.get(task_id) if self.cache is not None else None
+        if view is None:
+            async with self.read_sessions() as session:
+                view = await select_view(session, task_id)
+            if view is not None and self.cache is not None:
+                await self.cache.fill(view)
+        if view is None or (owner_id is not None and view.owner_id != owner_id):
+            raise NotFound(f"task {task_id} not found", code="task_not_found")
+        return view
 
     async def get(self, task_id: str, owner_id: str | None) -> Task:
         async with self.read_sessions() as session:
@@ -390,8 +438,12 @@ class TaskService:
         task = await self.get(task_id, owner_id)
         now = utcnow()
         async with transaction(self.sessions) as session:
+            before = Status.QUEUED
             if task.pipeline_id is not None:
                 await pipelines.lock(session, task.pipeline_id)  # the lock order of every step change
+                # Under the pipeline's lock a step leaves `waiting` only here; a claim (queued to
+                # running) makes the update below match nothing.
+                before = Status(await session.scalar(select(Task.status).where(Task.id == task.id)))
             done = await session.execute(
                 update(Task)
                 .where(Task.id == task.id, Task.status.in_([Status.QUEUED, Status.WAITING]))
@@ -400,7 +452,10 @@ class TaskService:
             )
             row = done.one_or_none()
             if row is not None:
-                await self._advance(session, [task.pipeline_id], now)
+                deltas = Deltas()
+                deltas.moved(task.queue, task.owner_id, before, Status.CANCELED)
+                await self._advance(session, [task.pipeline_id], now, deltas)
+                await deltas.apply(session)
             else:
                 done = await session.execute(
                     update(Task)
@@ -439,6 +494,10 @@ class TaskService:
                 .returning(Task.queue, *CHANGE_COLUMNS)
             )
             row = done.one_or_none()
+            if row is not None:
+                deltas = Deltas()  # from failed or canceled: neither is counted
+                deltas.moved(row[0], row[2], Status.CANCELED, Status.QUEUED)
+                await deltas.apply(session)
         if row is None:
             task = await self.get(task_id, None)
             raise Conflict(f"task {task_id} is {task.status}; only failed or canceled tasks can be requeued")
@@ -476,6 +535,10 @@ class TaskService:
                 .execution_options(synchronize_session=False)
             )
             task = row.scalar_one_or_none()
+            if task is not None:
+                deltas = Deltas()
+                deltas.moved(task.queue, task.owner_id, Status.QUEUED, Status.RUNNING)
+                await deltas.apply(session)
         if task is not None:
             await self.announce([change_of(task)])
         return task
@@ -506,45 +569,62 @@ class TaskService:
         order = (Task.priority.desc(), Task.created_at, Task.id)
         claimed: list[Task] = []
         async with transaction(self.sessions) as session:
-            key = batch_key
-            if key is None:
-                best = select(Task.id).where(*ready).order_by(*order).limit(1).with_for_update(skip_locked=True)
-                row = await session.execute(
-                    update(Task)
-                    .where(Task.id == best.scalar_subquery(), Task.status == Status.QUEUED)
-                    .values(**lease)
-                    .returning(Task)
-                    .execution_options(synchronize_session=False)
-                )
-                lead = row.scalar_one_or_none()
-                if lead is None:
-                    return []
-                claimed.append(lead)
-                key = lead.batch_key
-            room = limit - len(claimed)
-            if key is not None and room > 0:
-                # Ids first, then the UPDATE: PostgreSQL may run a LIMIT subquery inside
-                # `UPDATE ... WHERE id IN (...)` more than once and lease more rows than asked for.
-                siblings = (
-                    await session.scalars(
-                        select(Task.id)
-                        .where(*ready, Task.batch_key == key)
-                        .order_by(*order)
-                        .limit(room)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
-                if not siblings:
-                    return claimed
-                rows = await session.execute(
-                    update(Task)
-                    .where(Task.id.in_(list(siblings)), Task.status == Status.QUEUED)
-                    .values(**lease)
-                    .returning(Task)
-                    .execution_options(synchronize_session=False)
-                )
-                claimed += sorted(rows.scalars().all(), key=lambda t: (-t.priority, t.created_at, t.id))
+            await self._lease_batch(session, claimed, ready, order, lease, batch_key, limit)
+            deltas = Deltas()
+            deltas.moved_all(((t.queue, t.owner_id) for t in claimed), Status.QUEUED, Status.RUNNING)
+            await deltas.apply(session)
         return claimed
+
+    async def _lease_batch(
+        self,
+        session: AsyncSession,
+        claimed: list[Task],
+        ready: tuple[Any, ...],
+        order: tuple[Any, ...],
+        lease: dict[str, Any],
+        batch_key: str | None,
+        limit: int,
+    ) -> None:
+        """The statements of `_claim_batch`: lease the lead task and its siblings, appended to `claimed`."""
+        key = batch_key
+        if key is None:
+            best = select(Task.id).where(*ready).order_by(*order).limit(1).with_for_update(skip_locked=True)
+            row = await session.execute(
+                update(Task)
+                .where(Task.id == best.scalar_subquery(), Task.status == Status.QUEUED)
+                .values(**lease)
+                .returning(Task)
+                .execution_options(synchronize_session=False)
+            )
+            lead = row.scalar_one_or_none()
+            if lead is None:
+                return
+            claimed.append(lead)
+            key = lead.batch_key
+        room = limit - len(claimed)
+        if key is None or room <= 0:
+            return
+        # Ids first, then the UPDATE: PostgreSQL may run a LIMIT subquery inside
+        # `UPDATE ... WHERE id IN (...)` more than once and lease more rows than asked for.
+        siblings = (
+            await session.scalars(
+                select(Task.id)
+                .where(*ready, Task.batch_key == key)
+                .order_by(*order)
+                .limit(room)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        if not siblings:
+            return
+        rows = await session.execute(
+            update(Task)
+            .where(Task.id.in_(list(siblings)), Task.status == Status.QUEUED)
+            .values(**lease)
+            .returning(Task)
+            .execution_options(synchronize_session=False)
+        )
+        claimed += sorted(rows.scalars().all(), key=lambda t: (-t.priority, t.created_at, t.id))
 
     async def heartbeat(self, task_id: str, worker_id: str, progress: float) -> bool | None:
         """Renew the lease and save progress. None: the lease is lost; True: cancel was requested."""
@@ -617,14 +697,18 @@ class TaskService:
             update(Task)
             .where(Task.id == task_id, Task.lease_owner == worker_id, Task.status == Status.RUNNING)
             .values(**values)
-            .returning(*CHANGE_COLUMNS)
+            .returning(Task.queue, *CHANGE_COLUMNS)
         )
         row = done.one_or_none()
         if row is None:
             return None
+        queue, *change = row
+        deltas = Deltas()
+        deltas.moved(queue, change[1], Status.RUNNING, status)
         if pipeline_id is not None:
-            await self._advance(session, [pipeline_id], now)
-        return change_of(row)
+            await self._advance(session, [pipeline_id], now, deltas)
+        await deltas.apply(session)
+        return change_of(change)
 
     async def retry_later(self, task: Task, worker_id: str, error: tuple[str, str]) -> bool:
         """Put a task that hit a transient error back in the queue with exponential backoff."""
@@ -648,6 +732,10 @@ class TaskService:
                 .returning(*CHANGE_COLUMNS)
             )
             row = done.one_or_none()
+            if row is not None:
+                deltas = Deltas()
+                deltas.moved(task.queue, task.owner_id, Status.RUNNING, Status.QUEUED)
+                await deltas.apply(session)
         if row is not None:
             TASK_RETRIES.labels(task.kind, "transient_error").inc()
             await self.announce([change_of(row)])
@@ -665,6 +753,7 @@ class TaskService:
         to_publish: list[tuple[str, str]] = []
         counts = {"requeued": 0, "failed": 0, "canceled": 0, "republished": 0}
         changes: list[TaskChange] = []
+        deltas = Deltas()
         async with transaction(self.sessions) as session:
             expired = and_(Task.status == Status.RUNNING, Task.lease_expires_at < now)
             lost_values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, **changed(now)}
@@ -672,9 +761,11 @@ class TaskService:
                 update(Task)
                 .where(expired, Task.cancel_requested.is_(True))
                 .values(status=Status.CANCELED, finished_at=now, **lost_values)
-                .returning(*CHANGE_COLUMNS)
+                .returning(Task.queue, *CHANGE_COLUMNS)
             )
-            changes += [change_of(r) for r in canceled.all()]
+            for queue, *row in canceled.all():
+                changes.append(change_of(row))
+                deltas.moved(queue, row[1], Status.RUNNING, Status.CANCELED)
             counts["canceled"] = len(changes)
             failed = await session.execute(
                 update(Task)
@@ -686,11 +777,12 @@ class TaskService:
                     error_message="the worker running this task stopped responding too many times",
                     **lost_values,
                 )
-                .returning(*CHANGE_COLUMNS)
+                .returning(Task.queue, *CHANGE_COLUMNS)
             )
-            failed_changes = [change_of(r) for r in failed.all()]
-            changes += failed_changes
-            counts["failed"] = len(failed_changes)
+            for queue, *row in failed.all():
+                changes.append(change_of(row))
+                deltas.moved(queue, row[1], Status.RUNNING, Status.FAILED)
+                counts["failed"] += 1
             requeued = await session.execute(
                 update(Task)
                 .where(expired)
@@ -700,6 +792,7 @@ class TaskService:
             for queue, kind, *row in requeued.all():
                 task_id = row[0]
                 changes.append(change_of(row))
+                deltas.moved(queue, row[1], Status.RUNNING, Status.QUEUED)
                 TASK_RETRIES.labels(kind, "lease_expired").inc()
                 to_publish.append((queue, task_id))
                 counts["requeued"] += 1
@@ -708,7 +801,7 @@ class TaskService:
                 ended_pipelines = await session.scalars(
                     select(Task.pipeline_id).where(Task.id.in_(ended), Task.pipeline_id.is_not(None)).distinct()
                 )
-                await self._advance(session, list(ended_pipelines.all()), now)
+                await self._advance(session, list(ended_pipelines.all()), now, deltas)
             stale = await session.execute(
                 update(Task)
                 .where(
@@ -722,6 +815,7 @@ class TaskService:
             for queue, task_id in stale.all():
                 to_publish.append((queue, task_id))
                 counts["republished"] += 1
+            await deltas.apply(session)
         await self.announce(changes)
         await self.follow_up(session)
         for queue, task_id in to_publish:
