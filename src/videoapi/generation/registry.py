@@ -1,6 +1,7 @@
 """The model registry (`config/models.toml`): which models exist, how to load them, what they accept.
 
-Generation models parse into `ModelSpec`; tables with `kinds = ["asr"]` into `AsrSpec` (speech/ runs them).
+Generation models parse into `ModelSpec`; tables with `kinds = ["asr"]` into `AsrSpec` (speech/ runs them);
+tables with `kinds = ["tts"]` (neural voices) are left to `videoapi.media.voices`.
 
 Read once per process and cached per file; the operator edits the TOML and restarts. A model's
 weights are looked up offline: `<generation.models_dir>/<name>` (what `videoapi models download`
@@ -20,6 +21,7 @@ from typing import Any, Literal
 import msgspec
 
 from videoapi.generation.calls import SUPPORTED
+from videoapi.media.voices import TtsSpec, split_tts_tables
 from videoapi.settings import Settings, SettingsError
 
 Kind = Literal["text-to-video", "image-to-video", "style-transfer"]
@@ -196,6 +198,8 @@ def _load(path: Path, _mtime_ns: int) -> Registry:
         raise SettingsError(f"model registry {path} is not valid TOML: {exc}") from exc
     if "asr" in raw:
         raise SettingsError(f'model registry {path}: ASR models are [models.NAME] tables with kinds = ["asr"]')
+    # Neural voices (kinds = ["tts"]) are read by videoapi.media.voices, which narration also uses.
+    split_tts_tables(raw)
     raw["asr"] = {}
     for name, table in list(raw.get("models", {}).items()):
         if isinstance(table, dict):
@@ -263,7 +267,7 @@ def legal_frames(rule: str, frames: int) -> int:
     return offset + -(-(frames - offset) // step) * step
 
 
-def weights_dir(settings: Settings, spec: ModelSpec | AsrSpec) -> Path:
+def weights_dir(settings: Settings, spec: ModelSpec | AsrSpec | TtsSpec) -> Path:
     """Where `videoapi models download` puts this model's weights."""
     return settings.models_dir / spec.name
 

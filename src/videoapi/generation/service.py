@@ -17,7 +17,7 @@ from videoapi.generation.cache import install_hint, public_install_hint
 from videoapi.generation.kinds import CPU_QUEUE, GPU_QUEUE, KIND_OF_TASK, TASK_KINDS
 from videoapi.generation.plan import pick_model, plan_generation
 from videoapi.generation.registry import Registry, availability, load_registry
-from videoapi.generation.schemas import ImageToVideoRequest, ModelList, ModelOut, StyleTransferRequest
+from videoapi.generation.schemas import ImageToVideoRequest, ModelList, ModelOut, StyleTransferRequest, VoiceOut
 from videoapi.generation.styles import (
     CLASSICAL_PRICE,
     CLASSICAL_STYLES,
@@ -28,6 +28,8 @@ from videoapi.generation.styles import (
     plan_classical,
 )
 from videoapi.media.probe import MediaInfo
+from videoapi.media.voices import install_hint as voice_install_hint
+from videoapi.media.voices import load_voices, voice_weights
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.outputs.schemas import destination_ids
@@ -195,4 +197,23 @@ def list_models(settings: Settings, registry: Registry | None = None, *, for_ope
                 default_for=[k for k, v in registry.defaults.items() if v == name],
             )
         )
-    return ModelList(items=items, classical_styles=sorted(CLASSICAL_STYLES))
+    return ModelList(items=items, classical_styles=sorted(CLASSICAL_STYLES), voices=_voices(settings, for_operator))
+
+
+def _voices(settings: Settings, for_operator: bool) -> list[VoiceOut]:
+    out = []
+    for name, spec in load_voices(settings).items():
+        installed = voice_weights(settings, spec) is not None
+        out.append(
+            VoiceOut(
+                name=name,
+                engine=spec.engine,
+                languages=list(spec.languages),
+                description=spec.description,
+                licence=spec.licence,
+                source="local folder" if spec.is_local and not for_operator else spec.source,
+                status="installed" if installed else "missing",
+                install_hint=None if installed else voice_install_hint(spec),
+            )
+        )
+    return out

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from videoapi.generation.registry import AsrSpec, ModelSpec, load_registry, weights_dir
+from videoapi.media.voices import load_voices
 from videoapi.settings import Settings
 
 
@@ -18,9 +19,9 @@ def download_model(settings: Settings, name: str, echo: Callable[[str], None] = 
     from huggingface_hub import snapshot_download
 
     registry = load_registry(settings)
-    spec = registry.models.get(name) or registry.asr.get(name)
+    spec = registry.models.get(name) or registry.asr.get(name) or load_voices(settings).get(name)
     if spec is None:
-        known = ", ".join(sorted([*registry.models, *registry.asr]))
+        known = ", ".join(sorted([*registry.models, *registry.asr, *load_voices(settings)]))
         raise DownloadError(f"unknown model {name!r}; known: {known}")
     if isinstance(spec, AsrSpec) and spec.package is not None:
         raise DownloadError(f"model {name} ships in the Python package {spec.package[0]}; there is nothing to download")
