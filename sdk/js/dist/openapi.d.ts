@@ -1371,6 +1371,7 @@ export interface components {
         ModelList: {
             classical_styles: string[];
             items: components["schemas"]["ModelOut"][];
+            voices?: components["schemas"]["VoiceOut"][];
         };
         /** ModelOut */
         ModelOut: {
@@ -2094,6 +2095,17 @@ export interface components {
             size?: number | null;
             text?: string | null;
         };
+        /** VoiceOut */
+        VoiceOut: {
+            description: string;
+            engine: string;
+            install_hint: string | null;
+            languages: string[];
+            licence: string;
+            name: string;
+            source: string;
+            status: string;
+        };
         /** WebhookLog */
         WebhookLog: {
             items: components["schemas"]["DeliveryOut"][];
@@ -2176,6 +2188,7 @@ export type UsageRow = components['schemas']['UsageRow'];
 export type VersionOut = components['schemas']['VersionOut'];
 export type VideoClip = components['schemas']['VideoClip'];
 export type VisibleWatermark = components['schemas']['VisibleWatermark'];
+export type VoiceOut = components['schemas']['VoiceOut'];
 export type WebhookLog = components['schemas']['WebhookLog'];
 export type WebhookSecrets = components['schemas']['WebhookSecrets'];
 export type $defs = Record<string, never>;
