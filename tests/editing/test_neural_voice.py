@@ -184,3 +184,15 @@ def test_hanzi_become_tone_marked_pinyin_and_sentences_split_at_cjk_stops() -> N
     assert frontend("你好。", "pinyin") == "níhǎo."
     assert frontend("Hello", "plain") == "Hello"
     assert sentences("你好。世界！\nOne. Two") == ["你好。", "世界！", "One.", "Two"]
+
+
+def test_doctor_and_models_download_know_the_voices(settings: Settings) -> None:
+    from videoapi.generation.weights import DownloadError, download_model
+    from videoapi.ops.doctor import check_models
+
+    checks = {c.name: c for c in check_models(settings)}
+    assert checks["tts voice tiny-voice"].status == "ok"
+    absent = checks["tts voice absent-voice"]
+    assert absent.status == "info" and absent.fix == "run `videoapi models download absent-voice` on the server"
+    with pytest.raises(DownloadError, match="tiny-voice"):
+        download_model(settings, "nobody")
