@@ -304,6 +304,6 @@ def plan_narration(
         # rate_wpm is relative to espeak-ng's default pace: 175 keeps the voice's own.
         "--speaking-rate", f"{rate / DEFAULT_RATE_WPM:.4g}",
         *speaker,
-        "--threads", str(settings.speech.cpu_threads),
+        "--threads", str(settings.generation.cpu_threads),
     ]  # fmt: skip
     return Speech(text_file, text, wav, argv)
