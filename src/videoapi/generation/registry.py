@@ -12,7 +12,6 @@ writes), a local `source` path, or the Hugging Face cache; the Hub itself is onl
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any, Literal
 import msgspec
 
 from videoapi.generation.calls import SUPPORTED
-from videoapi.media.voices import TtsSpec, split_tts_tables
+from videoapi.media.voices import TtsSpec, read_registry, split_tts_tables
 from videoapi.settings import Settings, SettingsError
 
 Kind = Literal["text-to-video", "image-to-video", "style-transfer"]
@@ -190,12 +189,7 @@ def load_registry(settings: Settings) -> Registry:
 
 @lru_cache(maxsize=8)
 def _load(path: Path, _mtime_ns: int) -> Registry:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SettingsError(f"model registry {path} does not exist (generation.models_file)") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"model registry {path} is not valid TOML: {exc}") from exc
+    raw = read_registry(path)
     if "asr" in raw:
         raise SettingsError(f'model registry {path}: ASR models are [models.NAME] tables with kinds = ["asr"]')
     # Neural voices (kinds = ["tts"]) are read by videoapi.media.voices, which narration also uses.

@@ -13,7 +13,7 @@ import json
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -53,7 +53,7 @@ class TtsSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return self.source.startswith(("/", "./", "../", "~"))
 
 
-def split_tts_tables(raw: dict[str, object]) -> dict[str, object]:
+def split_tts_tables(raw: dict[str, Any]) -> dict[str, Any]:
     """Remove the `kinds = ["tts"]` tables from a parsed registry's `models`; return them by name."""
     models = raw.get("models")
     if not isinstance(models, dict):
@@ -71,16 +71,20 @@ def load_voices(settings: Settings) -> dict[str, TtsSpec]:
     return _load(path, path.stat().st_mtime_ns if path.exists() else 0)
 
 
-@lru_cache(maxsize=8)
-def _load(path: Path, _mtime_ns: int) -> dict[str, TtsSpec]:
+def read_registry(path: Path) -> dict[str, Any]:
+    """The registry file as TOML tables; SettingsError when it is absent or not TOML."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SettingsError(f"model registry {path} does not exist (generation.models_file)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"model registry {path} is not valid TOML: {exc}") from exc
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, _mtime_ns: int) -> dict[str, TtsSpec]:
     voices = {}
-    for name, table in split_tts_tables(raw).items():
+    for name, table in split_tts_tables(read_registry(path)).items():
         try:
             spec = msgspec.convert(table, TtsSpec)
         except msgspec.ValidationError as exc:
