@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import msgspec
 import numpy as np
 import pytest
 
@@ -175,9 +176,12 @@ def test_the_neural_plan_reads_the_text_from_a_file_at_the_requested_pace(settin
         "--out /etc/passwd", voice="tiny-voice", variant=None, rate_wpm=350, pitch=None,
         field="narration[0]", settings=settings, out_dir=tmp_path, name="n0",
     )  # fmt: skip
-    assert "--out /etc/passwd" not in speech.argv and speech.text == "--out /etc/passwd"
-    assert speech.argv[speech.argv.index("--text-file") + 1] == str(tmp_path / "n0.txt")
-    assert speech.argv[speech.argv.index("--speaking-rate") + 1] == "2"
+    assert speech.text == "--out /etc/passwd" and speech.job is not None
+    assert (speech.job.text_file, speech.job.out) == (str(tmp_path / "n0.txt"), str(tmp_path / "n0.wav"))
+    assert speech.job.speaking_rate == 2
+    manifest, content, argv = tts.synthesis_command([speech.job], tmp_path, settings)
+    assert "/etc/passwd" not in " ".join(argv) and argv[argv.index("--manifest") + 1] == str(manifest)
+    assert "/etc/passwd" not in content  # the manifest names the text file, not the text
 
 
 def test_hanzi_become_tone_marked_pinyin_and_sentences_split_at_cjk_stops() -> None:
@@ -196,3 +200,31 @@ def test_doctor_and_models_download_know_the_voices(settings: Settings) -> None:
     assert absent.status == "info" and absent.fix == "run `videoapi models download absent-voice` on the server"
     with pytest.raises(DownloadError, match="tiny-voice"):
         download_model(settings, "nobody")
+
+
+def test_every_neural_narration_of_a_request_is_spoken_by_one_process_after_espeak(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from videoapi.editing.audio import AudioRequest, plan_audio
+    from videoapi.editing.kinds import Source
+    from videoapi.media.probe import MediaInfo, VideoInfo
+
+    vid = VideoInfo(codec="h264", width=160, height=120, fps=25.0, rotation=0, pix_fmt="yuv420p", bit_depth=8)
+    media = MediaInfo(
+        format_name="mov,mp4", duration_s=10.0, size_bytes=1000, bit_rate=None, video=vid, audio=None, is_image=False
+    )
+    texts = [("one.", "tiny-voice"), ("two.", "espeak:en"), ("three.", "tiny-voice")]
+    req = msgspec.convert(
+        {
+            "input": {"asset_id": "v"},
+            "narration": [{"text": t, "voice": v, "start_s": i} for i, (t, v) in enumerate(texts)],
+        },
+        AudioRequest,
+    )
+    plan = plan_audio(req, [Source(tmp_path / "v.mp4", media)], tmp_path, settings)
+    assert len(plan.before) == 2 and plan.before[0][0].endswith("espeak-ng")
+    manifest = msgspec.json.decode(plan.files[tmp_path / "narrations.json"])
+    assert [Path(j["out"]).name for j in manifest] == ["narration0.wav", "narration2.wav"]
+    # Each narration's WAV is an input of the one ffmpeg pass, resampled to 48 kHz there.
+    for name in ("narration0.wav", "narration1.wav", "narration2.wav"):
+        assert str(tmp_path / name) in plan.args

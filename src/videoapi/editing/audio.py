@@ -185,6 +185,7 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
 
     files: dict[Path, str] = {}
     before: list[list[str]] = []
+    jobs: list[tts.Job] = []
     narrations = []
     for i, n in enumerate(req.narration):
         field = f"narration[{i}]"
@@ -202,7 +203,10 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
                 name=f"narration{i}",
             )
             files[speech.text_file] = speech.text
-            before.append(speech.argv)
+            if speech.job is not None:
+                jobs.append(speech.job)
+            else:
+                before.append(speech.argv)
             index = graph.add_input(input_args(speech.wav))
         else:
             source = next(rest)
@@ -212,6 +216,11 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
         narrations.append(graph.chain(f"{index}:a:0", filters, f"n{i}"))
         if n.volume > 0:
             audible_until_s = max(audible_until_s, n.start_s)
+
+    if jobs:
+        manifest, content, argv = tts.synthesis_command(jobs, out_dir, settings)
+        files[manifest] = content
+        before.append(argv)
 
     mix = [label for label in (original, music) if label]
     mix += narrations

@@ -21,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from videoapi.errors import InvalidRequest, ServiceUnavailable
 from videoapi.media import voices as neural
-from videoapi.media.synthesize import frontend, speakable
+from videoapi.media.synthesize import Job, frontend, speakable
 from videoapi.settings import Settings
 
 BINARY = "espeak-ng"
@@ -192,12 +194,14 @@ def check_text(text: str, field: str, max_chars: int) -> str:
 
 @dataclass(frozen=True)
 class Speech:
-    """One planned synthesis: the text file to write, the command that turns it into `wav`."""
+    """One planned synthesis: the text file to write, and the espeak-ng command or the neural job that
+    turns it into `wav` (the neural jobs of a request run in one command, `synthesis_command`)."""
 
     text_file: Path
     text: str
     wav: Path
     argv: list[str]
+    job: Job | None = None
 
 
 def plan_speech(
@@ -295,15 +299,23 @@ def plan_narration(
     if isinstance(picked, str):
         return _espeak_speech(text, picked, rate, DEFAULT_PITCH if pitch is None else pitch, out_dir, name)
     text_file, wav = out_dir / f"{name}.txt", out_dir / f"{name}.wav"
-    spec = picked.spec
-    speaker = [] if spec.speaker_id is None else ["--speaker-id", str(spec.speaker_id)]
+    job = Job(
+        weights=str(picked.weights),
+        text_file=str(text_file),
+        out=str(wav),
+        text=picked.spec.text,
+        # rate_wpm is relative to espeak-ng's default pace: 175 keeps the voice's own.
+        speaking_rate=round(rate / DEFAULT_RATE_WPM, 4),
+        speaker_id=picked.spec.speaker_id,
+    )
+    return Speech(text_file, text, wav, [], job)
+
+
+def synthesis_command(jobs: Sequence[Job], out_dir: Path, settings: Settings) -> tuple[Path, str, list[str]]:
+    """(manifest path, its JSON, the command) that speaks every neural narration of a request in one process."""
+    manifest = out_dir / "narrations.json"
     argv = [
         sys.executable, "-m", "videoapi.media.synthesize",
-        "--weights", str(picked.weights), "--text-file", str(text_file), "--out", str(wav),
-        "--text", spec.text,
-        # rate_wpm is relative to espeak-ng's default pace: 175 keeps the voice's own.
-        "--speaking-rate", f"{rate / DEFAULT_RATE_WPM:.4g}",
-        *speaker,
-        "--threads", str(settings.generation.cpu_threads),
+        "--manifest", str(manifest), "--threads", str(settings.generation.cpu_threads),
     ]  # fmt: skip
-    return Speech(text_file, text, wav, argv)
+    return manifest, msgspec.json.encode(list(jobs)).decode(), argv

@@ -1,9 +1,11 @@
-"""Neural text-to-speech in its own process: `python -m videoapi.media.synthesize --weights DIR ...`.
+"""Neural text-to-speech in its own process: `python -m videoapi.media.synthesize --manifest FILE`.
 
-A narration's `before` command: it reads the text from a UTF-8 file, runs a VITS checkpoint
-(transformers `VitsModel`) on the CPU one sentence at a time, and writes a mono 16-bit WAV at the
-model's sampling rate, which the ffmpeg pass resamples and mixes. A process of its own keeps torch out
-of the worker's memory between tasks and lets the job's timeout and cancel kill it like espeak-ng.
+The `before` command of a request's neural narrations: the manifest (JSON, written by the planner)
+lists each narration's checkpoint, UTF-8 text file and WAV to write. Each checkpoint (transformers
+`VitsModel`) is loaded once and speaks on the CPU one sentence at a time; each WAV is mono 16-bit at
+the model's sampling rate, which the ffmpeg pass resamples and mixes. One process for all of them
+pays the torch import once (about 10 s on a loaded 2-core machine); a process of its own keeps torch
+out of the worker's memory between tasks and lets the job's timeout and cancel kill it like espeak-ng.
 Nothing is downloaded: the hub is switched off before transformers is imported.
 """
 
@@ -15,7 +17,9 @@ import re
 import wave
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import numpy as np
 
 SENTENCE_GAP_S = 0.2
@@ -56,57 +60,82 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
         out.writeframes(pcm.tobytes())
 
 
+class Job(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One narration of the manifest."""
+
+    weights: str
+    text_file: str
+    out: str
+    text: str = "plain"
+    speaking_rate: float = 1.0
+    speaker_id: int | None = None
+
+
 def synthesize(
     weights: Path, text: str, *, mode: str, speaking_rate: float, speaker_id: int | None, threads: int
 ) -> tuple[np.ndarray, int]:
     """(float32 samples, sampling rate) of `text` spoken by the checkpoint in `weights`."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    import torch
-    from transformers import VitsModel, VitsTokenizer
+    return _Voices(threads).speak(weights, text, mode=mode, speaking_rate=speaking_rate, speaker_id=speaker_id)
 
-    if threads > 0:
-        torch.set_num_threads(threads)
-    model = VitsModel.from_pretrained(weights, local_files_only=True).eval()
-    tokenizer = VitsTokenizer.from_pretrained(weights, local_files_only=True)
-    model.speaking_rate = speaking_rate
-    rate = int(model.config.sampling_rate)
-    gap = np.zeros(round(SENTENCE_GAP_S * rate), dtype=np.float32)
-    extra = {} if speaker_id is None else {"speaker_id": speaker_id}
-    # VITS samples its durations and its noise: a fixed seed makes the same request sound the same.
-    torch.manual_seed(0)
-    pieces: list[np.ndarray] = []
-    for sentence in sentences(frontend(text, mode)):
-        ids = tokenizer(sentence, return_tensors="pt")
-        if ids["input_ids"].shape[-1] == 0:
-            continue  # nothing of it is in the voice's alphabet
-        with torch.inference_mode():
-            waveform = model(**ids, **extra).waveform[0].float().numpy()
-        pieces += [gap, waveform] if pieces else [waveform]
-    if not pieces:
-        raise SystemExit("nothing in the text is in this voice's alphabet")
-    return np.concatenate(pieces), rate
+
+class _Voices:
+    """Checkpoints loaded once per process."""
+
+    def __init__(self, threads: int) -> None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        import torch
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self._loaded: dict[Path, tuple[Any, Any]] = {}
+
+    def _load(self, weights: Path) -> tuple[Any, Any]:
+        if weights not in self._loaded:
+            from transformers import VitsModel, VitsTokenizer
+
+            model = VitsModel.from_pretrained(weights, local_files_only=True).eval()
+            self._loaded[weights] = (model, VitsTokenizer.from_pretrained(weights, local_files_only=True))
+        return self._loaded[weights]
+
+    def speak(
+        self, weights: Path, text: str, *, mode: str, speaking_rate: float, speaker_id: int | None
+    ) -> tuple[np.ndarray, int]:
+        import torch
+
+        model, tokenizer = self._load(weights)
+        model.speaking_rate = speaking_rate
+        rate = int(model.config.sampling_rate)
+        gap = np.zeros(round(SENTENCE_GAP_S * rate), dtype=np.float32)
+        extra = {} if speaker_id is None else {"speaker_id": speaker_id}
+        # VITS samples its durations and its noise: a fixed seed makes the same request sound the same.
+        torch.manual_seed(0)
+        pieces: list[np.ndarray] = []
+        for sentence in sentences(frontend(text, mode)):
+            ids = tokenizer(sentence, return_tensors="pt")
+            if ids["input_ids"].shape[-1] == 0:
+                continue  # nothing of it is in the voice's alphabet
+            with torch.inference_mode():
+                waveform = model(**ids, **extra).waveform[0].float().numpy()
+            pieces += [gap, waveform] if pieces else [waveform]
+        if not pieces:
+            raise SystemExit(f"nothing in the text is in the alphabet of the voice in {weights.name}")
+        return np.concatenate(pieces), rate
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m videoapi.media.synthesize", description=__doc__)
-    parser.add_argument("--weights", type=Path, required=True, help="checkpoint folder (config.json, vocab.json)")
-    parser.add_argument("--text-file", type=Path, required=True, help="UTF-8 text to speak")
-    parser.add_argument("--out", type=Path, required=True, help="WAV file to write")
-    parser.add_argument("--text", choices=("plain", "pinyin"), default="plain", help="what the model reads")
-    parser.add_argument("--speaking-rate", type=float, default=1.0, help="1 is the voice's own pace")
-    parser.add_argument("--speaker-id", type=int, default=None)
+    parser.add_argument("--manifest", type=Path, required=True, help="JSON list of jobs (see Job)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0: torch's default")
     args = parser.parse_args(argv)
-    audio, rate = synthesize(
-        args.weights,
-        args.text_file.read_text(encoding="utf-8"),
-        mode=args.text,
-        speaking_rate=args.speaking_rate,
-        speaker_id=args.speaker_id,
-        threads=args.threads,
-    )
-    write_wav(args.out, audio, rate)
+    jobs = msgspec.json.decode(args.manifest.read_bytes(), type=list[Job])
+    voices = _Voices(args.threads)
+    for job in jobs:
+        text = Path(job.text_file).read_text(encoding="utf-8")
+        audio, rate = voices.speak(
+            Path(job.weights), text, mode=job.text, speaking_rate=job.speaking_rate, speaker_id=job.speaker_id
+        )
+        write_wav(Path(job.out), audio, rate)
 
 
 if __name__ == "__main__":
