@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 import wave
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,4 +140,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (OSError, ValueError, RuntimeError, msgspec.DecodeError) as exc:
+        # One line for the task's error (the job shows the tail of stderr), not a traceback.
+        sys.exit(f"neural text-to-speech failed: {type(exc).__name__}: {exc}")
