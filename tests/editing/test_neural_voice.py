@@ -228,3 +228,18 @@ def test_every_neural_narration_of_a_request_is_spoken_by_one_process_after_espe
     # Each narration's WAV is an input of the one ffmpeg pass, resampled to 48 kHz there.
     for name in ("narration0.wav", "narration1.wav", "narration2.wav"):
         assert str(tmp_path / name) in plan.args
+
+
+def test_models_list_on_the_cli_shows_the_voices(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from videoapi.cli import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(main, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line and not line.startswith(" ")}
+    assert "installed" in lines["tiny-voice"] and "tts" in lines["tiny-voice"]
+    assert "missing" in lines["mms-eng"] and "CC-BY-NC-4.0" in lines["mms-eng"]
+    assert "videoapi models download vits-cmn" in result.output
