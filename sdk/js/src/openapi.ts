@@ -798,6 +798,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/video/pipelines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's pipelines, newest first, cursor-paginated */
+        get: operations["V1VideoPipelinesListPipelines"];
+        put?: never;
+        /** Run steps of any task kind as a graph, each reading earlier steps' outputs */
+        post: operations["V1VideoPipelinesCreatePipeline"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/video/pipelines/{pipeline_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A pipeline: its status and each step's status, progress and result */
+        get: operations["V1VideoPipelinesPipelineIdGetPipeline"];
+        put?: never;
+        post?: never;
+        /** Cancel a pipeline (as POST .../cancel) */
+        delete: operations["V1VideoPipelinesPipelineIdDeletePipeline"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/video/pipelines/{pipeline_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel every step: waiting and queued ones at once, running ones within seconds */
+        post: operations["V1VideoPipelinesPipelineIdCancelCancelPipeline"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/video/pipelines/{pipeline_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run a failed or canceled pipeline's failed and canceled steps again, and their dependents */
+        post: operations["V1VideoPipelinesPipelineIdRetryRetryPipeline"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/video/streams/{exp}/{sig}/{key}": {
         parameters: {
             query?: never;
@@ -1684,6 +1754,7 @@ export interface components {
             asr?: components["schemas"]["AsrModelOut"][];
             classical_styles: string[];
             items: components["schemas"]["ModelOut"][];
+            voices?: components["schemas"]["VoiceOut"][];
         };
         /** ModelOut */
         ModelOut: {
@@ -1803,6 +1874,33 @@ export interface components {
             mode: "person";
             /** @default 0.5 */
             smoothing?: number;
+        };
+        /** PipelineIn */
+        PipelineIn: {
+            destinations?: components["schemas"]["DestinationRef"][] | null;
+            /**
+             * @default normal
+             * @enum {string}
+             */
+            priority?: "low" | "normal" | "high";
+            steps: components["schemas"]["StepIn"][];
+            webhook_url?: string | null;
+        };
+        /** PipelineOut */
+        PipelineOut: {
+            /** Format: date-time */
+            created_at: string;
+            finished_at: string | null;
+            id: string;
+            progress: number;
+            status: string;
+            steps: components["schemas"]["StepOut"][];
+            webhook_url: string | null;
+        };
+        /** PipelinePage */
+        PipelinePage: {
+            items: components["schemas"]["PipelineOut"][];
+            next_cursor: string | null;
         };
         /** QuotaIn */
         QuotaIn: {
@@ -1940,7 +2038,34 @@ export interface components {
          * Status
          * @enum {string}
          */
-        Status: "queued" | "running" | "succeeded" | "failed" | "canceled";
+        Status: "waiting" | "queued" | "running" | "succeeded" | "failed" | "canceled";
+        /** StepIn */
+        StepIn: {
+            /** @description letters, digits, `_` and `-` */
+            id: string;
+            kind: string;
+            params?: {
+                [key: string]: unknown;
+            };
+        };
+        /** StepOut */
+        StepOut: {
+            attempts: number;
+            depends_on: string[];
+            error: {
+                [key: string]: string;
+            } | null;
+            finished_at: string | null;
+            id: string;
+            kind: string;
+            progress: number;
+            result: {
+                [key: string]: unknown;
+            } | null;
+            started_at: string | null;
+            status: string;
+            task_id: string;
+        };
         /** StorageOut */
         StorageOut: {
             quota_bytes: number | null;
@@ -2457,6 +2582,17 @@ export interface components {
             size?: number | null;
             text?: string | null;
         };
+        /** VoiceOut */
+        VoiceOut: {
+            description: string;
+            engine: string;
+            install_hint: string | null;
+            languages: string[];
+            licence: string;
+            name: string;
+            source: string;
+            status: string;
+        };
         /** WebhookLog */
         WebhookLog: {
             items: components["schemas"]["DeliveryOut"][];
@@ -2519,6 +2655,9 @@ export type Narration = components['schemas']['Narration'];
 export type ObjectMatte = components['schemas']['ObjectMatte'];
 export type OutputSpec = components['schemas']['OutputSpec'];
 export type PersonMatte = components['schemas']['PersonMatte'];
+export type PipelineIn = components['schemas']['PipelineIn'];
+export type PipelineOut = components['schemas']['PipelineOut'];
+export type PipelinePage = components['schemas']['PipelinePage'];
 export type QuotaIn = components['schemas']['QuotaIn'];
 export type QuotaOut = components['schemas']['QuotaOut'];
 export type ReframeRequest = components['schemas']['ReframeRequest'];
@@ -2530,6 +2669,8 @@ export type SecretsOut = components['schemas']['SecretsOut'];
 export type Segment = components['schemas']['Segment'];
 export type Spill = components['schemas']['Spill'];
 export type Status = components['schemas']['Status'];
+export type StepIn = components['schemas']['StepIn'];
+export type StepOut = components['schemas']['StepOut'];
 export type StorageOut = components['schemas']['StorageOut'];
 export type StreamToken = components['schemas']['StreamToken'];
 export type StyleTransferRequest = components['schemas']['StyleTransferRequest'];
@@ -2556,6 +2697,7 @@ export type UsageRow = components['schemas']['UsageRow'];
 export type VersionOut = components['schemas']['VersionOut'];
 export type VideoClip = components['schemas']['VideoClip'];
 export type VisibleWatermark = components['schemas']['VisibleWatermark'];
+export type VoiceOut = components['schemas']['VoiceOut'];
 export type WebhookLog = components['schemas']['WebhookLog'];
 export type WebhookSecrets = components['schemas']['WebhookSecrets'];
 export type $defs = Record<string, never>;
@@ -4381,6 +4523,231 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelList"];
+                };
+            };
+        };
+    };
+    V1VideoPipelinesListPipelines: {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelinePage"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1VideoPipelinesCreatePipeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PipelineIn"];
+            };
+        };
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1VideoPipelinesPipelineIdGetPipeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pipeline_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1VideoPipelinesPipelineIdDeletePipeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pipeline_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1VideoPipelinesPipelineIdCancelCancelPipeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pipeline_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1VideoPipelinesPipelineIdRetryRetryPipeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pipeline_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
                 };
             };
         };

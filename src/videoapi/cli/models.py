@@ -9,7 +9,7 @@ from videoapi.cli.common import settings
 
 @click.group()
 def models() -> None:
-    """Generation and speech-recognition models: which are installed, and fetching their weights."""
+    """Generation, speech-recognition and text-to-speech models: which are installed, and fetching their weights."""
 
 
 @models.command("list")
@@ -33,6 +33,10 @@ def models_list(as_json: bool) -> None:
             click.echo(f"{'':<24} install: {m.install_hint}")
     click.echo(f"classical styles (CPU, no model): {', '.join(listing.classical_styles)}")
     _list_asr()
+    for v in listing.voices:
+        click.echo(f"{v.name:<24} {v.status:<12} {'tts':<28} {v.source}  ({', '.join(v.languages)}; {v.licence})")
+        if v.install_hint:
+            click.echo(f"{'':<24} install: {v.install_hint}")
     _list_vision()
 
 

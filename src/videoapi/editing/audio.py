@@ -74,18 +74,20 @@ class Music(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class Narration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A voice over: `text` spoken by espeak-ng, or an uploaded recording as `input`."""
+    """A voice over: `text` spoken by text-to-speech (espeak-ng or a neural voice), or a recording as `input`."""
 
     text: str | None = None
     input: InputRef | None = None
     voice: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
-    """espeak-ng language or alias: en, en-us, en-gb, zh / cmn (Mandarin), yue, ja, fr, de, es, ... (default en)."""
+    """A neural voice of the registry (GET /v1/video/models, `voices`: e.g. mms-eng, vits-cmn), or an
+    espeak-ng language as `espeak:<language>` or bare: en, en-us, en-gb, zh / cmn (Mandarin), yue, ja, fr,
+    de, es, ... (default en, espeak-ng)."""
     variant: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
-    """espeak-ng voice variant, e.g. f3 (female), m3, klatt, whisper."""
+    """espeak-ng voice variant, e.g. f3 (female), m3, klatt, whisper (espeak-ng voices only)."""
     rate_wpm: Annotated[int, Meta(ge=tts.RATE_WPM[0], le=tts.RATE_WPM[1])] | None = None
-    """Speaking rate in words per minute (default 175)."""
+    """Speaking rate in words per minute (default 175); a neural voice speaks at rate_wpm/175 of its own pace."""
     pitch: Annotated[int, Meta(ge=tts.PITCH[0], le=tts.PITCH[1])] | None = None
-    """0..99 (default 50)."""
+    """0..99 (default 50; espeak-ng voices only)."""
     start_s: Seconds = 0.0
     """When the narration starts in the output."""
     volume: Volume = 1.0
@@ -146,8 +148,7 @@ def check_audio(req: AudioRequest, settings: Settings) -> None:
     _check_static(req, settings)
     for i, n in enumerate(req.narration):
         if n.text is not None:
-            tts.check_text(n.text, f"narration[{i}]", settings.editing.max_text_chars)
-            tts.resolve_voice(n.voice or "en", n.variant, f"narration[{i}]")
+            tts.check_narration(n.text, n.voice, n.variant, n.pitch, f"narration[{i}]", settings)
 
 
 def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, settings: Settings) -> Plan:
@@ -184,24 +185,28 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
 
     files: dict[Path, str] = {}
     before: list[list[str]] = []
+    jobs: list[tts.Job] = []
     narrations = []
     for i, n in enumerate(req.narration):
         field = f"narration[{i}]"
         _check_start(n.start_s, duration_s, f"{field}.start_s")
         if n.text is not None:
-            speech = tts.plan_speech(
+            speech = tts.plan_narration(
                 n.text,
-                voice=n.voice or "en",
+                voice=n.voice,
                 variant=n.variant,
-                rate_wpm=n.rate_wpm or tts.DEFAULT_RATE_WPM,
-                pitch=tts.DEFAULT_PITCH if n.pitch is None else n.pitch,
+                rate_wpm=n.rate_wpm,
+                pitch=n.pitch,
                 field=field,
-                max_chars=settings.editing.max_text_chars,
+                settings=settings,
                 out_dir=out_dir,
                 name=f"narration{i}",
             )
             files[speech.text_file] = speech.text
-            before.append(speech.argv)
+            if speech.job is not None:
+                jobs.append(speech.job)
+            else:
+                before.append(speech.argv)
             index = graph.add_input(input_args(speech.wav))
         else:
             source = next(rest)
@@ -211,6 +216,11 @@ def plan_audio(req: AudioRequest, sources: Sequence[Source], out_dir: Path, sett
         narrations.append(graph.chain(f"{index}:a:0", filters, f"n{i}"))
         if n.volume > 0:
             audible_until_s = max(audible_until_s, n.start_s)
+
+    if jobs:
+        manifest, content, argv = tts.synthesis_command(jobs, out_dir, settings)
+        files[manifest] = content
+        before.append(argv)
 
     mix = [label for label in (original, music) if label]
     mix += narrations

@@ -1,9 +1,11 @@
-"""Text-to-speech with the local espeak-ng engine, as pure planning.
+"""Text-to-speech, as pure planning: the bundled espeak-ng engine, or a neural voice of the registry.
 
-A narration is planned as a UTF-8 text file (Plan.files) and one espeak-ng command (Plan.before) that
-writes a WAV file the ffmpeg pass then reads. The text never reaches a command line or a filtergraph:
-espeak-ng reads it from the file, without `-m`, so markup such as `<speak>` is read out as text, and
-a leading `-` is just a character. Voices are validated against what the installed espeak-ng lists.
+A narration is planned as a UTF-8 text file (Plan.files) and one command (Plan.before) that writes a
+WAV file the ffmpeg pass then reads: espeak-ng, or `python -m videoapi.media.synthesize` for a neural
+voice (`kinds = ["tts"]` in config/models.toml, see media/voices.py). The text never reaches a command
+line or a filtergraph: both read it from the file; espeak-ng without `-m`, so markup such as `<speak>` is
+read out as text, and a leading `-` is just a character. espeak-ng voices are validated against what the
+installed espeak-ng lists, neural ones against the registry and the weights installed.
 """
 
 from __future__ import annotations
@@ -13,13 +15,23 @@ import functools
 import re
 import shutil
 import subprocess
+import sys
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from videoapi.errors import InvalidRequest, ServiceUnavailable
+from videoapi.media import voices as neural
+from videoapi.media.synthesize import Job, frontend, speakable
+from videoapi.settings import Settings
 
 BINARY = "espeak-ng"
+ESPEAK_PREFIX = "espeak:"
+"""`espeak:<language>` names an espeak-ng voice even where a registry voice has the same name."""
+DEFAULT_VOICE = "en"
 RATE_WPM = (80, 450)
 PITCH = (0, 99)
 DEFAULT_RATE_WPM = 175
@@ -123,13 +135,16 @@ def parse_variant_list(listing: str) -> dict[str, str]:
     return variants
 
 
-def resolve_voice(voice: str, variant: str | None, field: str) -> str:
-    """The `-v` argument for a requested voice (language) and optional variant; 422 `unknown_voice` if not installed."""
+def resolve_voice(voice: str, variant: str | None, field: str, neural_voices: Sequence[str] = ()) -> str:
+    """The `-v` argument for a requested voice (language) and optional variant; 422 `unknown_voice` if not installed.
+
+    `neural_voices` (the registry's voice names) are suggested too when the voice is unknown."""
     known = voices()
     language = known.languages.get(voice.strip().lower())
     if language is None:
+        also = f"; neural voices: {', '.join(neural_voices)}" if neural_voices else ""
         raise InvalidRequest(
-            f"unknown voice {voice!r}; installed voices include {_suggest(voice, known.languages)}",
+            f"unknown voice {voice!r}; installed espeak-ng voices include {_suggest(voice, known.languages)}{also}",
             code="unknown_voice",
             errors=[{"field": f"{field}.voice", "message": f"not an installed espeak-ng voice: {voice!r}"}],
         )
@@ -179,12 +194,14 @@ def check_text(text: str, field: str, max_chars: int) -> str:
 
 @dataclass(frozen=True)
 class Speech:
-    """One planned synthesis: the text file to write, the command that turns it into `wav`."""
+    """One planned synthesis: the text file to write, and the espeak-ng command or the neural job that
+    turns it into `wav` (the neural jobs of a request run in one command, `synthesis_command`)."""
 
     text_file: Path
     text: str
     wav: Path
     argv: list[str]
+    job: Job | None = None
 
 
 def plan_speech(
@@ -199,11 +216,106 @@ def plan_speech(
     out_dir: Path,
     name: str,
 ) -> Speech:
-    """Validate a narration and plan its synthesis into `out_dir/<name>.wav`; runs nothing."""
+    """Validate an espeak-ng narration and plan its synthesis into `out_dir/<name>.wav`; runs nothing."""
     text = check_text(text, field, max_chars)
+    return _espeak_speech(text, resolve_voice(voice, variant, field), rate_wpm, pitch, out_dir, name)
+
+
+def _espeak_speech(text: str, v: str, rate_wpm: int, pitch: int, out_dir: Path, name: str) -> Speech:
     binary = espeak_binary()
-    v = resolve_voice(voice, variant, field)
     text_file, wav = out_dir / f"{name}.txt", out_dir / f"{name}.wav"
     # -b 1: the file is UTF-8. No -m: markup in the text is read out, never interpreted.
     argv = [binary, "-v", v, "-s", str(rate_wpm), "-p", str(pitch), "-b", "1", "-f", str(text_file), "-w", str(wav)]
     return Speech(text_file, text, wav, argv)
+
+
+@dataclass(frozen=True)
+class NeuralVoice:
+    """A registry voice whose checkpoint is installed here."""
+
+    spec: neural.TtsSpec
+    weights: Path
+
+
+def pick_voice(
+    voice: str | None, variant: str | None, pitch: int | None, field: str, settings: Settings
+) -> str | NeuralVoice:
+    """The espeak-ng `-v` argument, or the installed neural voice, that a narration's `voice` names.
+
+    `espeak:<language>` and bare language codes (the default, `en`) go to espeak-ng; a registry voice
+    name to its checkpoint. 422 `unknown_voice` for neither; 503 `model_not_installed` for a registry
+    voice whose weights are absent; 422 for the espeak-only options (`variant`, `pitch`) on a neural voice.
+    """
+    name = (voice or DEFAULT_VOICE).strip()
+    if name.lower().startswith(ESPEAK_PREFIX):
+        return resolve_voice(name[len(ESPEAK_PREFIX) :], variant, field)
+    registry = neural.load_voices(settings)
+    spec = registry.get(name)
+    if spec is None:
+        return resolve_voice(name, variant, field, neural_voices=sorted(registry))
+    for option, value in (("variant", variant), ("pitch", pitch)):
+        if value is not None:
+            raise InvalidRequest(
+                f"`{option}` applies to espeak-ng voices; {name} is a neural voice",
+                code="unsupported_option",
+                errors=[{"field": f"{field}.{option}", "message": f"not supported by the neural voice {name}"}],
+            )
+    return NeuralVoice(spec, neural.require_voice(settings, spec, f"{field}.voice"))
+
+
+def check_narration(
+    text: str, voice: str | None, variant: str | None, pitch: int | None, field: str, settings: Settings
+) -> tuple[str, str | NeuralVoice]:
+    """Validate a spoken narration (text, voice, options) without running anything; (text, picked voice)."""
+    text = check_text(text, field, settings.editing.max_text_chars)
+    picked = pick_voice(voice, variant, pitch, field, settings)
+    if isinstance(picked, NeuralVoice) and not speakable(
+        frontend(text, picked.spec.text), neural.alphabet(picked.weights)
+    ):
+        languages = ", ".join(picked.spec.languages) or "its own"
+        raise InvalidRequest(
+            f"nothing in the narration text can be spoken by the voice {picked.spec.name} (languages: {languages})",
+            code="invalid_text",
+            errors=[{"field": f"{field}.text", "message": f"no letter of it is in the alphabet of {picked.spec.name}"}],
+        )
+    return text, picked
+
+
+def plan_narration(
+    text: str,
+    *,
+    voice: str | None,
+    variant: str | None,
+    rate_wpm: int | None,
+    pitch: int | None,
+    field: str,
+    settings: Settings,
+    out_dir: Path,
+    name: str,
+) -> Speech:
+    """Validate a narration and plan its synthesis into `out_dir/<name>.wav` by espeak-ng or a neural voice."""
+    text, picked = check_narration(text, voice, variant, pitch, field, settings)
+    rate = rate_wpm or DEFAULT_RATE_WPM
+    if isinstance(picked, str):
+        return _espeak_speech(text, picked, rate, DEFAULT_PITCH if pitch is None else pitch, out_dir, name)
+    text_file, wav = out_dir / f"{name}.txt", out_dir / f"{name}.wav"
+    job = Job(
+        weights=str(picked.weights),
+        text_file=str(text_file),
+        out=str(wav),
+        text=picked.spec.text,
+        # rate_wpm is relative to espeak-ng's default pace: 175 keeps the voice's own.
+        speaking_rate=round(rate / DEFAULT_RATE_WPM, 4),
+        speaker_id=picked.spec.speaker_id,
+    )
+    return Speech(text_file, text, wav, [], job)
+
+
+def synthesis_command(jobs: Sequence[Job], out_dir: Path, settings: Settings) -> tuple[Path, str, list[str]]:
+    """(manifest path, its JSON, the command) that speaks every neural narration of a request in one process."""
+    manifest = out_dir / "narrations.json"
+    argv = [
+        sys.executable, "-m", "videoapi.media.synthesize",
+        "--manifest", str(manifest), "--threads", str(settings.generation.cpu_threads),
+    ]  # fmt: skip
+    return manifest, msgspec.json.encode(list(jobs)).decode(), argv

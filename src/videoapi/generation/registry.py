@@ -1,7 +1,8 @@
 """The model registry (`config/models.toml`): which models exist, how to load them, what they accept.
 
 Generation models parse into `ModelSpec`; tables with `kinds = ["asr"]` into `AsrSpec` (speech/ runs them);
-tables with kinds `matting` or `segmentation` into `vision.VisionSpec` (editing/ runs them).
+tables with kinds `matting` or `segmentation` into `vision.VisionSpec` (editing/ runs them);
+tables with `kinds = ["tts"]` (neural voices) are left to `videoapi.media.voices`.
 
 Read once per process and cached per file; the operator edits the TOML and restarts. A model's
 weights are looked up offline: `<generation.models_dir>/<name>` (what `videoapi models download`
@@ -20,13 +21,13 @@ from typing import Any, Literal
 import msgspec
 
 from videoapi.generation.calls import SUPPORTED
+from videoapi.media.voices import TtsSpec, read_registry, split_tts_tables
 from videoapi.settings import Settings, SettingsError
 from videoapi.vision.registry import (
     VISION_KINDS,
     VisionSpec,
     is_vision_table,
     parse_vision_models,
-    read_registry_file,
 )
 
 Kind = Literal["text-to-video", "image-to-video", "style-transfer"]
@@ -197,9 +198,11 @@ def load_registry(settings: Settings) -> Registry:
 
 @lru_cache(maxsize=8)
 def _load(path: Path, _mtime_ns: int) -> Registry:
-    raw = read_registry_file(path)
+    raw = read_registry(path)
     if "asr" in raw:
         raise SettingsError(f'model registry {path}: ASR models are [models.NAME] tables with kinds = ["asr"]')
+    # Neural voices (kinds = ["tts"]) are read by videoapi.media.voices, which narration also uses.
+    split_tts_tables(raw)
     vision, _ = parse_vision_models(path, raw)
     raw["asr"] = {}
     for name, table in list(raw.get("models", {}).items()):
@@ -273,7 +276,7 @@ def legal_frames(rule: str, frames: int) -> int:
     return offset + -(-(frames - offset) // step) * step
 
 
-def weights_dir(settings: Settings, spec: ModelSpec | AsrSpec | VisionSpec) -> Path:
+def weights_dir(settings: Settings, spec: ModelSpec | AsrSpec | VisionSpec | TtsSpec) -> Path:
     """Where `videoapi models download` puts this model's weights."""
     return settings.models_dir / spec.name
 

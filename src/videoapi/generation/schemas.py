@@ -127,9 +127,27 @@ class AsrModelOut(msgspec.Struct):
     default_for: list[str]
 
 
+class VoiceOut(msgspec.Struct):
+    """A neural text-to-speech voice, usable as a narration's `voice`."""
+
+    name: str
+    engine: str
+    languages: list[str]
+    description: str
+    licence: str
+    """Licence of the weights; some (CC-BY-NC-4.0) forbid commercial use."""
+    source: str
+    """The Hugging Face repository, or `local folder` for weights kept on the server."""
+    status: str
+    """`installed` or `missing` (narrations with this voice are refused with 503 model_not_installed)."""
+    install_hint: str | None
+
+
 class ModelList(msgspec.Struct):
     items: list[ModelOut]
     classical_styles: list[str]
     """Styles of `/generate/style-transfer` that run as ffmpeg filters on the CPU (no model needed)."""
     asr: list[AsrModelOut] = msgspec.field(default_factory=list)
     """Speech-recognition models (kind `asr`)."""
+    voices: list[VoiceOut] = msgspec.field(default_factory=list)
+    """Neural voices for narration (`kinds = ["tts"]`); espeak-ng voices (`espeak:<language>`) are always there."""

@@ -25,6 +25,7 @@ from videoapi.generation.schemas import (
     ModelOut,
     StyleTransferRequest,
     TextToVideoRequest,
+    VoiceOut,
     VoicePrompt,
 )
 from videoapi.generation.styles import (
@@ -37,6 +38,8 @@ from videoapi.generation.styles import (
     plan_classical,
 )
 from videoapi.media.probe import MediaInfo
+from videoapi.media.voices import install_hint as voice_install_hint
+from videoapi.media.voices import load_voices, voice_weights
 from videoapi.moderation.policy import PolicyService
 from videoapi.moderation.service import Moderation
 from videoapi.outputs.schemas import destination_ids
@@ -259,4 +262,25 @@ def list_models(settings: Settings, registry: Registry | None = None, *, for_ope
                 default_for=[k for k, v in registry.defaults.items() if v == name],
             )
         )
-    return ModelList(items=items, classical_styles=sorted(CLASSICAL_STYLES), asr=asr)
+    return ModelList(
+        items=items, classical_styles=sorted(CLASSICAL_STYLES), asr=asr, voices=_voices(settings, for_operator)
+    )
+
+
+def _voices(settings: Settings, for_operator: bool) -> list[VoiceOut]:
+    out = []
+    for name, spec in load_voices(settings).items():
+        installed = voice_weights(settings, spec) is not None
+        out.append(
+            VoiceOut(
+                name=name,
+                engine=spec.engine,
+                languages=list(spec.languages),
+                description=spec.description,
+                licence=spec.licence,
+                source="local folder" if spec.is_local and not for_operator else spec.source,
+                status="installed" if installed else "missing",
+                install_hint=None if installed else voice_install_hint(spec),
+            )
+        )
+    return out

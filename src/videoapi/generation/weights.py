@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from videoapi.generation.registry import AsrSpec, ModelSpec, load_registry, weights_dir
+from videoapi.media.voices import load_voices
 from videoapi.settings import Settings
 
 
@@ -19,8 +20,9 @@ def download_model(settings: Settings, name: str, echo: Callable[[str], None] = 
 
     registry = load_registry(settings)
     spec = registry.models.get(name) or registry.asr.get(name) or registry.vision.get(name)
+    spec = spec or load_voices(settings).get(name)
     if spec is None:
-        known = ", ".join(sorted([*registry.models, *registry.asr, *registry.vision]))
+        known = ", ".join(sorted([*registry.models, *registry.asr, *registry.vision, *load_voices(settings)]))
         raise DownloadError(f"unknown model {name!r}; known: {known}")
     if isinstance(spec, AsrSpec) and spec.package is not None:
         raise DownloadError(f"model {name} ships in the Python package {spec.package[0]}; there is nothing to download")

@@ -509,7 +509,7 @@ def check_models(settings: Settings) -> list[Check]:
         registry = load_registry(settings)
     except SettingsError as exc:
         return [Check("models", "fail", str(exc), fix="correct the registry file (generation.models_file)")]
-    checks = _asr_checks(settings, registry)
+    checks = _asr_checks(settings, registry) + _voice_checks(settings)
     if not registry.models:
         return [Check("models", "info", f"no generation models in {registry.path}"), *checks]
     for name, spec in registry.models.items():
@@ -550,6 +550,21 @@ def _asr_checks(settings: Settings, registry: Any) -> list[Check]:
                     fix=asr_install_hint(spec),
                 )
             )
+    return checks
+
+
+def _voice_checks(settings: Settings) -> list[Check]:
+    """Neural narration voices: optional (espeak-ng is the fallback), so a missing one is only noted."""
+    from videoapi.media.voices import install_hint, load_voices, voice_weights
+
+    checks = []
+    for name, spec in load_voices(settings).items():
+        weights = voice_weights(settings, spec)
+        if weights is not None:
+            checks.append(Check(f"tts voice {name}", "ok", f"weights present ({weights}); licence {spec.licence}"))
+        else:
+            detail = "weights missing: narrations naming it are refused (503 model_not_installed)"
+            checks.append(Check(f"tts voice {name}", "info", detail, fix=install_hint(spec)))
     return checks
 
 

@@ -8,7 +8,6 @@ folder counts as installed when it holds a transformers `config.json` and weight
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from videoapi.errors import InvalidRequest, ModelNotInstalled
+from videoapi.media.voices import read_registry
 from videoapi.settings import Settings, SettingsError
 
 VisionKind = Literal["matting", "segmentation"]
@@ -64,17 +64,7 @@ def load_vision_models(settings: Settings) -> tuple[dict[str, VisionSpec], dict[
 
 @lru_cache(maxsize=8)
 def _load(path: Path, _mtime_ns: int) -> tuple[dict[str, VisionSpec], dict[str, str]]:
-    return parse_vision_models(path, read_registry_file(path))
-
-
-def read_registry_file(path: Path) -> dict[str, Any]:
-    """The registry file as TOML; SettingsError when it is missing or not TOML."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SettingsError(f"model registry {path} does not exist (generation.models_file)") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"model registry {path} is not valid TOML: {exc}") from exc
+    return parse_vision_models(path, read_registry(path))
 
 
 def parse_vision_models(path: Path, raw: dict[str, Any]) -> tuple[dict[str, VisionSpec], dict[str, str]]:

@@ -102,6 +102,7 @@ __all__ = [
     "VersionOut",
     "VideoClip",
     "VisibleWatermark",
+    "VoiceOut",
     "WebhookLog",
     "WebhookSecrets",
 ]
@@ -589,6 +590,7 @@ class ModelList(msgspec.Struct, kw_only=True):
     items: list[ModelOut]
     classical_styles: list[str]
     asr: list[AsrModelOut] | UnsetType = UNSET
+    voices: list[VoiceOut] | UnsetType = UNSET
 
 
 class ModelOut(msgspec.Struct, kw_only=True):
@@ -1182,6 +1184,19 @@ class VisibleWatermark(msgspec.Struct, kw_only=True):
     size: float | UnsetType | None = UNSET
     font: str | UnsetType | None = UNSET
     color: str | UnsetType = UNSET
+
+
+class VoiceOut(msgspec.Struct, kw_only=True):
+    """VoiceOut."""
+
+    name: str
+    engine: str
+    languages: list[str]
+    description: str
+    licence: str
+    source: str
+    status: str
+    install_hint: str | None
 
 
 class WebhookLog(msgspec.Struct, kw_only=True):
