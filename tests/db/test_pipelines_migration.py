@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from tests.support.services import empty_pg_database
-from videoapi.db.migrate import downgrade, upgrade
+from videoapi.db.migrate import current, downgrade, upgrade
 from videoapi.settings import Settings
 from videoapi.tables import metadata
 
@@ -33,8 +33,7 @@ def check_up_down_up(async_url: str, sync_url: str) -> None:
             assert "pipelines" not in inspector.get_table_names()
             assert not TASK_COLUMNS & {c["name"] for c in inspector.get_columns("tasks")}
         upgrade(async_url)
-        with engine.connect() as conn:
-            assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0010"
+        assert current(async_url).endswith("(head)")
     finally:
         engine.dispose()
 

@@ -126,6 +126,22 @@ export declare class Tasks extends Resource {
     }): AsyncGenerator<T.TaskOut>;
     cancel(taskId: string): Promise<T.TaskOut>;
 }
+/** Steps of any task kind run as a graph; `{ step: "<id>" }` in a step's params reads an earlier output. */
+export declare class Pipelines {
+    protected readonly client: Client;
+    constructor(client: Client);
+    /** Validate every step and create them all (202); `fields`: `priority`, `webhook_url`, `destinations`. */
+    create(steps: T.StepIn[], fields?: Omit<T.PipelineIn, "steps">, options?: CreateOptions): Promise<T.PipelineOut>;
+    get(pipelineId: string): Promise<T.PipelineOut>;
+    /** One page, newest first; `next_cursor` fetches the next. */
+    list(options?: {
+        limit?: number;
+        cursor?: string;
+    }): Promise<T.PipelinePage>;
+    cancel(pipelineId: string): Promise<T.PipelineOut>;
+    /** Run the failed and canceled steps again, and the steps that read them. */
+    retry(pipelineId: string): Promise<T.PipelineOut>;
+}
 export declare class Assets extends Resource {
     /** Fetch and probe a media URL now, and keep it as an asset. */
     registerUrl(url: string): Promise<T.AssetOut>;
@@ -158,6 +174,7 @@ export declare class Client {
     readonly analyze: Analyze;
     readonly batch: Batch;
     readonly tasks: Tasks;
+    readonly pipelines: Pipelines;
     readonly assets: Assets;
     readonly webhooks: Webhooks;
     constructor(options?: ClientOptions);

@@ -126,6 +126,32 @@ export class Tasks extends Resource {
         return this.client.call("tasks.cancel", { path: { task_id: taskId } });
     }
 }
+/** Steps of any task kind run as a graph; `{ step: "<id>" }` in a step's params reads an earlier output. */
+export class Pipelines {
+    client;
+    // Not a `Resource`: its own `create` takes the steps, not a route name.
+    constructor(client) {
+        this.client = client;
+    }
+    /** Validate every step and create them all (202); `fields`: `priority`, `webhook_url`, `destinations`. */
+    create(steps, fields = {}, options = {}) {
+        return this.client.call("pipelines.create", { body: { ...fields, steps }, idempotencyKey: options.idempotencyKey });
+    }
+    get(pipelineId) {
+        return this.client.call("pipelines.get", { path: { pipeline_id: pipelineId } });
+    }
+    /** One page, newest first; `next_cursor` fetches the next. */
+    list(options = {}) {
+        return this.client.call("pipelines.list", { params: { ...options } });
+    }
+    cancel(pipelineId) {
+        return this.client.call("pipelines.cancel", { path: { pipeline_id: pipelineId } });
+    }
+    /** Run the failed and canceled steps again, and the steps that read them. */
+    retry(pipelineId) {
+        return this.client.call("pipelines.retry", { path: { pipeline_id: pipelineId } });
+    }
+}
 export class Assets extends Resource {
     /** Fetch and probe a media URL now, and keep it as an asset. */
     registerUrl(url) {
@@ -169,6 +195,7 @@ export class Client {
     analyze = new Analyze(this);
     batch = new Batch(this);
     tasks = new Tasks(this);
+    pipelines = new Pipelines(this);
     assets = new Assets(this);
     webhooks = new Webhooks(this);
     #fetch;

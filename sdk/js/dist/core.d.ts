@@ -43,6 +43,11 @@ export declare const ROUTES: {
     readonly "tasks.list": Route;
     readonly "tasks.cancel": Route;
     readonly "tasks.events": Route;
+    readonly "pipelines.create": Route;
+    readonly "pipelines.get": Route;
+    readonly "pipelines.list": Route;
+    readonly "pipelines.cancel": Route;
+    readonly "pipelines.retry": Route;
     readonly "assets.upload": Route;
     readonly "assets.get": Route;
     readonly "assets.delete": Route;

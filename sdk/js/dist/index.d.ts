@@ -10,7 +10,7 @@
  * const done = await client.wait(task.id, { timeoutS: 120 });
  * ```
  */
-export { Client, Edit, Analyze, Generate, Batch, Tasks, Assets, Webhooks, VERSION, type ClientOptions, type CreateOptions, type UploadOptions, type WaitOptions, type ListOptions, type EditKind, type EditRequests, type GenerateKind, type GenerateRequests, } from "./client.js";
+export { Client, Edit, Analyze, Generate, Batch, Tasks, Pipelines, Assets, Webhooks, VERSION, type ClientOptions, type CreateOptions, type UploadOptions, type WaitOptions, type ListOptions, type EditKind, type EditRequests, type GenerateKind, type GenerateRequests, } from "./client.js";
 export { ROUTES, SseParser, retryDelayS, type Route, type RouteName, type SseEvent } from "./core.js";
 export { VideoApiError, ApiError, BadRequestError, AuthenticationError, PermissionDeniedError, NotFoundError, ConflictError, GoneError, PayloadTooLargeError, UnprocessableEntityError, RateLimitedError, ServerError, ServiceUnavailableError, WaitTimeoutError, WebhookVerificationError, type FieldError, } from "./errors.js";
 export { verifyWebhook, type WebhookEvent, type HeaderSource, type VerifyOptions } from "./webhooks.js";

@@ -10,7 +10,7 @@
  * const done = await client.wait(task.id, { timeoutS: 120 });
  * ```
  */
-export { Client, Edit, Analyze, Generate, Batch, Tasks, Assets, Webhooks, VERSION, } from "./client.js";
+export { Client, Edit, Analyze, Generate, Batch, Tasks, Pipelines, Assets, Webhooks, VERSION, } from "./client.js";
 export { ROUTES, SseParser, retryDelayS } from "./core.js";
 export { VideoApiError, ApiError, BadRequestError, AuthenticationError, PermissionDeniedError, NotFoundError, ConflictError, GoneError, PayloadTooLargeError, UnprocessableEntityError, RateLimitedError, ServerError, ServiceUnavailableError, WaitTimeoutError, WebhookVerificationError, } from "./errors.js";
 export { verifyWebhook } from "./webhooks.js";

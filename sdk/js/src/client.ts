@@ -205,6 +205,31 @@ export class Tasks extends Resource {
   }
 }
 
+/** Steps of any task kind run as a graph; `{ step: "<id>" }` in a step's params reads an earlier output. */
+export class Pipelines {
+  // Not a `Resource`: its own `create` takes the steps, not a route name.
+  constructor(protected readonly client: Client) {}
+
+  /** Validate every step and create them all (202); `fields`: `priority`, `webhook_url`, `destinations`. */
+  create(steps: T.StepIn[], fields: Omit<T.PipelineIn, "steps"> = {}, options: CreateOptions = {}): Promise<T.PipelineOut> {
+    return this.client.call("pipelines.create", { body: { ...fields, steps }, idempotencyKey: options.idempotencyKey });
+  }
+  get(pipelineId: string): Promise<T.PipelineOut> {
+    return this.client.call("pipelines.get", { path: { pipeline_id: pipelineId } });
+  }
+  /** One page, newest first; `next_cursor` fetches the next. */
+  list(options: { limit?: number; cursor?: string } = {}): Promise<T.PipelinePage> {
+    return this.client.call("pipelines.list", { params: { ...options } });
+  }
+  cancel(pipelineId: string): Promise<T.PipelineOut> {
+    return this.client.call("pipelines.cancel", { path: { pipeline_id: pipelineId } });
+  }
+  /** Run the failed and canceled steps again, and the steps that read them. */
+  retry(pipelineId: string): Promise<T.PipelineOut> {
+    return this.client.call("pipelines.retry", { path: { pipeline_id: pipelineId } });
+  }
+}
+
 export class Assets extends Resource {
   /** Fetch and probe a media URL now, and keep it as an asset. */
   registerUrl(url: string): Promise<T.AssetOut> {
@@ -250,6 +275,7 @@ export class Client {
   readonly analyze = new Analyze(this);
   readonly batch = new Batch(this);
   readonly tasks = new Tasks(this);
+  readonly pipelines = new Pipelines(this);
   readonly assets = new Assets(this);
   readonly webhooks = new Webhooks(this);
   readonly #fetch: typeof fetch;

@@ -18,6 +18,7 @@ export {
   Generate,
   Batch,
   Tasks,
+  Pipelines,
   Assets,
   Webhooks,
   VERSION,
