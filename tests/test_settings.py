@@ -43,6 +43,7 @@ def test_config_file_then_environment_override(tmp_path: Path) -> None:
         ({"VIDEOAPI_TASKS__HEARTBEAT_S": "20"}, "heartbeat_s"),
         ({"VIDEOAPI_STORAGE__BACKEND": "s3"}, "s3_access_key"),
         ({"VIDEOAPI_SERVER__COLOUR": "blue"}, "colour"),
+        ({"VIDEOAPI_SERVER__WORKER_IDLE_POLL_MS": "0"}, "server.worker_idle_poll_ms"),
         ({"VIDEOAPI_CONFIG": "/nonexistent.toml"}, "does not exist"),
     ],
 )

@@ -160,7 +160,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.server.embedded_workers:
             broker = make_broker(settings, extra_middleware=[worker_lifecycle(settings)])
             worker = dramatiq.Worker(
-                broker, queues=set(QUEUES), worker_threads=settings.server.worker_threads, worker_timeout=100
+                broker,
+                queues=set(QUEUES),
+                worker_threads=settings.server.worker_threads,
+                worker_timeout=settings.server.worker_idle_poll_ms,
             )
             await asyncio.to_thread(worker.start)
         else:

@@ -63,6 +63,9 @@ class ServerSettings(Base):
     """Run queue workers as threads inside `videoapi serve` (the embedded shape)."""
     worker_threads: int = 2
     """Worker threads per process (embedded or `videoapi worker`)."""
+    worker_idle_poll_ms: int = 100
+    """How long an idle embedded worker thread waits for a message before it looks whether the server is
+    stopping: the shutdown waits up to about twice this. Lower stops faster and wakes idle threads more."""
     var_dir: str = "var"
     """Directory for the SQLite file, local storage and temporary work files."""
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
@@ -653,6 +656,8 @@ def _check(settings: Settings) -> None:
         problems.append(f"queue.url is required with queue.broker = {settings.queue.broker!r}")
     if settings.queue.broker == "stub" and not settings.server.embedded_workers:
         problems.append("queue.broker = 'stub' only works with server.embedded_workers = true")
+    if not 1 <= settings.server.worker_idle_poll_ms <= 10_000:
+        problems.append("server.worker_idle_poll_ms must be between 1 and 10000")
     if settings.generation.max_batch < 1 or settings.generation.max_loaded_models < 1:
         problems.append("generation.max_batch and generation.max_loaded_models must be at least 1")
     if settings.tasks.heartbeat_s * 3 > settings.tasks.lease_s:

@@ -196,7 +196,8 @@ def test_delivery_rechecks_the_target(make_settings: Callable[..., Settings], re
 
 
 def test_pending_deliveries_survive_a_restart(make_settings: Callable[..., Settings], receiver: Receiver) -> None:
-    settings = make_settings(**{**FAST, "gateway.webhook_retry_delays_s": [2.0]})
+    # The retry comes after the first app has stopped (in tens of milliseconds), as in the test above.
+    settings = make_settings(**{**FAST, "gateway.webhook_retry_delays_s": [1.0]})
     receiver.statuses = [500]
     with running_app(settings) as api:
         task = api.post("/v1/video/edit/trim", json={**FAILING_TRIM, "webhook_url": receiver.url()}).json()
@@ -253,7 +254,7 @@ def test_endless_and_dripping_bodies_never_delay_other_owners(
 ) -> None:
     """One owner's endpoint streams an endless body, another drips a byte every 0.5 s: a third owner's
     delivery still arrives at once, each bad attempt ends by its deadline, and memory stays flat."""
-    timeout_s = 3.0
+    timeout_s = 2.0  # four drips of the slow endpoint before its deadline
     endless, drip = HostileReceiver("endless"), HostileReceiver("drip")
     settings = make_settings(**{**FAST, "gateway.webhook_timeout_s": timeout_s})
     tracemalloc.start()

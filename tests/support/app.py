@@ -96,6 +96,8 @@ def settings_in(root: Path, **overrides: Any) -> Settings:
         "VIDEOAPI_GATEWAY__DEFAULT_BURST": "1000",
         # Probing runs ffmpeg at every worker start; tests/media/test_hardware.py turns it on.
         "VIDEOAPI_OUTPUTS__PROBE_HARDWARE": "false",
+        # Tests start and stop an app each: idle worker threads notice the stop in 20 ms, not 100.
+        "VIDEOAPI_SERVER__WORKER_IDLE_POLL_MS": "20",
     }
     for dotted, value in overrides.items():
         env["VIDEOAPI_" + dotted.upper().replace(".", "__")] = value if isinstance(value, str) else toml_value(value)

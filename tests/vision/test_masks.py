@@ -54,6 +54,7 @@ def test_y4m_frames_written_out_of_order_decode_in_index_order(tmp_path: Path) -
     assert b"F30000:1001" in mask.path.read_bytes()[:64]
 
 
+@pytest.mark.slow  # imports torch and transformers' SAM 2: about 4 s before the first frame
 def test_sam2_tracking_state_stays_bounded(tmp_path: Path) -> None:
     import torch
 
