@@ -18,10 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.app import create_key, free_port
+from tests.support.app import create_key, free_port, settings_in
 from tests.support.gateway import Receiver, serve
 from tests.support.media import make_video
-from videoapi.settings import load_settings
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.slow]
 
@@ -42,18 +41,15 @@ TIMEOUT_MS = 30_000
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The embedded app on 127.0.0.1 with an admin key and a local webhook receiver."""
     port = free_port()
-    settings = load_settings(
-        environ={
-            "VIDEOAPI_SERVER__VAR_DIR": str(tmp_path_factory.mktemp("console") / "var"),
-            "VIDEOAPI_SERVER__ENVIRONMENT": "test",
-            "VIDEOAPI_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "1000",
-            "VIDEOAPI_GATEWAY__DEFAULT_BURST": "1000",
-            "VIDEOAPI_GATEWAY__WEBHOOK_ALLOW_CIDRS": '["127.0.0.0/8"]',
-            "VIDEOAPI_GATEWAY__WEBHOOK_ALLOW_PORTS": "[]",
-            "VIDEOAPI_GATEWAY__WEBHOOK_POLL_INTERVAL_S": "0.2",
-            "VIDEOAPI_EVENTS__POLL_INTERVAL_S": "0.2",
-        }
+    settings = settings_in(
+        tmp_path_factory.mktemp("console"),
+        **{
+            "server.public_url": f"http://127.0.0.1:{port}",
+            "gateway.webhook_allow_cidrs": ["127.0.0.0/8"],
+            "gateway.webhook_allow_ports": [],
+            "gateway.webhook_poll_interval_s": 0.2,
+            "events.poll_interval_s": 0.2,
+        },
     )
     receiver = Receiver()
     try:

@@ -16,9 +16,9 @@ SDK_SRC = Path(__file__).resolve().parents[2] / "sdk" / "python" / "src"
 if str(SDK_SRC) not in sys.path:
     sys.path.insert(0, str(SDK_SRC))
 
-from tests.support.app import create_key, free_port  # noqa: E402
+from tests.support.app import create_key, free_port, settings_in  # noqa: E402
 from tests.support.gateway import Receiver, serve  # noqa: E402
-from videoapi.settings import Settings, load_settings  # noqa: E402
+from videoapi.settings import Settings  # noqa: E402
 
 
 @dataclass
@@ -33,17 +33,14 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The embedded app (SQLite, local store, in-process workers) on 127.0.0.1, with a webhook receiver."""
     port = free_port()
-    settings = load_settings(
-        environ={
-            "VIDEOAPI_SERVER__VAR_DIR": str(tmp_path_factory.mktemp("sdk") / "var"),
-            "VIDEOAPI_SERVER__ENVIRONMENT": "test",
-            "VIDEOAPI_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "VIDEOAPI_GATEWAY__DEFAULT_RATE_PER_S": "1000",
-            "VIDEOAPI_GATEWAY__DEFAULT_BURST": "1000",
-            "VIDEOAPI_GATEWAY__WEBHOOK_ALLOW_CIDRS": '["127.0.0.0/8"]',
-            "VIDEOAPI_GATEWAY__WEBHOOK_ALLOW_PORTS": "[]",
-            "VIDEOAPI_GATEWAY__WEBHOOK_POLL_INTERVAL_S": "0.2",
-        }
+    settings = settings_in(
+        tmp_path_factory.mktemp("sdk"),
+        **{
+            "server.public_url": f"http://127.0.0.1:{port}",
+            "gateway.webhook_allow_cidrs": ["127.0.0.0/8"],
+            "gateway.webhook_allow_ports": [],
+            "gateway.webhook_poll_interval_s": 0.2,
+        },
     )
     receiver = Receiver()
     try:
