@@ -60,7 +60,30 @@ class Analysis:
     cuts: list[int] = field(default_factory=list)
     """Indices of the frames that start a new shot (never 0), ascending."""
     faces: dict[int, list[Box]] = field(default_factory=dict)
-    """Sampled frame index -> the faces on it (empty list: sampled, none found)."""
+    """Sampled frame index -> the subjects on it, biggest first: faces, or people when a person model
+    is the detector (empty list: sampled, none found)."""
+
+
+SubjectDetector = Callable[[np.ndarray], list[Box]]
+"""Subjects on one sampled frame (BGR, `FACE_WIDTH` wide), biggest first, in fractions of the frame."""
+
+
+def person_boxes(probability: np.ndarray, threshold: float = 0.5, min_fraction: float = 0.005) -> list[Box]:
+    """The person of a person-probability map (0..1 per pixel) as one box: the centroid of the pixels
+    above `threshold` and their extent; none when they cover less than `min_fraction` of the frame."""
+    mask = probability > threshold
+    if mask.mean() < min_fraction:
+        return []
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    return [
+        Box(
+            cx=float(xs.mean() + 0.5) / width,
+            cy=float(ys.mean() + 0.5) / height,
+            w=float(xs.max() - xs.min() + 1) / width,
+            h=float(ys.max() - ys.min() + 1) / height,
+        )
+    ]
 
 
 def check_threshold(detector: Detector, threshold: float | None) -> None:
@@ -146,16 +169,18 @@ async def analyse(
     threshold: float | None = None,
     min_scene_s: float = 0.5,
     faces: bool = False,
+    subjects: SubjectDetector | None = None,
     timeout_s: float,
     max_pixels: int | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> Analysis:
-    """Decode `src` once, downscaled, and run the cut detector on every frame (and the face detector
-    on `FACE_SAMPLES_PER_S` frames a second when `faces`)."""
+    """Decode `src` once, downscaled, and run the cut detector on every frame (and, on `FACE_SAMPLES_PER_S`
+    frames a second, the face detector when `faces`, or `subjects` when given)."""
     require_video(media, "analyse")
     assert media.video is not None
     fps = media.video.fps or 25.0
-    width, height = frame_size(media, FACE_WIDTH if faces else SCENE_WIDTH)
+    sampled = faces or subjects is not None
+    width, height = frame_size(media, FACE_WIDTH if sampled else SCENE_WIDTH)
     # Every decoded frame, none dropped nor duplicated, so that index n is the input's frame n.
     # Skipping the deblocking filter speeds the decode by a third; its artefacts vanish in the downscale.
     args = ["-an", "-sn", "-dn", "-threads", "0", "-skip_loop_filter", "all", *input_args(src), "-map", "0:v:0"]
@@ -179,9 +204,12 @@ async def analyse(
                 else cv2.resize(frame, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
             )
             result.cuts += [c.frame_num for c in cut_detector.process_frame(FrameTimecode(n, fps), small)]
-            if faces and n % step == 0:
-                gray = np.ascontiguousarray(frame[:, :, 1])  # green: close to luma, and no conversion
-                result.faces[n] = detect_faces(gray)
+            if sampled and n % step == 0:
+                if subjects is not None:
+                    result.faces[n] = subjects(frame)
+                else:
+                    gray = np.ascontiguousarray(frame[:, :, 1])  # green: close to luma, and no conversion
+                    result.faces[n] = detect_faces(gray)
 
     # Frames go to a worker thread in batches: the event loop (heartbeat, cancel) stays free.
     async for raw in stream_frames(args, width * height * 3, timeout_s=timeout_s, max_pixels=max_pixels):

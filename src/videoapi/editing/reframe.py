@@ -21,7 +21,15 @@ import numpy as np
 from msgspec import Meta
 
 from videoapi.assets.schemas import InputRef
-from videoapi.editing.analysis import Analysis, analyse, analysis_timeout, require_video
+from videoapi.editing.analysis import (
+    Analysis,
+    Box,
+    SubjectDetector,
+    analyse,
+    analysis_timeout,
+    person_boxes,
+    require_video,
+)
 from videoapi.editing.plan import RESOLUTION_SHORT_SIDE
 from videoapi.editing.source import Source
 from videoapi.errors import InvalidRequest
@@ -49,8 +57,9 @@ class ReframeRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
     input: InputRef
     aspect: Aspect = "9:16"
     subject: Subject = "auto"
-    """`auto`, `face` and `person` follow the biggest frontal face (`person` frames the person by
-    their face); `center` does no detection."""
+    """`auto` and `face` follow the biggest frontal face; `person` follows the person the registry's
+    `[defaults] matting` model sees (faces when that model is not installed, as `result.notes` says);
+    `center` does no detection."""
     resolution: Resolution | None = None
     """Short side of the output (rounded so that the aspect stays exact); default the crop's own size."""
     smoothing: Annotated[float, Meta(ge=0, le=1)] = 0.5
@@ -173,8 +182,10 @@ def camera_path(
     return path, empty
 
 
-def track(req: ReframeRequest, media: MediaInfo, found: Analysis) -> TrackedReframe:
-    """The request with the camera path through `found` (the worker's analysis)."""
+def track(
+    req: ReframeRequest, media: MediaInfo, found: Analysis, detector: str = "faces", notes: Sequence[str] = ()
+) -> TrackedReframe:
+    """The request with the camera path through `found` (the worker's analysis, made by `detector`)."""
     assert media.video is not None
     fps = media.video.fps or 25.0
     crop = crop_for(media, req.aspect)
@@ -187,7 +198,7 @@ def track(req: ReframeRequest, media: MediaInfo, found: Analysis) -> TrackedRefr
             targets[n] = None
     frames = max(found.frames, 1)
     path, empty = camera_path(frames, targets, found.cuts, crop, camera)
-    notes: list[str] = []
+    notes = list(notes)
     if req.subject != "center" and len(empty) == len(found.cuts) + 1:
         notes.append(NO_SUBJECT)
     elif req.subject != "center":
@@ -204,6 +215,7 @@ def track(req: ReframeRequest, media: MediaInfo, found: Analysis) -> TrackedRefr
         "dead_zone_px": round(camera.dead_zone_px, 3),
         "shots": len(found.cuts) + 1,
         "cuts_s": [round(c / fps, 6) for c in found.cuts],
+        "detector": detector,
         "samples": len(found.faces),
         "samples_with_subject": sum(1 for t in targets.values() if t is not None),
     }
@@ -270,10 +282,48 @@ async def with_camera_path(
         return req
     src, media = sources[0].path, sources[0].media
     require_video(media, "reframe")
+    subjects, detector, notes = None, "faces", []
+    if req.subject == "person":
+        subjects, detector, missing = person_detector(settings)
+        notes += [missing] if missing else []
     found = await analyse(
-        src, media, faces=True, timeout_s=analysis_timeout(media), max_pixels=settings.limits.max_pixels
+        src,
+        media,
+        faces=True,
+        subjects=subjects,
+        timeout_s=analysis_timeout(media),
+        max_pixels=settings.limits.max_pixels,
     )
-    return track(req, media, found)
+    return track(req, media, found, detector, notes)
+
+
+def person_detector(settings: Settings) -> tuple[SubjectDetector | None, str, str | None]:
+    """(detector, its name, a note) for `subject: person`: the registry's `[defaults] matting` model on
+    each sampled frame, or none (faces then) with a note saying why and how to install it."""
+    from videoapi.vision import pick_vision_model, vision_install_hint, vision_weights
+
+    try:
+        spec = pick_vision_model(settings, "matting", "subject")
+    except InvalidRequest:
+        return (
+            None,
+            "faces",
+            "subject person: this server has no person model ([defaults] matting); faces were followed",
+        )
+    folder = vision_weights(settings, spec)
+    if folder is None:
+        hint = vision_install_hint(spec)
+        note = f"subject person: the person model {spec.name} is not installed ({hint}); faces were followed"
+        return None, "faces", note
+    from videoapi.vision.masks import PersonMatter, load_model, model_device
+
+    device = model_device(spec, settings)
+    matter = PersonMatter(load_model(spec, folder, device), spec, folder, device)
+
+    def people(frame: np.ndarray) -> list[Box]:
+        return person_boxes(matter([np.ascontiguousarray(frame[:, :, ::-1])])[0])  # the model reads RGB
+
+    return people, f"person model {spec.name}", None
 
 
 def describe_reframe(req: ReframeRequest, sources: Sequence[Source], result: dict[str, Any]) -> None:
