@@ -8,7 +8,7 @@ test("a 429 from the live server is retried after its Retry-After", async () => 
   const { client, log } = recordingClient({ apiKey: need("VIDEOAPI_SLOW_KEY") });
   await client.usage();
   const started = performance.now();
-  const usage = await client.usage(); // the bucket is empty: 429, Retry-After: 2, then 200
+  const usage = await client.usage(); // the bucket is empty: 429, Retry-After: 5, then 200
   assert.equal(usage.total_tasks, 0);
   assert.deepEqual(log.map((r) => r.status).slice(0, 2), [200, 429]);
   assert.equal(log.at(-1).status, 200);
