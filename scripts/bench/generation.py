@@ -3,6 +3,11 @@ the platform's own overhead per task.
 
     .venv/bin/python scripts/bench/generation.py [--model NAME] [--batch 8] [--steps 20] [--frames 25]
                                                  [--width 128] [--height 128] [--json PATH]
+    .venv/bin/python scripts/bench/generation.py --real-size [--families ltx-video,wan] [--batches 1,4]
+                                                 [--dtypes float32,bfloat16] [--compile] [--int8] [--offload]
+
+--real-size builds every registered family's published architecture with random weights instead and times
+its denoising steps (scripts/bench/real_size.py, scripts/bench/README.md "Generation at real size").
 
 Without --model it builds a tiny LTX-Video pipeline from configs with random weights (the one the tests
 use, tests/support/tiny.py) and registers it in a throwaway registry, so it runs on a CPU without
@@ -43,7 +48,15 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--height", type=int, default=128)
     parser.add_argument("--json", type=Path)
+    import real_size  # scripts/bench, sys.path[0] when this file runs as a script
+
+    real_size.add_arguments(parser)
     args = parser.parse_args()
+    if args.real_size:
+        figures = real_size.run(args)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2))
+        return
     for name in [k for k in os.environ if k.startswith("VIDEOAPI_")]:
         if args.model is None:
             del os.environ[name]  # the tiny setup is self-contained
