@@ -170,6 +170,14 @@ class ModelNotInstalled(ServiceUnavailable):
     title = "Model not installed"
     transient = False  # retrying cannot install it; `videoapi models download` does
 
+    @classmethod
+    def named(cls, name: str, hint: str, field: str, what: str = "model") -> ModelNotInstalled:
+        """The refusal of a request naming `name` (in `field`), with how an operator installs it."""
+        return cls(
+            f"{what} {name} is not installed on this server; an operator can install it: {hint}",
+            errors=[{"field": field, "message": f"{name} is not installed"}],
+        )
+
 
 @dataclass(frozen=True)
 class ErrorCode:

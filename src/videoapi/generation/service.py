@@ -127,11 +127,7 @@ class GenerationService:
         registry = load_registry(settings)
         spec = pick_model(registry, gen_kind, req.model)  # type: ignore[arg-type]
         if availability(settings, spec) == "missing":
-            raise ModelNotInstalled(
-                f"model {spec.name} is not installed on this server; an operator can install it: "
-                f"{public_install_hint(spec)}",
-                errors=[{"field": "model", "message": f"{spec.name} is not installed"}],
-            )
+            raise ModelNotInstalled.named(spec.name, public_install_hint(spec), "model")
         duration = None
         ref = getattr(req, "image", None) or getattr(req, "video", None)
         if ref is not None:

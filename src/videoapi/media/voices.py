@@ -114,10 +114,7 @@ def require_voice(settings: Settings, spec: TtsSpec, field: str) -> Path:
     """The voice's checkpoint folder; 503 `model_not_installed` naming how to install it."""
     weights = voice_weights(settings, spec)
     if weights is None:
-        raise ModelNotInstalled(
-            f"voice {spec.name} is not installed on this server; an operator can install it: {install_hint(spec)}",
-            errors=[{"field": field, "message": f"{spec.name} is not installed"}],
-        )
+        raise ModelNotInstalled.named(spec.name, install_hint(spec), field, what="voice")
     return weights
 
 

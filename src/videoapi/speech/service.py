@@ -65,10 +65,7 @@ def require_weights(settings: Settings, spec: AsrSpec) -> Path:
     """The folder of `spec`'s weights; 503 `model_not_installed` naming how to install it."""
     weights = asr_weights(settings, spec)
     if weights is None:
-        raise ModelNotInstalled(
-            f"model {spec.name} is not installed on this server; an operator can install it: {asr_install_hint(spec)}",
-            errors=[{"field": "model", "message": f"{spec.name} is not installed"}],
-        )
+        raise ModelNotInstalled.named(spec.name, asr_install_hint(spec), "model")
     return weights
 
 

@@ -122,11 +122,7 @@ def require_vision_weights(settings: Settings, spec: VisionSpec, field: str) -> 
     """The weights folder; 503 `model_not_installed` naming the download command."""
     weights = vision_weights(settings, spec)
     if weights is None:
-        raise ModelNotInstalled(
-            f"model {spec.name} is not installed on this server; an operator can install it: "
-            f"{vision_install_hint(spec)}",
-            errors=[{"field": field, "message": f"{spec.name} is not installed"}],
-        )
+        raise ModelNotInstalled.named(spec.name, vision_install_hint(spec), field)
     return weights
 
 
