@@ -154,6 +154,25 @@ async def test_a_failed_step_fails_everything_downstream_and_the_pipeline(servic
     assert pipeline.status == "failed"
 
 
+async def test_a_retry_answers_with_what_it_committed_not_what_a_worker_did_since(service) -> None:  # type: ignore[no-untyped-def]
+    """The retry route presents this answer: a re-read raced the worker that failed the step again."""
+    svc, _ = service
+    ids = await diamond(svc)
+    await run(svc, ids["a"])
+    assert await claim_ready(svc) == {ids["b"], ids["c"]}
+    await run(svc, ids["b"], Status.FAILED)  # d fails with it
+    await run(svc, ids["c"])
+    retried = await svc.retry_pipeline(ids["pipeline"], "o")
+    await run(svc, ids["b"], Status.FAILED)  # the worker is quicker than the answer
+    assert retried.pipeline.status == "running"
+    assert {t.step_id: t.status for t in retried.steps} == {
+        "a": Status.SUCCEEDED, "b": Status.QUEUED, "c": Status.SUCCEEDED, "d": Status.WAITING
+    }  # fmt: skip
+    assert sorted(retried.task_ids) == sorted([ids["b"], ids["d"]])
+    pipeline, _ = await svc.get_pipeline(ids["pipeline"], "o")
+    assert pipeline.status == "failed"  # what a re-read would have answered
+
+
 async def test_a_step_whose_worker_died_on_its_last_attempt_fails_its_dependents(service) -> None:  # type: ignore[no-untyped-def]
     svc, _ = service
     ids = await diamond(svc)

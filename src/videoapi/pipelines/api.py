@@ -113,12 +113,11 @@ async def retry_pipeline(
     pipeline_id: FromPath[str],
     principal: CurrentPrincipal,
     pipeline_service: NamedDependency[PipelineService],
-    task_service: NamedDependency[TaskService],
     sign: NamedDependency[Signer],
 ) -> PipelineOut:
-    await pipeline_service.retry(principal.owner_id, pipeline_id)
-    pipeline, steps = await task_service.get_pipeline(pipeline_id, principal.owner_id)
-    return await present_pipeline(pipeline, steps, sign)
+    # What the retry committed: a worker may already have run (and, here, failed) the queued steps.
+    retried = await pipeline_service.retry(principal.owner_id, pipeline_id)
+    return await present_pipeline(retried.pipeline, retried.steps, sign)
 
 
 ROUTES = [create_pipeline, list_pipelines, get_pipeline, cancel_pipeline, delete_pipeline, retry_pipeline]

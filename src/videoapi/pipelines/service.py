@@ -33,7 +33,7 @@ from videoapi.speech.service import KIND as TRANSCRIBE
 from videoapi.speech.service import SpeechService
 from videoapi.tasks.models import Pipeline
 from videoapi.tasks.pipelines import Binding
-from videoapi.tasks.service import TaskService
+from videoapi.tasks.service import RetriedPipeline, TaskService
 from videoapi.tasks.states import Status
 from videoapi.templates.schemas import RenderRequest
 from videoapi.templates.service import TemplateService
@@ -138,10 +138,11 @@ class PipelineService:
             destinations=[d.id for d in req.destinations or []],
         )
 
-    async def retry(self, owner_id: str, pipeline_id: str) -> None:
+    async def retry(self, owner_id: str, pipeline_id: str) -> RetriedPipeline:
         """Run the failed and canceled steps again; the final steps' skipped deliveries wait for them."""
         retried = await self.tasks.retry_pipeline(pipeline_id, owner_id)
-        await self.destinations.rearm(retried)
+        await self.destinations.rearm(retried.task_ids)
+        return retried
 
     def _refs(self, i: int, step: StepIn, index: dict[str, int], steps: list[StepIn]) -> list[Ref]:
         spec = self.kinds.get(step.kind)

@@ -10,7 +10,7 @@ import base64
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Select, and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -54,6 +54,14 @@ def changed(now: datetime) -> dict[str, Any]:
 
 # session.info key: what a transaction that advanced pipelines has to announce and publish once committed.
 _FOLLOW_UPS = "pipeline_follow_ups"
+
+
+class RetriedPipeline(NamedTuple):
+    """A retried pipeline and its steps as the retry committed them; `task_ids`: the steps run again."""
+
+    pipeline: Pipeline
+    steps: list[Task]
+    task_ids: list[str]
 
 
 def change_of(row: Any) -> TaskChange:
@@ -276,10 +284,11 @@ class TaskService:
             await deltas.apply(session)
         await self.announce(changes)
 
-    async def retry_pipeline(self, pipeline_id: str, owner_id: str | None) -> list[str]:
+    async def retry_pipeline(self, pipeline_id: str, owner_id: str | None) -> RetriedPipeline:
         """Run the failed and canceled steps again (their dependents with them); succeeded steps stay.
 
-        Returns the task ids of the steps that run again."""
+        Returns the pipeline and its steps as this retry committed them (a worker may already have
+        moved them on by the time a re-read would run), and the task ids of the steps that run again."""
         now = utcnow()
         async with transaction(self.sessions) as session:
             row = await pipelines.lock(session, pipeline_id)
@@ -316,7 +325,7 @@ class TaskService:
             await deltas.apply(session)
         await self.announce(changes)
         await self.follow_up(session)
-        return retried
+        return RetriedPipeline(row, steps, retried)
 
     async def _advance(
         self, session: AsyncSession, pipeline_ids: Sequence[str | None], now: datetime, deltas: Deltas
