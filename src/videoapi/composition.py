@@ -192,7 +192,15 @@ def job_table(services: Services) -> dict[str, JobSpec]:
     runner = GenerationRunner(services.settings, services.assets, services.step, services.watermark)
     generations = GenerationJobs(services.assets, services.step, runner, services.billing)
     # One Transcriber per process: in the embedded shape the API (prompt_audio) and the jobs share its models.
-    speech = SpeechJobs(services.settings, services.assets, services.step, services.speech.transcriber, edits)
+    speech = SpeechJobs(
+        services.settings,
+        services.assets,
+        services.step,
+        services.speech.transcriber,
+        edits,
+        services.moderation,
+        services.policies,
+    )
     return {spec.kind: spec for spec in [*edits.specs(), *generations.specs(), *speech.specs()]}
 
 

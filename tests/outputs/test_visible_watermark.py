@@ -4,7 +4,6 @@ edits (which are then re-encoded)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,8 @@ import av
 import numpy as np
 import pytest
 
-from tests.support.app import Api, assert_problem, running_app
+from tests.support.app import Api, assert_problem, running_app, set_policy
 from tests.support.media import ffmpeg, make_image
-from videoapi.composition import build_services
 from videoapi.settings import Settings
 
 pytestmark = pytest.mark.ffmpeg
@@ -51,18 +49,6 @@ def wm_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     )
     with running_app(settings) as api:
         yield api
-
-
-def set_policy(settings: Settings, **changes: Any) -> None:
-    async def run() -> None:
-        services = await build_services(settings, None)
-        try:
-            key_id = (await services.keys.list())[0].id
-            await services.policies.update(key_id, **changes)
-        finally:
-            await services.close()
-
-    asyncio.run(run())
 
 
 def frame_at(path: Path, index: int = 10) -> np.ndarray:

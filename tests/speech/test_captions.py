@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.speech.test_transcribe import word_error_rate
-from tests.support.app import Api, assert_problem
+from tests.support.app import Api, assert_problem, set_policy
 from tests.support.media import decode, ffmpeg, make_speech, make_video
 from videoapi.editing.captions import CueLimits, parse_srt
 
@@ -101,6 +101,36 @@ def test_burned_karaoke_captions_show_only_while_words_are_spoken(
         middle = frames[round((start + end) / 2 * FPS)]
         assert sum(_caption_pixels(middle)) > 30, (start, end)
     assert both >= 5, "no frame shows a caption half filled (karaoke)"
+
+
+def test_transcribed_speech_the_owners_rules_block_fails_the_task_before_anything_is_drawn(
+    api: Api, speech_asset: dict[str, Any]
+) -> None:
+    """Given segments are screened at submission; transcribed ones only exist in the worker, where the
+    same rules (the owner's included) screen them before the captions pass."""
+    rules = {"categories": {"greetings": {"message": "no greetings", "keywords": ["morning"]}}}
+    set_policy(api.settings, moderation_rules=rules)
+    try:
+        body = {"input": {"asset_id": speech_asset["id"]}, "language": "en", "style": STYLE}
+        resp = api.post("/v1/video/edit/captions", json=body)
+        assert resp.status_code == 202, resp.text  # nothing in the request itself is blocked
+        task = api.wait(resp.json()["id"], timeout_s=240)
+        assert task["status"] == "failed", task
+        assert task["error"]["code"] == "moderation_blocked", task["error"]
+        message = task["error"]["message"]
+        assert "transcribed speech" in message and "(greetings)" in message, message
+        at = float(message.split(" at ")[1].split(" s ")[0])
+        assert abs(at - SENTENCES[1][0]) <= SLACK_S, message  # the blocked sentence's start
+        assert not (task.get("result") or {}).get("outputs")
+        metrics = api.client.get("/metrics").text
+        assert 'videoapi_moderation_blocks_total{category="greetings",stage="transcript"}' in metrics
+
+        # The same words given as segments are refused at submission, naming the field.
+        given = {**body, "segments": [{"start_s": 6.0, "end_s": 8.0, "text": "Good morning everyone"}]}
+        problem = assert_problem(api.post("/v1/video/edit/captions", json=given), 422, "moderation_blocked")
+        assert problem["errors"][0]["field"] == "segments[0].text"
+    finally:
+        set_policy(api.settings, moderation_rules=None)
 
 
 def test_given_segments_are_drawn_as_a_soft_track_without_transcribing(

@@ -193,3 +193,17 @@ def running_app(settings: Settings) -> Iterator[Api]:
     key = create_key(settings)
     with TestClient(create_app(settings), base_url="http://testserver.local") as client:
         yield Api(client, key, settings)
+
+
+def set_policy(settings: Settings, **changes: Any) -> None:
+    """Set the moderation/watermark policy of the first API key's owner (the test app's own key)."""
+
+    async def run() -> None:
+        services = await build_services(settings, None)
+        try:
+            key_id = (await services.keys.list())[0].id
+            await services.policies.update(key_id, **changes)
+        finally:
+            await services.close()
+
+    asyncio.run(run())

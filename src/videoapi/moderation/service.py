@@ -47,25 +47,32 @@ class Moderation:
                 raise RuntimeError(f"cannot load moderation rules from {path}: {exc}") from exc
         return self._rules
 
+    def rules_for(self, owner_rules: dict[str, Any] | None) -> Rules:
+        """The shipped rules, plus the owner's policy rules (in the rules-file layout) when it has any."""
+        return self.rules.merged(rules_from_dict(owner_rules, source="owner policy")) if owner_rules else self.rules
+
     def screen(
         self,
         request: Any,
         owner_rules: dict[str, Any] | None = None,
         drawn: Iterable[tuple[str, str]] = (),
+        *,
+        stage: str = "prompt",
     ) -> None:
         """Raise the 422 `moderation_blocked` problem when any screened text of `request` is blocked.
 
         `owner_rules` (the owner's policy, in the rules-file layout) add to the shipped rules. `drawn`
         gives (field, text) for text as the output will show it, when that differs from the request's
-        (subtitle cues after their tags are removed and entities decoded): both are screened."""
+        (subtitle cues after their tags are removed and entities decoded): both are screened. `stage`
+        labels the block on `videoapi_moderation_blocks_total` (`transcript`: speech about to be drawn)."""
         if not self.settings.moderation.enabled:
             return
-        rules = self.rules.merged(rules_from_dict(owner_rules, source="owner policy")) if owner_rules else self.rules
+        rules = self.rules_for(owner_rules)
         data = request if isinstance(request, dict | list) else msgspec.to_builtins(request)
         for field, text in (*screened_texts(data), *drawn):
             try:
                 ensure_allowed(rules, text, field)
             except InvalidRequest as exc:
                 category = next((e["category"] for e in exc.errors if e.get("category")), "unknown")
-                MODERATION_BLOCKS.labels("prompt", category).inc()
+                MODERATION_BLOCKS.labels(stage, category).inc()
                 raise

@@ -129,8 +129,8 @@ WEBHOOK_DELIVERY_SECONDS = Histogram(
 )
 MODERATION_BLOCKS = Counter(
     "videoapi_moderation_blocks_total",
-    "Content blocked by moderation, by stage (prompt: request text refused; output: a scanned output "
-    "failed its task) and category",
+    "Content blocked by moderation, by stage (prompt: request text refused; transcript: transcribed speech "
+    "about to be drawn as captions failed its task; output: a scanned output failed its task) and category",
     ["stage", "category"],
     registry=REGISTRY,
 )

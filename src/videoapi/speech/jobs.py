@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import threading
 from pathlib import Path
 
@@ -12,15 +13,20 @@ import msgspec
 
 from videoapi.assets.service import AssetService
 from videoapi.editing.jobs import EditJobs
+from videoapi.errors import InvalidRequest
 from videoapi.generation.registry import load_registry
 from videoapi.media.ffmpeg import run_ffmpeg
 from videoapi.media.probe import MediaInfo
+from videoapi.moderation.frames import ModerationBlocked
+from videoapi.moderation.policy import PolicyService
+from videoapi.moderation.service import Moderation
+from videoapi.moderation.text import Rules
 from videoapi.outputs.step import OutputStep
 from videoapi.queue.jobs import JobContext, JobOutput, JobSpec
 from videoapi.settings import Settings
-from videoapi.speech.captions import CAPTIONS, segments_of, transcript_of, with_transcript
+from videoapi.speech.captions import CAPTIONS, caption_texts, segments_of, transcript_of, with_transcript
 from videoapi.speech.engine import Options, Transcriber
-from videoapi.speech.schemas import CaptionsRequest, TranscribeRequest, Transcript
+from videoapi.speech.schemas import CaptionSegment, CaptionsRequest, TranscribeRequest, Transcript
 from videoapi.speech.service import (
     KIND,
     QUEUE,
@@ -47,15 +53,37 @@ def write_transcript(transcript: Transcript, out_dir: Path) -> list[tuple[Path, 
     return [(path, content_type) for path, _, content_type in files]
 
 
+_SEGMENT_FIELD = re.compile(r"^segments\[(\d+)\]")
+
+
+def _blocked_from(segment: CaptionSegment, rules: Rules) -> float:
+    """When the blocked words of a segment start: the shortest run of its words from the start that
+    the rules block ends at them (the segment's start when its words are not timed)."""
+    words = segment.words or []
+    for k in range(1, len(words) + 1):
+        if rules.check(" ".join(w.word for w in words[:k])).blocked:
+            return words[k - 1].start_s
+    return segment.start_s
+
+
 class SpeechJobs:
     def __init__(
-        self, settings: Settings, assets: AssetService, step: OutputStep, transcriber: Transcriber, edits: EditJobs
+        self,
+        settings: Settings,
+        assets: AssetService,
+        step: OutputStep,
+        transcriber: Transcriber,
+        edits: EditJobs,
+        moderation: Moderation,
+        policies: PolicyService,
     ) -> None:
         self.settings = settings
         self.assets = assets
         self.step = step
         self.transcriber = transcriber
         self.edits = edits
+        self.moderation = moderation
+        self.policies = policies
 
     async def transcribe(
         self,
@@ -124,6 +152,7 @@ class SpeechJobs:
             # empty one (`segments=[]`, which only the worker makes) plans the input's streams copied.
             found = transcript.language or req.language
             req = msgspec.structs.replace(req, segments=segments_of(transcript), language=found)
+            await self.screen_speech(ctx.task.owner_id, req)
         else:
             transcript = transcript_of(req, source.media.duration_s)
         output = await self.edits.render(
@@ -136,6 +165,23 @@ class SpeechJobs:
         )
         output.result.update({"model": model, "transcript": msgspec.to_builtins(transcript)})
         return output
+
+    async def screen_speech(self, owner_id: str, req: CaptionsRequest) -> None:
+        """Screen the transcribed words as the caller's own captions are screened at submission, before
+        they are drawn: speech the owner's rules block fails the task (`moderation_blocked`)."""
+        policy = await self.policies.get(owner_id)
+        try:
+            self.moderation.screen(req, policy.moderation_rules, caption_texts(req, self.settings), stage="transcript")
+        except InvalidRequest as exc:
+            error = exc.errors[0] if exc.errors else {}
+            found = _SEGMENT_FIELD.match(str(error.get("field", "")))
+            segment = req.segments[int(found[1])] if found and req.segments else None
+            rules = self.moderation.rules_for(policy.moderation_rules)
+            at = "" if segment is None else f" at {_blocked_from(segment, rules):.1f} s"
+            raise ModerationBlocked(
+                f"the transcribed speech{at} was blocked by content moderation ({error.get('category', 'unknown')});"
+                " no captions were drawn"
+            ) from exc
 
     def specs(self) -> list[JobSpec]:
         return [JobSpec(KIND, QUEUE, self.run), JobSpec(CAPTIONS.kind, QUEUE, self.run_captions)]
