@@ -15,7 +15,10 @@ from tests.support.app import assert_problem, running_app
 from videoapi.assets.retention import PurgeReport, asset_ids_in
 from videoapi.cli import main as cli
 from videoapi.composition import build_services
+from videoapi.db.engine import transaction
 from videoapi.settings import Settings
+from videoapi.tasks.models import Task
+from videoapi.tasks.states import Status
 
 HOUR = timedelta(hours=1)
 
@@ -77,6 +80,37 @@ def test_outputs_outlive_inputs_and_go_after_their_own_age(make_settings: Callab
         assert api.get(f"/v1/video/assets/{output_id}").status_code == 200
         assert purge(settings, now + 8 * 24 * HOUR).deleted == [output_id]
         assert_problem(api.get(f"/v1/video/assets/{output_id}"), 410, "asset_deleted")
+
+
+def test_a_waiting_pipeline_step_keeps_the_outputs_of_the_steps_it_waits_for(
+    make_settings: Callable[..., Settings], clip: Path
+) -> None:
+    """A waiting step's params name a placeholder until what it reads succeeds: the outputs of its
+    finished upstream steps are kept through its `depends_on` until it ends."""
+    settings = make_settings(**{"retention.outputs_s": 7 * 24 * 3600.0})
+    with running_app(settings) as api:
+        asset = api.upload(clip)
+        task = api.post("/v1/video/edit/trim", json={"input": {"asset_id": asset["id"]}, "start_s": 0, "end_s": 1})
+        upstream = api.wait(task.json()["id"])
+        output_id = upstream["result"]["asset_id"]
+        again = api.post("/v1/video/edit/trim", json={"input": {"asset_id": asset["id"]}, "start_s": 1, "end_s": 2})
+        other = api.wait(again.json()["id"])
+
+        async def add_waiting_step() -> None:
+            services = await build_services(settings, None)
+            try:
+                async with transaction(services.tasks.sessions) as session:
+                    session.add(Task(kind="edit.transcode", queue="cpu", owner_id="someone", status=Status.WAITING,
+                                     params={"input": {"asset_id": "placeholder"}},
+                                     depends_on=[upstream["id"], "a-step-still-running"]))  # fmt: skip
+            finally:
+                await services.close()
+
+        asyncio.run(add_waiting_step())
+        report = purge(settings, datetime.now(UTC) + 8 * 24 * HOUR)
+        assert report.kept_for_tasks == [output_id]
+        assert sorted(report.deleted) == sorted([asset["id"], other["result"]["asset_id"]])
+        assert api.get(f"/v1/video/assets/{output_id}").status_code == 200
 
 
 def test_purge_cli_dry_run_lists_and_deletes_nothing(

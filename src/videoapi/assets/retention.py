@@ -1,8 +1,9 @@
 """Retention: delete inputs (24 h by default) and outputs past their age, never under a live task.
 
 A purged asset keeps its row with `deleted_at` set, so its id answers 410 with the deletion time;
-its objects are removed from the store. An input that a queued or running task names is kept
-until that task ends, and is purged by a later run.
+its objects are removed from the store. An asset that a waiting, queued or running task names (or,
+for a waiting pipeline step, an output of a step it depends on) is kept until that task ends, and is
+purged by a later run.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class PurgeReport:
     deleted: list[str] = field(default_factory=list)
     """Ids of the assets purged (or that would be, on a dry run)."""
     kept_for_tasks: list[str] = field(default_factory=list)
-    """Ids past their age but still named by a queued or running task."""
+    """Ids past their age but still needed by a live task (named by it, or made by a step it waits for)."""
     bytes_freed: int = 0
 
 
@@ -82,15 +83,24 @@ class Retention:
         report = PurgeReport()
         expired_where = self._expired_where(now)
         async with self.sessions() as session:
-            live = await session.scalars(select(Task.params).where(Task.status.in_(LIVE)))
-            protected = {asset_id for params in live for asset_id in asset_ids_in(params)}
+            live = (await session.execute(select(Task.params, Task.depends_on).where(Task.status.in_(LIVE)))).all()
+            protected = {asset_id for params, _ in live for asset_id in asset_ids_in(params)}
+            # A waiting pipeline step names the outputs it reads only once it is queued: until then, the
+            # outputs of the steps it depends on are kept through their task ids.
+            upstream = {task_id for _, depends_on in live for task_id in depends_on or ()}
+            needed = []
             if protected:
-                kept = await session.scalars(select(Asset.id).where(*expired_where, Asset.id.in_(protected)))
+                needed.append(Asset.id.in_(protected))
+            if upstream:
+                # `is_not(None)` first: NOT (NULL IN ...) is NULL, which would keep every upload.
+                needed.append(Asset.task_id.is_not(None) & Asset.task_id.in_(upstream) & (Asset.origin == "output"))
+            if needed:
+                kept = await session.scalars(select(Asset.id).where(*expired_where, or_(*needed)))
                 report.kept_for_tasks = list(kept)
             doomed = (
                 await session.scalars(
                     select(Asset)
-                    .where(*expired_where, Asset.id.not_in(protected) if protected else True)
+                    .where(*expired_where, ~or_(*needed) if needed else True)
                     .order_by(Asset.created_at)
                     .limit(settings.batch_size)
                 )
