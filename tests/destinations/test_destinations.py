@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import boto3
 import moto.settings
 import pytest
@@ -118,6 +119,51 @@ def test_outputs_are_copied_under_the_prefix_with_their_bytes(
         s3.head_object(Bucket="customer", Key=f"renders/{task['id']}/output.mp4")["ContentLength"]
         == (result["size_bytes"])
     )
+
+
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_an_hls_output_is_delivered_whole_and_plays_from_the_bucket(
+    make_settings: Callable[..., Settings], s3_endpoint: str, s3: Any, tmp_path: Path, store: str
+) -> None:
+    """The master playlist, each rendition's playlist and every segment (init segments included), with
+    the master written after everything it plays; a player opening the delivered master decodes every
+    rendition to the end. From the S3 store, each file is fetched while the playlists naming it stay."""
+    source = make_video(tmp_path / "src.mp4", duration_s=1.0, width=320, height=240, fps=10)
+    stored = {"storage.backend": "s3", "storage.s3_endpoint": s3_endpoint, "storage.s3_access_key": "testing",
+              "storage.s3_secret_key": "testing", "storage.s3_bucket": f"store-{free_port()}",
+              "storage.s3_secure": False} if store == "s3" else {}  # fmt: skip
+    with running_app(make_settings(**FAST, **stored, **{"outputs.hls_segment_s": 0.5})) as api:
+        dest = destination(api, f"http://{s3_endpoint}")
+        asset = api.upload(source)
+        body = {"input": {"asset_id": asset["id"]}, "format": "hls", "quality": "low",
+                "hls": {"ladder": ["240p", "144p"]}, "destinations": [{"id": dest["id"]}]}  # fmt: skip
+        resp = api.post("/v1/video/edit/transcode", json=body)
+        assert resp.status_code == 202, resp.text
+        task = api.wait(resp.json()["id"])
+        assert task["status"] == "succeeded", task
+        (delivery,) = settled_log(api, task["id"])
+    assert delivery["status"] == "delivered", delivery
+    folder = f"renders/{task['id']}/"
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket="customer", Prefix=folder)["Contents"]}
+    keys = delivery["object_keys"]
+    assert sorted(keys) == sorted(listed)
+    names = [k.removeprefix(folder) for k in keys]
+    hls = [n for n in names if n != "poster.jpg"]
+    assert hls[-1] == "master.m3u8"  # written last: whoever sees it finds everything it names
+    assert sorted(n for n in hls if n.endswith(".m3u8")) == ["master.m3u8", "stream_144p.m3u8", "stream_240p.m3u8"]
+    assert {"stream_240p_init.mp4", "stream_144p_init.mp4", "stream_240p_000.m4s", "stream_144p_000.m4s"} <= set(hls)
+    assert s3.head_object(Bucket="customer", Key=f"{folder}master.m3u8")["ContentType"] == (
+        "application/vnd.apple.mpegurl"
+    )
+    local = tmp_path / "delivered"
+    local.mkdir()
+    for name in names:
+        s3.download_file("customer", folder + name, str(local / name))
+    frames: dict[tuple[int, int], int] = {}
+    with av.open(str(local / "master.m3u8")) as container:
+        for frame in container.decode(*container.streams.video):
+            frames[(frame.width, frame.height)] = frames.get((frame.width, frame.height), 0) + 1
+    assert frames == {(320, 240): 10, (192, 144): 10}
 
 
 def test_wrong_credentials_leave_the_task_succeeded_and_log_the_error(

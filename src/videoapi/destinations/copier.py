@@ -19,9 +19,9 @@ import asyncio
 import contextlib
 import functools
 import random
-import shutil
+import re
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -44,7 +44,9 @@ from videoapi.db.engine import transaction
 from videoapi.destinations.crypto import CredentialBox
 from videoapi.destinations.models import Destination, DestinationDelivery
 from videoapi.errors import AppError, FetchError
+from videoapi.media.encoding import CONTENT_TYPES
 from videoapi.media.fetch import check_target
+from videoapi.media.formats import playlist_files, read_master, stream_content_type
 from videoapi.observability.logging import get_logger
 from videoapi.settings import DestinationSettings
 from videoapi.storage.base import ObjectStore
@@ -59,6 +61,8 @@ _CONNECT_TIMEOUT_S = 10.0
 _READ_TIMEOUT_S = 120.0
 # Every attempt's lease outlives its deadline by this much, so a live attempt is never claimed twice.
 _LEASE_MARGIN_S = 30.0
+HLS_CONTENT_TYPE = CONTENT_TYPES["hls"]
+_HLS_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,13 @@ def output_files(result: dict[str, Any] | None) -> list[OutputFile]:
     for f in found:
         unique.setdefault(f.storage_key, f)
     return list(unique.values())
+
+
+def _hls_file(folder: str, name: str) -> OutputFile:
+    """A playlist or segment an HLS playlist names: a plain name beside it (ours always are)."""
+    if not _HLS_NAME.fullmatch(name):
+        raise _Permanent(f"the HLS output names {name[:80]!r}, which is not a file beside its playlist")
+    return OutputFile(f"{folder}/{name}", name, stream_content_type(name))
 
 
 def object_key(prefix: str, task_id: str, name: str) -> str:
@@ -252,37 +263,60 @@ class Copier:
             region=destination.region,
             http_client=http,
         )
-        written = []
+        written: list[str] = []
+
+        async def put(f: OutputFile, local: Path) -> None:
+            key = object_key(destination.prefix, delivery.task_id, f.name)
+            # fput_object streams the file in parts: the output is never held in memory.
+            upload = functools.partial(
+                client.fput_object, destination.bucket, key, str(local), content_type=f.content_type
+            )
+            await anyio.to_thread.run_sync(upload)
+            written.append(key)
+
         try:
             for f in files:
-                key = object_key(destination.prefix, delivery.task_id, f.name)
-                with self._local_copy(delivery, f) as path:
-                    local = path if path is not None else await self._fetch(delivery, f)
-                    # fput_object streams the file in parts: the output is never held in memory.
-                    upload = functools.partial(
-                        client.fput_object, destination.bucket, key, str(local), content_type=f.content_type
-                    )
-                    await anyio.to_thread.run_sync(upload)
-                written.append(key)
+                async with self._local(delivery, f) as local:
+                    if f.content_type == HLS_CONTENT_TYPE:
+                        await self._copy_hls(delivery, f, local, put)
+                    await put(f, local)
         finally:
             http.clear()
         return written
 
-    @contextlib.contextmanager
-    def _local_copy(self, delivery: DestinationDelivery, f: OutputFile) -> Iterator[Path | None]:
-        """The store's own file when it has one (local store), else None; a fetched copy is removed after."""
-        folder = self.work_dir / "deliveries" / delivery.id
-        try:
-            yield self.store.local_path(f.storage_key)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+    async def _copy_hls(
+        self, delivery: DestinationDelivery, master: OutputFile, local: Path, put: Callable[[OutputFile, Path], Any]
+    ) -> None:
+        """Every file an HLS master playlist plays, before the master itself (the caller puts it last): each
+        rendition's segments, then its playlist. They sit beside the master, as in the store."""
+        folder = master.storage_key.rsplit("/", 1)[0]
+        for rendition in read_master(local.read_text(encoding="utf-8")):
+            playlist = _hls_file(folder, rendition["playlist"])
+            async with self._local(delivery, playlist) as playlist_path:
+                for name in playlist_files(playlist_path.read_text(encoding="utf-8")):
+                    segment = _hls_file(folder, name)
+                    async with self._local(delivery, segment) as segment_path:
+                        await put(segment, segment_path)
+                await put(playlist, playlist_path)
 
-    async def _fetch(self, delivery: DestinationDelivery, f: OutputFile) -> Path:
+    @contextlib.asynccontextmanager
+    async def _local(self, delivery: DestinationDelivery, f: OutputFile) -> AsyncIterator[Path]:
+        """A local file of the output: the store's own (local store), or a fetched copy removed after
+        (only that file: an HLS master's copy stays while its segments come and go)."""
+        path = self.store.local_path(f.storage_key)
+        if path is not None:
+            yield path
+            return
         folder = self.work_dir / "deliveries" / delivery.id
         folder.mkdir(parents=True, exist_ok=True)
         dest = folder / f.name
-        await self.store.fetch_to_file(f.storage_key, dest)
-        return dest
+        try:
+            await self.store.fetch_to_file(f.storage_key, dest)
+            yield dest
+        finally:
+            dest.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # the last file of the delivery out
 
     async def _record(self, delivery: DestinationDelivery, keys: list[str], error: str | None, permanent: bool) -> str:
         now = utcnow()

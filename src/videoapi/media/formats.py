@@ -170,17 +170,23 @@ def read_playlist_s(text: str) -> float:
     return round(sum(float(line[8:].split(",")[0]) for line in text.splitlines() if line.startswith("#EXTINF:")), 3)
 
 
+def playlist_files(text: str) -> list[str]:
+    """The files a media playlist names, in order: its init segment (EXT-X-MAP), then every segment."""
+    names = []
+    for line in (raw.strip() for raw in text.splitlines()):
+        if line.startswith("#EXT-X-MAP:"):
+            names.append(line.split('URI="', 1)[1].split('"', 1)[0])
+        elif line and not line.startswith("#"):
+            names.append(line)
+    return names
+
+
 def join_rendition(master: Path, dest: Path) -> Path:
     """The first (largest) rendition of an HLS output as one file (init segment, then every segment in
     order): fragmented MP4 and MPEG-TS segments concatenate into a valid file, for frame scans that
     read ordinary files only."""
     playlist = master.parent / read_master(master.read_text(encoding="utf-8"))[0]["playlist"]
-    names = []
-    for line in (raw.strip() for raw in playlist.read_text(encoding="utf-8").splitlines()):
-        if line.startswith("#EXT-X-MAP:"):
-            names.append(line.split('URI="', 1)[1].split('"', 1)[0])
-        elif line and not line.startswith("#"):
-            names.append(line)
+    names = playlist_files(playlist.read_text(encoding="utf-8"))
     with dest.open("wb") as out:
         for name in names:
             out.write((master.parent / name).read_bytes())
