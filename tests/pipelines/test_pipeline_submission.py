@@ -105,6 +105,36 @@ def test_the_quota_covers_every_step_or_nothing_is_created(make_settings: Callab
         assert api.get("/v1/video/tasks").json()["items"] == []
 
 
+def test_a_retry_needs_the_quota_to_cover_the_steps_it_runs_again(
+    make_settings: Callable[..., Settings], video: Path
+) -> None:
+    """An ended step's reservation lapses; a retry makes it live again, so it is checked like a create."""
+    settings = make_settings()
+    with running_app(settings) as api:
+        body = two_steps(FAILING_INPUT)
+        (key_id,) = _key_ids(settings)
+        set_quota(settings, key_id, 1000.0)
+        resp = api.post("/v1/video/pipelines", json=body)
+        assert resp.status_code == 202, resp.text
+        pipeline_id = resp.json()["id"]
+        failed = wait_pipeline(api, pipeline_id)
+        assert failed["status"] == "failed", failed
+        # Meanwhile the month's credits were spent: nothing is left for what the steps held.
+        used = api.get("/v1/video/usage").json()["quota"]["used_this_month"]
+        set_quota(settings, key_id, used)
+
+        problem = assert_problem(api.post(f"/v1/video/pipelines/{pipeline_id}/retry"), 402, "quota_exceeded")
+        assert "again" in problem["detail"] and "credits" in problem["detail"], problem
+        after = api.get(f"/v1/video/pipelines/{pipeline_id}").json()
+        assert after["status"] == "failed" and [s["attempts"] for s in after["steps"]] == [
+            s["attempts"] for s in failed["steps"]
+        ]  # nothing changed
+
+        set_quota(settings, key_id, 1000.0)
+        assert api.post(f"/v1/video/pipelines/{pipeline_id}/retry").status_code == 202
+        assert wait_pipeline(api, pipeline_id)["status"] == "failed"  # the input is still unreachable
+
+
 def test_destinations_get_the_final_step_also_after_a_retry(
     make_settings: Callable[..., Settings], s3_endpoint: str, video: Path
 ) -> None:

@@ -11,7 +11,7 @@ count against the quota, so theirs lapses with them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -133,6 +133,28 @@ class BillingService:
                 errors=[{"field": "quota", "message": f"{remaining:g} credits left this month"}],
             )
         session.add(Reservation(task_id=task_id, owner_id=owner_id, credits=credits, created_at=now))
+
+    async def reserve_again(
+        self, session: AsyncSession, owner_id: str, task_ids: Sequence[str], now: datetime | None = None
+    ) -> None:
+        """Before ended tasks run again (a pipeline retry): their reservations count once more when they
+        are live, so the quota must cover them now, or raise 402 and nothing changes."""
+        now = now or datetime.now(UTC)
+        quota = await session.scalar(select(Quota).where(Quota.owner_id == owner_id).with_for_update())
+        if quota is None or not task_ids:
+            return
+        again = await session.scalar(
+            select(func.coalesce(func.sum(Reservation.credits), 0.0)).where(Reservation.task_id.in_(task_ids))
+        )
+        again = float(again or 0.0)
+        used = await self.committed(session, owner_id, now)  # the tasks to run again are not live yet
+        if used + again > quota.monthly_credits + 1e-9:
+            remaining = max(quota.monthly_credits - used, 0.0)
+            raise PaymentRequired(
+                f"running {len(task_ids)} step(s) again needs about {again:g} credits and {remaining:g} of the "
+                f"monthly {quota.monthly_credits:g} are left",
+                errors=[{"field": "quota", "message": f"{remaining:g} credits left this month"}],
+            )
 
     async def top_up(self, owner_id: str, task_id: str, credits: float, now: datetime | None = None) -> None:
         """Raise a running task's reservation to `credits`, its estimate once the worker knows its inputs

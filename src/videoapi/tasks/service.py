@@ -87,6 +87,10 @@ class Ledger(Protocol):
         self, session: AsyncSession, owner_id: str, task_id: str, credits: float, now: datetime | None = None
     ) -> None: ...
 
+    async def reserve_again(
+        self, session: AsyncSession, owner_id: str, task_ids: Sequence[str], now: datetime | None = None
+    ) -> None: ...
+
     async def settle(
         self, session: AsyncSession, task: Any, result: dict[str, Any], now: datetime | None = None
     ) -> float | None: ...
@@ -300,6 +304,10 @@ class TaskService:
                     code="pipeline_not_retryable",
                 )
             steps = await pipelines.steps_of(session, pipeline_id)
+            if self.billing is not None:
+                # Their reservations hold credits again once they are live: the quota must cover them.
+                ended = [t.id for t in steps if t.status in (Status.FAILED, Status.CANCELED)]
+                await self.billing.reserve_again(session, row.owner_id, ended, now)
             retried: list[str] = []
             deltas = Deltas()
             for task in steps:
