@@ -22,7 +22,7 @@ from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.app import SLOW_TRANSCODE, create_key, free_port, with_services
-from tests.support.gateway import serve
+from tests.support.gateway import make_key, serve
 from tests.support.media import make_video
 from videoapi.editing.kinds import KINDS as EDIT_KINDS
 from videoapi.editing.schemas import TrimRequest
@@ -118,7 +118,12 @@ async def test_tools_list_the_routes_request_schemas(server: Server) -> None:
     assert {"generate_text_to_video", "generate_image_to_video", "wait_task"} <= set(tools)
     trim_schema = msgspec.json.schema(TrimRequest)["$defs"]["TrimRequest"]
     assert tools["trim"].input_schema["type"] == "object"
-    assert tools["trim"].input_schema["properties"] == trim_schema["properties"]
+    # The route's body, and the Idempotency-Key of the tools that create tasks (not of upload_from_url).
+    properties = dict(tools["trim"].input_schema["properties"])
+    assert properties.pop("idempotency_key")["type"] == "string"
+    assert properties == trim_schema["properties"]
+    assert "idempotency_key" not in tools["upload_from_url"].input_schema["properties"]
+    assert "idempotency_key" not in tools["wait_task"].input_schema["properties"]
     assert tools["trim"].input_schema["required"] == ["input"]
     # References into $defs resolve inside the tool's own schema.
     assert "InputRef" in tools["trim"].input_schema["$defs"]
@@ -244,6 +249,53 @@ async def test_each_tool_call_is_made_with_the_callers_key_and_scopes(server: Se
     # Another owner's task does not exist for this key, over MCP as over the API.
     assert foreign.is_error
     assert foreign.structured_content["status"] == 404
+
+
+@pytest.mark.parametrize("transport", ["http", "stdio"])
+async def test_a_repeated_call_with_its_idempotency_key_answers_the_first_task(server: Server, transport: str) -> None:
+    body = {"input": {"asset_id": server.asset_id}, "start_s": 0, "end_s": 1}
+    async with SESSIONS[transport](server) as session:
+        first = await session.call_tool("trim", {**body, "idempotency_key": f"mcp-{transport}-1"})
+        again = await session.call_tool("trim", {**body, "idempotency_key": f"mcp-{transport}-1"})
+        other = await session.call_tool("trim", {**body, "idempotency_key": f"mcp-{transport}-2"})
+        reused = await session.call_tool("trim", {**body, "end_s": 1.5, "idempotency_key": f"mcp-{transport}-1"})
+    assert not first.is_error and not again.is_error, (first.content, again.content)
+    assert again.structured_content["id"] == first.structured_content["id"]
+    assert other.structured_content["id"] != first.structured_content["id"]
+    assert reused.is_error and reused.structured_content["code"] == "idempotency_key_reused"
+
+
+async def test_a_tool_call_counts_once_against_the_rate_limit(server: Server) -> None:
+    """One /mcp POST is one request of the caller's rate, whatever its tool call asks of the API."""
+    key = await anyio.to_thread.run_sync(lambda: make_key(server.settings, "metered", rate_per_s=0.001, burst=100))
+    posts: list[str] = []
+
+    async def count(request: httpx2.Request) -> None:
+        if request.method == "POST":
+            posts.append(str(request.url))
+
+    def remaining() -> int:
+        resp = httpx.get(f"{server.url}/v1/video/tasks?limit=1", headers={"Authorization": f"Bearer {key}"})
+        assert resp.status_code == 200, resp.text
+        return int(resp.headers["RateLimit-Remaining"])
+
+    before = await anyio.to_thread.run_sync(remaining)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60, event_hooks={"request": [count]}) as client,
+        streamable_http_client(f"{server.url}/mcp", http_client=client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        # This key's owner has no assets: the input is the clip's download URL.
+        created = await session.call_tool("trim", {"input": {"url": server.asset_url}, "start_s": 0, "end_s": 1})
+        assert not created.is_error, created.content
+        # wait_task polls the task several times within its one call.
+        waited = await session.call_tool("wait_task", {"task_id": created.structured_content["id"], "timeout_s": 60})
+    assert waited.structured_content["status"] == "succeeded", waited.content
+    after = await anyio.to_thread.run_sync(remaining)
+    assert posts and all(url.endswith("/mcp") for url in posts)
+    assert before - after == len(posts) + 1  # each /mcp POST, and the GET that read `after`
 
 
 async def test_a_jwt_opens_mcp_and_its_subject_owns_the_tasks(server: Server) -> None:

@@ -23,6 +23,10 @@ from videoapi.gateway.scopes import has_scope, required_scopes
 from videoapi.gateway.service import Gateway
 
 _RATE_STATE = "videoapi.ratelimit"
+INNER_CALL = "videoapi.inner_call"
+"""ASGI scope key of a request the app makes to itself for a caller whose own request was already
+counted against its rate (an MCP tool call over /mcp). Only an in-process caller can set a scope key:
+no header or client can."""
 
 
 async def provide_principal(request: Request) -> Principal:
@@ -113,6 +117,8 @@ async def _admit(
             f"this route needs the scope {' or '.join(needed)}; the credentials carry {sorted(principal.scopes)}",
             code="insufficient_scope",
         )
+    if request.scope.get(INNER_CALL):
+        return  # the request that carries this one paid its rate; scopes are checked per route all the same
     settings = gateway.settings.gateway
     decision = await gateway.limiter.hit(
         principal.bucket, principal.rate_per_s or settings.default_rate_per_s, principal.burst or settings.default_burst

@@ -4,7 +4,8 @@ The mount resolves the caller the way every /v1 route does (`provide_principal`:
 IP allowlist, scope, rate limit), so a request without valid credentials is the API's 401 problem
 before the MCP SDK reads a byte. Each tool call then calls the app itself through an ASGI transport
 with the MCP request's `Authorization` header and client address, so the route it reaches checks
-that caller again, with that route's scope.
+that caller again, with that route's scope. The /mcp POST counts once against the caller's rate
+limit; the requests its tool call makes are marked in their ASGI scope and do not count again.
 
 The session manager is stateless: every POST stands alone (no session to pin to one replica, and
 no state kept between callers), and answers as an SSE stream so that `wait_task` can send progress
@@ -24,7 +25,7 @@ from litestar.types import Receive, Scope, Send
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from videoapi.gateway.deps import provide_principal
+from videoapi.gateway.deps import INNER_CALL, provide_principal
 from videoapi.mcp.server import build_server
 
 MCP_PATH = "/mcp"
@@ -42,9 +43,13 @@ async def _app_client(ctx: ServerRequestContext[Any, Any]) -> AsyncIterator[http
     if request is None:
         raise RuntimeError("an MCP tool call over HTTP without its HTTP request")
     scope = request.scope
-    transport = httpx.ASGITransport(
-        app=scope.get("litestar_app") or scope["app"], client=tuple(scope.get("client") or ("127.0.0.1", 0))
-    )
+    app = scope.get("litestar_app") or scope["app"]
+
+    async def inner(inner_scope: Scope, receive: Receive, send: Send) -> None:
+        # The /mcp POST paid the caller's rate once; its tool call's requests (wait_task polls too) do not again.
+        await app({**inner_scope, INNER_CALL: True}, receive, send)
+
+    transport = httpx.ASGITransport(app=inner, client=tuple(scope.get("client") or ("127.0.0.1", 0)))
     headers = {name: value for name in _FORWARDED if (value := request.headers.get(name))}
     host = request.headers.get("host", "localhost")
     async with httpx.AsyncClient(

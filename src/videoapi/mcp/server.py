@@ -25,7 +25,7 @@ from mcp.shared.exceptions import MCPError
 
 from videoapi import __version__
 from videoapi.errors import AppError
-from videoapi.mcp.tools import TOOLS, TaskRef, ToolSpec, WaitTask, struct_schema
+from videoapi.mcp.tools import TOOLS, TaskRef, ToolSpec, WaitTask, input_schema, split_idempotency_key, struct_schema
 from videoapi.web import msgspec_problem, problem
 
 ApiClient = Callable[[ServerRequestContext[Any, Any]], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -34,7 +34,8 @@ ApiClient = Callable[[ServerRequestContext[Any, Any]], AbstractAsyncContextManag
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 POLL_FIRST_S = 0.25
 POLL_MAX_S = 2.0
-"""`wait_task` polls the task, from every 0.25 s up to every 2 s: each poll is a request against the rate limit."""
+"""`wait_task` polls the task, from every 0.25 s up to every 2 s (over /mcp the polls do not count
+against the rate limit; over stdio each one is a request of its own)."""
 
 INSTRUCTIONS = (
     "videoapi edits and generates video. Register a file with upload_from_url (or pass a URL as "
@@ -48,7 +49,7 @@ def list_tools() -> list[types.Tool]:
         types.Tool(
             name=spec.name,
             description=spec.description,
-            input_schema=struct_schema(spec.request_type),
+            input_schema=input_schema(spec),
             output_schema=struct_schema(spec.answer_type),
         )
         for spec in TOOLS.values()
@@ -79,7 +80,8 @@ def build_server(api: ApiClient) -> Server[Any, Any]:
                     ref = msgspec.convert(arguments, TaskRef)
                     return _answer(await client.get(_path(spec, ref.task_id)))
                 # The API decodes (and validates) the arguments, so a bad one is its 422 with the field named.
-                return _answer(await client.request(spec.method, spec.path, json=arguments))
+                body, headers = split_idempotency_key(spec, arguments)
+                return _answer(await client.request(spec.method, spec.path, json=body, headers=headers))
         except msgspec.ValidationError as exc:
             return _problem_result(_problem_body(msgspec_problem(exc)))
         except httpx.HTTPError as exc:

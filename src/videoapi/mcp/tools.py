@@ -69,6 +69,41 @@ def struct_schema(struct: type) -> dict[str, Any]:
     return {**defs[name], "$defs": defs}
 
 
+IDEMPOTENCY_KEY = "idempotency_key"
+"""The argument a creating tool takes besides its route's body, sent as the `Idempotency-Key` header."""
+_IDEMPOTENCY_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "description": (
+        "Optional. The same key on a repeated call (one whose answer was lost) answers what the first call "
+        "created instead of creating it again; a new request needs a new key."
+    ),
+}
+
+
+def _creates_task(spec: ToolSpec) -> bool:
+    """The tools whose route creates tasks: those take an Idempotency-Key (registering an asset does not)."""
+    return spec.method == "POST" and spec.answer_type is TaskOut
+
+
+def input_schema(spec: ToolSpec) -> dict[str, Any]:
+    """The tool's input schema: its request type's, plus `idempotency_key` on the tools that create tasks."""
+    schema = struct_schema(spec.request_type)
+    if not _creates_task(spec):
+        return schema
+    return {**schema, "properties": {**schema.get("properties", {}), IDEMPOTENCY_KEY: _IDEMPOTENCY_SCHEMA}}
+
+
+def split_idempotency_key(spec: ToolSpec, arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The route's JSON body and the request headers of a creating tool's arguments."""
+    key = arguments.get(IDEMPOTENCY_KEY) if _creates_task(spec) else None
+    if not isinstance(key, str):
+        return arguments, {}
+    body = {name: value for name, value in arguments.items() if name != IDEMPOTENCY_KEY}
+    return body, {"Idempotency-Key": key}
+
+
 def _describe(summary: str, struct: type) -> str:
     """The route's summary, the request type's docstring when it says more, and what the tool answers."""
     doc = " ".join((struct.__doc__ or "").split())
