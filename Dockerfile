@@ -4,6 +4,8 @@
 #
 #   docker build -t videoapi:cpu .                                # CPU torch (editing, CPU generation)
 #   docker build --build-arg VARIANT=cuda -t videoapi:cuda .      # CUDA torch for GPU workers
+#   docker build --build-arg VARIANT=cuda --build-arg EXTRAS=quantization -t videoapi:cuda .
+#                                                                 # + torchao, for models with `quantize`
 #
 # The CUDA variant needs no CUDA base image: torch's CUDA wheels pull the CUDA runtime libraries
 # (cuBLAS, cuDNN, NCCL, ...) in as nvidia-* wheels into the venv, so the runtime stays python slim.
@@ -13,6 +15,8 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
 ARG VARIANT=cpu
+# Optional extras of pyproject.toml, comma-separated (`quantization`: torchao); none by default.
+ARG EXTRAS=""
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
 ARG TORCH_CUDA_INDEX=https://download.pytorch.org/whl/cu128
@@ -34,7 +38,7 @@ COPY src ./src
 # Non-editable: the package lands in the venv's site-packages; config/ and migrations/ are found
 # through VIDEOAPI_HOME. ffmpeg comes with the imageio-ffmpeg wheel (no apt ffmpeg).
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install . \
+    pip install .${EXTRAS:+"[$EXTRAS]"} \
     && python -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"
 
 FROM ${PYTHON_IMAGE} AS runtime

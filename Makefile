@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned: 2.13.0 resolves to the local CPU build; never a CUDA download.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# quantization: torchao, for the tests of the registry's `quantize` key (tests/generation/test_quantization.py).
+	$(BIN)/pip install --quiet -e '.[dev,quantization]'
 	touch $(STAMP)
 
 install: $(STAMP) system-deps $(JS_STAMP)

@@ -59,6 +59,9 @@ GEOMETRY = {
     "animatediff": Geometry(8, 0, 4, 77, 768),
 }
 
+# --int8 / --fp8 case -> the registry's `quantize` method (videoapi.generation.quantize, the loader's code).
+QUANTIZED = {"int8": "int8-weight-only", "fp8": "float8-weight-only"}
+
 # Smallest frame count each family accepts at the reduced CPU size (its frames rule).
 CPU_FRAMES = {"ltx-video": 9, "wan": 5, "wan-i2v-14b": 5, "cogvideox": 9, "svd": 4, "animatediff": 4}
 
@@ -71,7 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dtypes", default="float32,bfloat16", help="default float32,bfloat16")
     g.add_argument("--compile", action="store_true", help="also time torch.compile'd steps (slow to compile on a CPU)")
     g.add_argument("--compile-timeout", type=int, default=600, help="seconds allowed for one compile (default 600)")
-    g.add_argument("--int8", action="store_true", help="also time int8 weight-only quantization (torchao), bf16")
+    g.add_argument("--int8", action="store_true", help="also time int8 weight-only quantization (torchao), batch 1, "
+                   "each --dtypes: the registry's `quantize = \"int8-weight-only\"`")  # fmt: skip
+    g.add_argument("--fp8", action="store_true", help="also time float8 weight-only quantization, bf16 batch 1 "
+                   "(CUDA, compute capability 8.9+; on the CPU the row says it is not measured)")  # fmt: skip
     g.add_argument("--offload", action="store_true", help="also time CPU offload of the denoiser (CUDA only)")
     g.add_argument("--no-vae", action="store_true", help="skip the VAE decode")
     g.add_argument("--cpu-width", type=int, default=128)
@@ -107,6 +113,8 @@ def _bench_family(
     args: argparse.Namespace, spec: dict[str, Any], registry: dict[str, Any], device: str
 ) -> dict[str, Any]:
     import torch
+
+    from videoapi.generation.quantize import weight_bytes
 
     family = spec["family"]
     geo = GEOMETRY[family]
@@ -159,12 +167,14 @@ def _bench_family(
     if args.compile:
         cases.append(("bfloat16", torch.bfloat16, 1, "compile"))
     if args.int8:
-        cases.append(("bfloat16", torch.bfloat16, 1, "int8"))
+        cases += [(name, getattr(torch, name), 1, "int8") for name in args.dtypes.split(",")]
+    if args.fp8:
+        cases.append(("bfloat16", torch.bfloat16, 1, "fp8"))
     if args.offload:
         cases.append(("bfloat16", torch.bfloat16, 1, "offload"))
 
-    print(f"   {'dtype':9} {'batch':>5} {'mode':8} {'s/step':>9} {'s/video':>9}  note")
-    for dtype_name, dtype, batch, mode in cases:
+    print(f"   {'dtype':9} {'batch':>5} {'mode':8} {'s/step':>9} {'s/video':>9} {'weights':>9}  note")
+    for index, (dtype_name, dtype, batch, mode) in enumerate(cases):
         row: dict[str, Any] = {"dtype": dtype_name, "batch": batch, "mode": mode}
         if mode == "offload" and device == "cpu":
             _row(row, "not meaningful on the CPU: the weights already live in host RAM")
@@ -173,10 +183,10 @@ def _bench_family(
         try:
             model = model.to(dtype)
             fn: Callable[..., Any] = model
-            if mode == "int8":
-                fn = _int8(model)
-                if fn is None:
-                    _row(row, "torchao not installed: int8 not available")
+            if mode in QUANTIZED:
+                unavailable = _quantize(model, family, QUANTIZED[mode], device)
+                if unavailable:
+                    _row(row, unavailable)
                     out["cases"].append(row)
                     continue
             elif mode == "compile":
@@ -200,7 +210,7 @@ def _bench_family(
                         torch.cuda.synchronize()
                     per.append(time.perf_counter() - t)
             step_s = statistics.median(per)
-            row |= {"step_s": step_s, "steps_timed": len(per), "warmup_s": warm_s}
+            row |= {"step_s": step_s, "steps_timed": len(per), "warmup_s": warm_s, "weight_bytes": weight_bytes(model)}
             row["video_s"] = step_s * steps / batch  # per video, at the measured size, the default steps
             note = f"per video = s/step x {steps} steps / {batch}"
             if mode == "compile":
@@ -209,10 +219,10 @@ def _bench_family(
                 row["video_s_full_extrapolated"] = full_s = row["video_s"] * scale
                 note += f"; EXTRAPOLATED to the default size (x{scale:.1f}, linear): {full_s:.0f} s"
             _row(row, note)
-            if mode == "int8":
+            if mode in QUANTIZED and index < len(cases) - 1:
                 del fn
                 model = _build(spec["denoiser"])  # quantize_ changed the model in place
-                model = _materialize(model, torch.bfloat16, device)
+                model = _materialize(model, dtype, device)
         except TimeoutError:
             _row(row, f"compile did not finish within {args.compile_timeout} s (--compile-timeout)")
         except Exception as exc:  # one failing case must not lose the others' figures
@@ -232,8 +242,9 @@ def _bench_family(
 def _row(row: dict[str, Any], note: str) -> None:
     step = f"{row['step_s']:9.2f}" if "step_s" in row else f"{'-':>9}"
     video = f"{row['video_s']:9.1f}" if "video_s" in row else f"{'-':>9}"
+    weights = f"{row['weight_bytes'] / 2**30:7.2f}Gi" if "weight_bytes" in row else f"{'-':>9}"
     row["note"] = note
-    print(f"   {row['dtype']:9} {row['batch']:>5} {row['mode']:8} {step} {video}  {note}", flush=True)
+    print(f"   {row['dtype']:9} {row['batch']:>5} {row['mode']:8} {step} {video} {weights}  {note}", flush=True)
 
 
 def _bench_vae(vae_spec: dict[str, Any], family: str, latent: tuple[int, ...], device: str) -> dict[str, Any]:
@@ -344,13 +355,16 @@ def _materialize(model: Any, dtype: Any, device: str) -> Any:
     return model.to(device).eval()
 
 
-def _int8(model: Any) -> Any:
+def _quantize(model: Any, family: str, method: str, device: str) -> str | None:
+    """Quantize the denoiser in place the way the registry's `quantize = method` does at load; or why not."""
+    from videoapi.generation.quantize import QuantizationUnavailable, check_usable, quantize_module
+
     try:
-        from torchao.quantization import Int8WeightOnlyConfig, quantize_
-    except ImportError:
-        return None
-    quantize_(model, Int8WeightOnlyConfig())
-    return model
+        check_usable(family, method, device)
+    except QuantizationUnavailable as exc:
+        return f"not measured: {exc.detail}"
+    quantize_module(model, method)
+    return None
 
 
 class _timeout:

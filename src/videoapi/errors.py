@@ -291,6 +291,13 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("pipeline_not_retryable", 409, "Only a failed or canceled pipeline can be retried."),
     ErrorCode("priority_not_allowed", 403, "The key may not ask for this priority."),
     ErrorCode("processing_failed", 500, "Processing failed for a reason other than the input."),
+    ErrorCode(
+        "quantization_unavailable",
+        503,
+        "The model loads with quantized weights (`quantize` in the registry) and the worker cannot quantize: "
+        "torchao is not installed (`pip install 'videoapi[quantization]'`), or float8 needs a CUDA GPU of "
+        "compute capability 8.9 or newer (a task error).",
+    ),
     ErrorCode("quota_exceeded", 402, "The quota cannot cover the request's estimate."),
     ErrorCode("rate_limited", 429, "Too many requests; retry after `Retry-After` seconds."),
     ErrorCode("signature_invalid", 403, "A download URL's signature is invalid or expired."),

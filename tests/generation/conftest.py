@@ -26,6 +26,13 @@ _SVD_LIMITS = (
 )
 _V2V_LIMITS = _SVD_LIMITS.replace("max_frames = 25", "max_frames = 8").replace("default_fps = 16", "default_fps = 8")
 
+# Tiny LTX models whose denoiser is quantized at load (tests/generation/test_quantization.py).
+_QUANTIZED = {
+    "tiny-ltx-int8": "int8-weight-only",
+    "tiny-ltx-int8-dynamic": "int8-dynamic",
+    "tiny-ltx-fp8": "float8-weight-only",
+}
+
 
 def _model(name: str, pipeline: str, source: Path | str, kinds: list[str], limits: str, **extra: Any) -> str:
     lines = [
@@ -109,6 +116,10 @@ def registry_file(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[st
                 _LTX_LIMITS,
                 calls_like="LTXPipeline",
                 call=call,
+            ),
+            *(
+                _model(name, "LTXPipeline", m["ltx"], ["text-to-video"], _LTX_LIMITS, call=call, quantize=method)
+                for name, method in _QUANTIZED.items()
             ),
             _model("absent-model", "LTXPipeline", "acme/absent-video-model", ["text-to-video"], _LTX_LIMITS),
             # Installed as far as the registry can tell (model_index.json is there), but its weights are not.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -254,6 +255,26 @@ def test_each_model_line_says_whether_its_weights_are_here_and_how_to_get_them(
     assert by_name["model on-hub"].status == "warn"
     assert "videoapi models download on-hub" in (by_name["model on-hub"].fix or "")
     assert by_name["model gone"].status == "warn" and str(tmp_path / "gone") in (by_name["model gone"].fix or "")
+
+
+def test_a_model_with_quantized_weights_needs_torchao_and_the_quantization_line_says_so(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = Path(registry(tmp_path, {"plain": "acme/plain", "small": "acme/small"}))
+    quantized = path.read_text().replace('source = "acme/small"', 'source = "acme/small"\nquantize = "int8-dynamic"')
+    path.write_text(quantized)
+    settings = make_settings(**{"generation.models_file": str(path)})
+    [installed] = [c for c in doctor.check_models(settings) if c.name == "quantization"]
+    assert installed.status == "ok" and "small (int8-dynamic)" in installed.detail and "plain" not in installed.detail
+
+    monkeypatch.setitem(sys.modules, "torchao", None)  # as where torchao is not installed
+    [missing] = [c for c in doctor.check_models(settings) if c.name == "quantization"]
+    assert missing.status == "warn" and "small (int8-dynamic)" in missing.detail
+    assert "quantization_unavailable" in missing.detail
+    assert missing.fix is not None and "pip install 'videoapi[quantization]'" in missing.fix
+
+    unquantized = make_settings(**{"generation.models_file": registry(tmp_path, {"plain": "acme/plain"})})
+    assert "quantization" not in {c.name for c in doctor.check_models(unquantized)}
 
 
 def test_asr_model_lines_say_whether_the_weights_are_here(

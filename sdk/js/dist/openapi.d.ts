@@ -1770,6 +1770,7 @@ export interface components {
             kinds: string[];
             name: string;
             pipeline: string;
+            quantize: string | null;
             size: {
                 [key: string]: number;
             };

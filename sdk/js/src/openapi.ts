@@ -1771,6 +1771,7 @@ export interface components {
             kinds: string[];
             name: string;
             pipeline: string;
+            quantize: string | null;
             size: {
                 [key: string]: number;
             };

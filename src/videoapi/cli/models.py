@@ -28,7 +28,8 @@ def models_list(as_json: bool) -> None:
         return
     for m in listing.items:
         default = f"  (default {', '.join(m.default_for)})" if m.default_for else ""
-        click.echo(f"{m.name:<24} {m.status:<12} {','.join(m.kinds):<28} {m.source}{default}")
+        quantized = f"  (weights {m.quantize})" if m.quantize else ""
+        click.echo(f"{m.name:<24} {m.status:<12} {','.join(m.kinds):<28} {m.source}{default}{quantized}")
         if m.install_hint:
             click.echo(f"{'':<24} install: {m.install_hint}")
     click.echo(f"classical styles (CPU, no model): {', '.join(listing.classical_styles)}")

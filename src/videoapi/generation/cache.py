@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from videoapi.errors import ModelNotInstalled, ProcessingError, scrub_paths
+from videoapi.generation.quantize import check_usable, quantize_pipeline
 from videoapi.generation.registry import ModelSpec, component_source, resolve_source, weights_dir
 from videoapi.observability.logging import get_logger
 from videoapi.observability.metrics import MODEL_CACHE_LOADED, MODEL_CACHE_REQUESTS, MODEL_LOAD_SECONDS
@@ -71,7 +72,7 @@ class PipelineCache:
             if not (settings.generation.allow_downloads and not spec.is_local):
                 raise ModelNotInstalled(f"model {spec.name} is not installed: {public_install_hint(spec)}")
             source = spec.source
-        key = (spec.name, source, device, spec.dtype, spec.pipeline)
+        key = (spec.name, source, device, spec.dtype, spec.pipeline, spec.quantize or "")
         with self._lock:
             if key in self._loaded:
                 MODEL_CACHE_REQUESTS.labels(spec.name, "hit").inc()
@@ -111,6 +112,8 @@ class PipelineCache:
         import torch
 
         cls = pipeline_class(spec.pipeline)
+        if spec.quantize:
+            check_usable(spec.name, spec.quantize, device)  # before reading gigabytes of weights
         dtype = getattr(torch, _DTYPES[spec.dtype]) if device == "cuda" else torch.float32
         torch_dtype: Any = dtype
         if device == "cuda" and spec.component_dtypes:
@@ -141,12 +144,16 @@ class PipelineCache:
             raise ModelNotInstalled(
                 f"model {spec.name} could not be loaded: {scrub_paths(str(exc)[:300])}; {public_install_hint(spec)}"
             ) from exc
+        offload = device == "cuda" and (spec.sequential_cpu_offload or spec.model_cpu_offload)
+        if not offload:
+            pipe.to(device)  # torchao quantizes on the device the weights will run on
+        if spec.quantize:
+            # Before the offload hooks (they move what they find) and before torch.compile (it traces it).
+            _quantize(pipe, spec)
         if device == "cuda" and spec.sequential_cpu_offload:
             pipe.enable_sequential_cpu_offload()
-        elif device == "cuda" and spec.model_cpu_offload:
+        elif offload:
             pipe.enable_model_cpu_offload()
-        else:
-            pipe.to(device)
         vae = getattr(pipe, "vae", None)
         if spec.vae_tiling and hasattr(vae, "enable_tiling"):
             vae.enable_tiling()
@@ -161,6 +168,19 @@ class PipelineCache:
             torch.set_num_threads(settings.generation.cpu_threads)
         pipe.set_progress_bar_config(disable=True)
         return LoadedPipeline(spec, pipe, device)
+
+
+def _quantize(pipe: Any, spec: ModelSpec) -> None:
+    assert spec.quantize is not None
+    started = time.monotonic()
+    sizes = quantize_pipeline(pipe, spec.name, spec.quantize, spec.quantize_components)
+    log.info(
+        "pipeline_quantized",
+        model=spec.name,
+        method=spec.quantize,
+        weight_bytes={name: {"before": before, "after": after} for name, (before, after) in sizes.items()},
+        seconds=round(time.monotonic() - started, 2),
+    )
 
 
 def pipeline_class(name: str) -> Any:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import msgspec
 
 from videoapi.generation.calls import SUPPORTED
+from videoapi.generation.quantize import METHODS as QUANTIZE_METHODS
 from videoapi.media.voices import TtsSpec, read_registry, split_tts_tables
 from videoapi.settings import Settings, SettingsError
 from videoapi.vision.registry import (
@@ -111,6 +112,11 @@ class ModelSpec(_Base, kw_only=True):
     vae_slicing: bool = False
     compile: bool = False
     """torch.compile the denoiser (transformer or UNet) on first load; CUDA only."""
+    quantize: str | None = None
+    """Weight quantization at load (torchao, `pip install 'videoapi[quantization]'`): `int8-weight-only`,
+    `int8-dynamic` or `float8-weight-only` (CUDA, compute capability 8.9+); None: full-precision weights."""
+    quantize_components: list[str] = msgspec.field(default_factory=list)
+    """Components whose Linear weights `quantize` applies to; empty: the denoiser (transformer or unet)."""
     components: dict[str, Component] = msgspec.field(default_factory=dict)
     call: dict[str, Any] = msgspec.field(default_factory=dict)
     """Extra keyword arguments of every pipeline call (e.g. max_sequence_length, decode_chunk_size)."""
@@ -259,6 +265,13 @@ def _check_model(path: Path, spec: ModelSpec) -> None:
         problems.append("kinds is empty")
     if spec.call_style.rsplit(":", 1)[-1] not in SUPPORTED and ":" not in spec.call_style:
         problems.append(f"pipeline {spec.call_style} is not supported; supported: {', '.join(sorted(SUPPORTED))}")
+    if spec.quantize is not None and spec.quantize not in QUANTIZE_METHODS:
+        problems.append(f"quantize {spec.quantize!r} is not one of {', '.join(QUANTIZE_METHODS)}")
+    if spec.quantize_components and spec.quantize is None:
+        problems.append("quantize_components is set but quantize is not")
+    if spec.quantize is not None and spec.sequential_cpu_offload:
+        # Layer-by-layer offload and torchao's tensors are not known to work together (pytorch/ao#3373).
+        problems.append("quantize cannot be combined with sequential_cpu_offload; use model_cpu_offload")
     if ":" in spec.pipeline and not spec.calls_like:
         problems.append("a custom pipeline (module:Class) needs `calls_like`, the diffusers pipeline it resembles")
     if problems:

@@ -96,6 +96,9 @@ class ModelOut(msgspec.Struct):
     description: str
     hardware: str
     pipeline: str
+    quantize: str | None
+    """Weight quantization it loads with (`int8-weight-only`, `int8-dynamic`, `float8-weight-only`, on
+    `quantize_components` or the denoiser), or null: the weights run in the model's dtype."""
     source: str
     """The Hugging Face repository, or `local folder` for weights kept on the server."""
     status: str

@@ -216,6 +216,7 @@ def list_models(settings: Settings, registry: Registry | None = None, *, for_ope
                 description=spec.description,
                 hardware=spec.hardware,
                 pipeline=spec.pipeline,
+                quantize=spec.quantize,
                 source="local folder" if spec.is_local and not for_operator else spec.source,
                 status=status,
                 install_hint=None

@@ -529,7 +529,28 @@ def check_models(settings: Settings) -> list[Check]:
             checks.append(
                 Check(f"model {name}", "warn", "weights missing: its tasks fail", fix=install_hint(spec, settings))
             )
-    return checks
+    return checks + _quantization_checks(registry)
+
+
+def _quantization_checks(registry: Any) -> list[Check]:
+    """Models that load with quantized weights (`quantize`) need torchao (an optional extra) in the worker."""
+    from videoapi.generation.quantize import INSTALL, torchao_installed
+
+    wanted = {name: spec.quantize for name, spec in registry.models.items() if spec.quantize}
+    if not wanted:
+        return []
+    asked = ", ".join(f"{name} ({method})" for name, method in wanted.items())
+    if torchao_installed():
+        return [Check("quantization", "ok", f"torchao installed for the quantized models: {asked}")]
+    return [
+        Check(
+            "quantization",
+            "warn",
+            f"torchao is not installed, so the models that ask for quantized weights fail at load "
+            f"(quantization_unavailable): {asked}",
+            fix=f"`{INSTALL}` on the workers that run them",
+        )
+    ]
 
 
 def _asr_checks(settings: Settings, registry: Any) -> list[Check]:

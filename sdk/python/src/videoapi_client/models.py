@@ -601,6 +601,7 @@ class ModelOut(msgspec.Struct, kw_only=True):
     description: str
     hardware: str
     pipeline: str
+    quantize: str | None
     source: str
     status: str
     install_hint: str | None
