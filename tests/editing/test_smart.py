@@ -182,8 +182,18 @@ def test_open_hevc_gops_are_re_encoded_not_copied_and_it_says_why(tmp_path: Path
     src = make_video(
         tmp_path / "open.mp4", duration_s=5.0, width=320, height=180, codec="libx265", gop_frames=25, open_gop=True
     )
+    index = read_index(src, LIMITS)
+    assert index is not None and len(index.keyframes) == 1 and index.open_keyframes == 4
     plan = render(src, tmp_path / "out", start_s=0.6, end_s=3.4)
     assert plan.render is not None and plan.render["method"] == "full"
-    assert "only closed GOPs are copied" in plan.render["reason"]
+    assert "4 of the input's keyframes open a GOP" in plan.render["reason"]
     times, _ = frames(plan.output)
     assert times == [round(n / FPS, 4) for n in range(round(2.8 * FPS))]
+
+
+def test_the_index_of_an_hevc_input_has_its_profile_level_tier_and_closed_gops(hevc_clip: Path) -> None:
+    index = read_index(hevc_clip, LIMITS)
+    assert index is not None and (index.codec, index.profile, index.high_tier) == ("hevc", "Main", False)
+    # general_level_idc: 30 times the level x265 chose for 320x180 at 25 fps (2.0).
+    assert index.level == 60
+    assert [k.pts_s for k in index.keyframes] == [0.0, 1.0, 2.0, 3.0, 4.0] and index.open_keyframes == 0
