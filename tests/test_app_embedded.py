@@ -58,9 +58,10 @@ def test_accurate_trim_end_to_end(api: Api, clip: Path, tmp_path: Path) -> None:
     assert task["progress"] == 1.0
 
 
-def test_accurate_trim_of_a_fitting_input_is_smart_rendered(api: Api, tmp_path: Path) -> None:
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+def test_accurate_trim_of_a_fitting_input_is_smart_rendered(api: Api, tmp_path: Path, codec: str) -> None:
     # A keyframe every second: the GOPs from 1 s to 3 s are copied, the cuts at 0.4 s and 3.6 s encoded.
-    clip = make_video(tmp_path / "gop.mp4", duration_s=4.0, width=320, height=180, gop_frames=25)
+    clip = make_video(tmp_path / "gop.mp4", duration_s=4.0, width=320, height=180, codec=codec, gop_frames=25)
     asset = api.upload(clip)
     body = {"input": {"asset_id": asset["id"]}, "start_s": 0.4, "end_s": 3.6}
     smart = api.wait(api.post("/v1/video/edit/trim", json=body).json()["id"])
@@ -69,12 +70,14 @@ def test_accurate_trim_of_a_fitting_input_is_smart_rendered(api: Api, tmp_path: 
     assert smart["result"]["render"] == {"method": "smart", "copied_s": 2.0, "encoded_s": 1.2, "reason": None}
     assert full["result"]["render"]["method"] == "full"
     assert "reencode" in full["result"]["render"]["reason"]
-    counts = []
+    counts, codecs = [], set()
     for task in (smart, full):
         out = api.download(task["result"]["url"], tmp_path / f"{task['id']}.mp4")
         with av.open(str(out)) as c:
             counts.append(sum(1 for _ in c.decode(c.streams.video[0])))
+            codecs.add(c.streams.video[0].codec_context.name)
     assert counts == [80, 80]
+    assert codecs == {"hevc" if codec == "libx265" else "h264"}
     assert api.download(smart["result"]["poster_url"], tmp_path / "poster.jpg").read_bytes()[:2] == b"\xff\xd8"
 
 

@@ -1,7 +1,8 @@
 """Benchmark accurate trims: the API end to end (smart rendering) against the bare full re-encode.
 
     .venv/bin/python scripts/bench/trim.py [--duration 60] [--start 10] [--end 50] [--repeat 1]
-                                           [--short 5] [--segments 5] [--skip-moviepy] [--json PATH]
+                                           [--short 5] [--segments 5] [--codecs h264,hevc]
+                                           [--skip-moviepy] [--json PATH]
 
 The API runs as a real `videoapi serve` subprocess in the embedded shape (SQLite, in-process
 workers) with a throwaway var dir. The reference, bare ffmpeg, runs the full re-encode the API's
@@ -10,7 +11,8 @@ that decodes and encodes every kept frame. The API trims with `mode: "accurate"`
 GOPs inside the ranges (smart rendering) when the input fits, so the ratio is the speed-up of smart
 rendering net of the API's overhead (HTTP, database, queue, probing, indexing, storage, polling).
 Three cuts, measured side by side and interleaved: one long range, one short range, and a join of
-`--segments` ranges as long in total as the long one. See scripts/bench/README.md.
+`--segments` ranges as long in total as the long one, for an H.264 input and an HEVC one (each
+against its own full re-encode: a trim keeps the input's codec). See scripts/bench/README.md.
 """
 
 from __future__ import annotations
@@ -57,9 +59,26 @@ ENV_PREFIX = "VIDEOAPI_"
 # --- input -------------------------------------------------------------------------------------
 
 
-def input_clip(duration: float) -> Path:
-    """A `duration`-second 1080p25 H.264/AAC test clip, generated once and cached in the temp dir."""
-    name = f"videoapi-bench-testsrc2-{WIDTH}x{HEIGHT}-{FPS}fps-{duration:g}s-x264-veryfast-crf23-g50-aac48k.mp4"
+# Encoder settings of the input clip per codec: both a keyframe every 2 s (50 frames). x265 writes
+# open GOPs by default, which smart rendering re-encodes (their leading pictures need the GOP before):
+# the HEVC clip has closed GOPs, as cameras and phones write.
+INPUT_ENCODERS = {
+    "h264": ("x264-veryfast-crf23-g50", ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "50"]),
+    "hevc": (
+        "x265-veryfast-crf28-g50-closed",
+        [
+            "-c:v", "libx265", "-preset", "veryfast", "-crf", "28", "-tag:v", "hvc1",
+            "-x265-params", "keyint=50:min-keyint=50:open-gop=0:log-level=error",
+        ],
+    ),
+}  # fmt: skip
+CODEC_NAMES = {"h264": "H.264", "hevc": "HEVC"}
+
+
+def input_clip(duration: float, codec: str = "h264") -> Path:
+    """A `duration`-second 1080p25 H.264 (or HEVC)/AAC test clip, generated once and cached in the temp dir."""
+    label, encoder = INPUT_ENCODERS[codec]
+    name = f"videoapi-bench-testsrc2-{WIDTH}x{HEIGHT}-{FPS}fps-{duration:g}s-{label}-aac48k.mp4"
     path = Path(tempfile.gettempdir()) / name
     if path.exists() and path.stat().st_size > 0:
         print(f"input: {path} (cached)")
@@ -71,7 +90,7 @@ def input_clip(duration: float) -> Path:
         FFMPEG, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
         "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}:duration={duration:g}",
         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={duration:g}",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "50", "-pix_fmt", "yuv420p",
+        *encoder, "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-movflags", "+faststart", str(partial),
     ]  # fmt: skip
     subprocess.run(command, check=True)
@@ -318,12 +337,13 @@ def bench_cut(
     repeat: int,
     *,
     moviepy: bool,
+    codec: str = "h264",
 ) -> dict[str, Any]:
     """Time one cut every way, then check the last output of each lasts as long as its ranges."""
     ranges = [(s["start_s"], s["end_s"]) for s in cut.get("segments", [cut])]
     expected = sum(e - s for s, e in ranges)
     shown = " + ".join(f"[{s:g}, {e:g})" for s, e in ranges)
-    print(f"cut {name}: {shown} = {expected:g} s", flush=True)
+    print(f"cut {name} ({CODEC_NAMES[codec]}): {shown} = {expected:g} s", flush=True)
     last: dict[str, Any] = {}
 
     def ffmpeg_once() -> float:
@@ -355,8 +375,9 @@ def bench_cut(
         "api_overhead_s": api_s - ffmpeg_s,
         "api_ratio": api_s / ffmpeg_s,
         "speedup": ffmpeg_s / api_s,
+        "load_avg_1m": os.getloadavg()[0],
     }
-    api_out = api.download(last["task"]["result"]["url"], work / f"api-{name}.mp4")
+    api_out = api.download(last["task"]["result"]["url"], work / f"api-{codec}-{name}.mp4")
     entry["api_output_duration_s"] = check_duration(f"API ({name})", api_out, expected, strict=True)
     entry["ffmpeg_output_duration_s"] = check_duration(f"ffmpeg ({name})", last["ffmpeg"], expected, strict=True)
     if moviepy:
@@ -402,6 +423,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--segments", type=int, default=5, help="ranges of the join, as long in total as the long cut (default 5)"
     )
+    parser.add_argument(
+        "--codecs", default="h264,hevc", help="input codecs, comma-separated: h264, hevc (default both)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per method; the median is reported (default 1)")
     parser.add_argument("--skip-moviepy", action="store_true", help="do not run the MoviePy comparison")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures as JSON")
@@ -414,6 +438,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--short must be positive")
     if args.segments < 2:
         parser.error("--segments must be at least 2")
+    args.codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    if not args.codecs or set(args.codecs) - set(INPUT_ENCODERS):
+        parser.error(f"--codecs takes a comma-separated list of {', '.join(INPUT_ENCODERS)}")
     return args
 
 
@@ -423,8 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     start, end = args.start, args.end
     short_end = min(start + args.short, end)
-    src = input_clip(args.duration)
-    media = probe(src, LimitSettings())
+    sources = {codec: input_clip(args.duration, codec) for codec in args.codecs}
 
     work = Path(tempfile.mkdtemp(prefix="videoapi-bench-"))
     server = Server(work)
@@ -434,25 +460,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server: starting `videoapi serve` on {server.base_url} (var dir {work / 'var'})", flush=True)
         server.start()
         api = Api(server)
-        upload_s, asset_id = api.upload(src)
-        print(f"upload: {src.stat().st_size / 1e6:.1f} MB in {upload_s:.2f} s (not timed)", flush=True)
-
         cuts = {
             "long": {"start_s": start, "end_s": end},
             "short": {"start_s": start, "end_s": short_end},
             "join": {"segments": join_segments(args.duration, end - start, args.segments)},
         }
-        context = {"src": src, "media": media, "api": api, "asset_id": asset_id, "work": work, "repeat": args.repeat}
-        results = {
-            name: bench_cut(name, cut, **context, moviepy=name == "long" and not args.skip_moviepy)
-            for name, cut in cuts.items()
-        }
+        inputs: dict[str, Any] = {}
+        by_codec: dict[str, dict[str, Any]] = {}
+        for codec, src in sources.items():
+            upload_s, asset_id = api.upload(src)
+            print(f"upload: {src.stat().st_size / 1e6:.1f} MB in {upload_s:.2f} s (not timed)", flush=True)
+            inputs[codec] = {"path": str(src), "size_bytes": src.stat().st_size, "upload_s": upload_s}
+            context = {
+                "src": src, "media": probe(src, LimitSettings()), "api": api, "asset_id": asset_id,
+                "work": work, "repeat": args.repeat, "codec": codec,
+            }  # fmt: skip
+            by_codec[codec] = {
+                name: bench_cut(
+                    name, cut, **context, moviepy=name == "long" and codec == "h264" and not args.skip_moviepy
+                )
+                for name, cut in cuts.items()
+            }
 
         figures = {
-            "input": {"path": str(src), "duration_s": args.duration, "size_bytes": src.stat().st_size},
-            "upload_s": upload_s,
+            "input": {"duration_s": args.duration, **inputs},
             "repeat": args.repeat,
-            "cuts": results,
+            "cuts": by_codec,
             "machine": {
                 "cpu_model": cpu_model(),
                 "cpus": os.cpu_count(),
@@ -477,30 +510,35 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
-    cuts = figures["cuts"]
-    long = cuts["long"]
     machine = figures["machine"]
     median = f", median of {args.repeat}" if args.repeat > 1 else ""
     print(
-        f"\nAccurate trims of a {args.duration:g} s {WIDTH}x{HEIGHT}@{FPS} H.264/AAC clip (GOP 2 s): the API "
-        f"(mode accurate) against the bare full re-encode{median}"
+        f"\nAccurate trims of a {args.duration:g} s {WIDTH}x{HEIGHT}@{FPS} clip (GOP 2 s): the API "
+        f"(mode accurate) against the bare full re-encode in the input's codec{median}"
     )
     print(f"machine: {machine['cpu_model']}, {machine['cpus']} CPUs; {machine['platform']}")
     print(f"load average (1 min): {machine['load_avg_1m_before']:.2f} before, {machine['load_avg_1m_after']:.2f} after")
-    print(f"\n{'cut':<6} {'output':>7} {'ffmpeg full':>12} {'API':>8} {'speed-up':>9} {'target':>7}  render")
-    for name, cut in cuts.items():
-        target = TARGETS.get(name)
-        render = cut["render"] or {}
-        how = f"{render.get('method')} (copied {render.get('copied_s')} s, encoded {render.get('encoded_s')} s)"
-        if render.get("reason"):
-            how += f": {render['reason']}"
-        print(
-            f"{name:<6} {cut['output_s']:>6.1f}s {cut['ffmpeg_s']:>11.2f}s {cut['api_s']:>7.2f}s "
-            f"{cut['speedup']:>8.2f}x {f'{target:g}x' if target else '-':>7}  {how}"
-        )
-    if "moviepy_s" in long:
-        print(f"\nMoviePy, long cut: {long['moviepy_s']:.2f} s ({long['moviepy_ratio']:.2f}x the bare full re-encode)")
-    print(f"upload (not timed): {figures['upload_s']:.2f} s")
+    header = f"{'input':<6} {'cut':<6} {'output':>7} {'ffmpeg full':>12} {'API':>8} {'speed-up':>9} {'target':>7}"
+    print(f"\n{header} {'load':>5}  render")
+    for codec, cuts in figures["cuts"].items():
+        for name, cut in cuts.items():
+            target = TARGETS.get(name)
+            render = cut["render"] or {}
+            how = f"{render.get('method')} (copied {render.get('copied_s')} s, encoded {render.get('encoded_s')} s)"
+            if render.get("reason"):
+                how += f": {render['reason']}"
+            print(
+                f"{CODEC_NAMES[codec]:<6} {name:<6} {cut['output_s']:>6.1f}s {cut['ffmpeg_s']:>11.2f}s "
+                f"{cut['api_s']:>7.2f}s {cut['speedup']:>8.2f}x {f'{target:g}x' if target else '-':>7} "
+                f"{cut['load_avg_1m']:>5.1f}  {how}"
+            )
+        long = cuts["long"]
+        if "moviepy_s" in long:
+            ratio = long["moviepy_ratio"]
+            print(f"MoviePy, long cut: {long['moviepy_s']:.2f} s ({ratio:.2f}x the bare full re-encode)")
+    inputs = {c: i for c, i in figures["input"].items() if c in CODEC_NAMES}
+    uploads = ", ".join(f"{CODEC_NAMES[c]} {i['upload_s']:.2f} s" for c, i in inputs.items())
+    print(f"upload (not timed): {uploads}")
     load = machine["load_avg_1m_before"]
     if load > 0.5 * (machine["cpus"] or 1):
         print(

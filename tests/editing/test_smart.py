@@ -39,6 +39,13 @@ def gop_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_video(path, duration_s=5.0, width=320, height=180, gop_frames=25)
 
 
+@pytest.fixture(scope="module")
+def hevc_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """5 s of 320x180 25 fps HEVC Main (closed GOPs of one second, B-frames, 32-pixel CTUs) + AAC."""
+    path = tmp_path_factory.mktemp("smart") / "hevc.mp4"
+    return make_video(path, duration_s=5.0, width=320, height=180, codec="libx265", gop_frames=25)
+
+
 def render(src: Path, out_dir: Path, **body: object) -> Plan:
     """Plan a trim as the worker does (with the GOP index) and run every pass of it."""
     req = msgspec.convert({"input": {"asset_id": "a"}, **body}, TrimRequest)
@@ -71,6 +78,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
+def codec_of(path: Path) -> str:
+    with av.open(str(path)) as c:
+        return c.streams.video[0].codec_context.name
+
+
 def audio_span(path: Path) -> tuple[float, float]:
     with av.open(str(path)) as c:
         stream = c.streams.audio[0]
@@ -80,6 +92,7 @@ def audio_span(path: Path) -> tuple[float, float]:
     return start, end
 
 
+@pytest.mark.parametrize("clip", ["gop_clip", "hevc_clip"])
 @pytest.mark.parametrize(
     "body",
     [
@@ -90,14 +103,21 @@ def audio_span(path: Path) -> tuple[float, float]:
     ],
     ids=["one-range", "starts-on-a-keyframe", "segments"],
 )
-def test_smart_trim_matches_the_full_re_encode_and_the_source(gop_clip: Path, tmp_path: Path, body: dict) -> None:
-    # Quality `high` encodes the pieces with x264's medium preset, the source is veryfast: the joined
-    # stream switches between different SPS/PPS, which must all travel in-band.
+def test_smart_trim_matches_the_full_re_encode_and_the_source(
+    clip: str, tmp_path: Path, body: dict, request: pytest.FixtureRequest
+) -> None:
+    # Quality `high` encodes the pieces with x264's medium preset (x265's fast one, 64-pixel CTUs), the
+    # source is veryfast (32-pixel CTUs): the joined stream switches between different parameter sets,
+    # which must all travel in-band (decoded with the first file's, a copied HEVC GOP is noise).
+    gop_clip: Path = request.getfixturevalue(clip)
     smart = render(gop_clip, tmp_path / "smart", **body, quality="high")
     full = render(gop_clip, tmp_path / "full", **body, quality="high", mode="reencode")
     assert smart.render is not None and smart.render["method"] == "smart", smart.render
     assert smart.render["copied_s"] >= 1.0 and smart.render["encoded_s"] > 0
     assert full.render is not None and full.render["method"] == "full"
+    # A trim keeps the input's codec, smart or not.
+    codec = "hevc" if clip == "hevc_clip" else "h264"
+    assert codec_of(smart.output) == codec_of(full.output) == codec
 
     smart_times, smart_frames = frames(smart.output)
     full_times, _ = frames(full.output)
@@ -145,3 +165,35 @@ def test_a_smart_render_that_does_not_verify_falls_back_to_the_full_re_encode(
     assert "output_mismatch" in rendered.render["reason"]
     times, _ = frames(rendered.output)
     assert len(times) == round(2.8 * FPS)
+
+
+def test_an_hevc_mkv_input_is_re_encoded_in_hevc_and_says_why(tmp_path: Path) -> None:
+    mkv = make_video(tmp_path / "hevc.mkv", duration_s=3.0, width=320, height=180, codec="libx265", gop_frames=25)
+    plan = render(mkv, tmp_path / "out", start_s=0.4, end_s=2.6)
+    assert plan.render is not None and plan.render["method"] == "full"
+    assert "MP4/MOV inputs only" in plan.render["reason"]
+    times, _ = frames(plan.output)
+    assert len(times) == round(2.2 * FPS) and codec_of(plan.output) == "hevc"
+
+
+def test_open_hevc_gops_are_re_encoded_not_copied_and_it_says_why(tmp_path: Path) -> None:
+    # x265's default: every keyframe after the first is a CRA whose leading pictures are shown before
+    # it and reference the GOP before. Copied from its DTS, a GOP would lose them (4 frames of 70).
+    src = make_video(
+        tmp_path / "open.mp4", duration_s=5.0, width=320, height=180, codec="libx265", gop_frames=25, open_gop=True
+    )
+    index = read_index(src, LIMITS)
+    assert index is not None and len(index.keyframes) == 1 and index.open_keyframes == 4
+    plan = render(src, tmp_path / "out", start_s=0.6, end_s=3.4)
+    assert plan.render is not None and plan.render["method"] == "full"
+    assert "4 of the input's keyframes open a GOP" in plan.render["reason"]
+    times, _ = frames(plan.output)
+    assert times == [round(n / FPS, 4) for n in range(round(2.8 * FPS))]
+
+
+def test_the_index_of_an_hevc_input_has_its_profile_level_tier_and_closed_gops(hevc_clip: Path) -> None:
+    index = read_index(hevc_clip, LIMITS)
+    assert index is not None and (index.codec, index.profile, index.high_tier) == ("hevc", "Main", False)
+    # general_level_idc: 30 times the level x265 chose for 320x180 at 25 fps (2.0).
+    assert index.level == 60
+    assert [k.pts_s for k in index.keyframes] == [0.0, 1.0, 2.0, 3.0, 4.0] and index.open_keyframes == 0

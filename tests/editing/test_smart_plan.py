@@ -29,6 +29,11 @@ def index(duration_s: float = 6.0, gop_s: float = 1.0, **changes: object) -> Str
     return StreamIndex(**{**base.__dict__, **changes})  # type: ignore[arg-type]
 
 
+def hevc_index(**changes: object) -> StreamIndex:
+    """The same stream coded as HEVC Main, level 3.1 (general_level_idc 93)."""
+    return index(**{"codec": "hevc", "profile": "Main", "level": 93, **changes})
+
+
 def media(codec: str = "h264", rotation: int = 0, audio: bool = True) -> MediaInfo:
     video = VideoInfo(codec=codec, width=320, height=180, fps=25.0, rotation=rotation, pix_fmt="yuv420p", bit_depth=8)
     sound = AudioInfo(codec="aac", sample_rate=48000, channels=1) if audio else None
@@ -116,6 +121,57 @@ def test_piece_encoder_keeps_the_source_profile_level_and_time_base() -> None:
     assert args[args.index("-video_track_timescale") + 1] == "12800"
 
 
+def test_an_hevc_plan_copies_each_stretch_with_its_parameter_sets_then_joins_only_written_files(
+    tmp_path: Path,
+) -> None:
+    plan = plan_trim(trim(start_s=1.2, end_s=4.6), media("hevc"), Path("/in/src.mp4"), tmp_path, index=hevc_index())
+    assert plan.render == {"method": "smart", "copied_s": 2.0, "encoded_s": 1.4, "reason": None}
+    [encode] = plan.passes
+    assert encode.count("libx265") == 2
+    # The copied GOPs: read from a one-entry concat list, the source's hvcC sets put before each IRAP.
+    copy_list = tmp_path / "copy0.ffconcat"
+    assert plan.files[copy_list].splitlines()[1:] == [
+        "file '/in/src.mp4'",
+        "inpoint 2.000000",
+        "outpoint 3.920000",
+        "duration 2.000000",
+    ]
+    copy = encode.index(str(copy_list))
+    assert encode[copy:].index("hevc_mp4toannexb") < encode[copy:].index(str(tmp_path / "copy0.mp4"))
+    assert encode.count("hev1") == 3
+    assert plan.files[tmp_path / "pieces.ffconcat"].splitlines()[1:] == [
+        f"file '{tmp_path / 'piece0.mp4'}'",
+        "duration 0.800000",
+        f"file '{tmp_path / 'copy0.mp4'}'",
+        "duration 2.000000",
+        f"file '{tmp_path / 'piece1.mp4'}'",
+        "duration 0.600000",
+    ]
+    assert plan.args[plan.args.index("-c:v") + 1] == "copy" and plan.args[plan.args.index("-tag:v") + 1] == "hev1"
+    assert plan.expect is not None and plan.expect.video_codec == "hevc"
+    assert plan.fallback is not None and "libx265" in plan.fallback.args
+
+
+def test_hevc_pieces_keep_the_source_profile_level_tier_and_carry_their_parameter_sets() -> None:
+    args = piece_encode_args(hevc_index(level=123, high_tier=True), "high")
+    assert args[args.index("-c:v") + 1] == "libx265" and args[args.index("-profile:v") + 1] == "main"
+    params = args[args.index("-x265-params") + 1].split(":")
+    assert {"repeat-headers=1", "level-idc=4.1", "high-tier=1"} <= set(params)
+    assert args[args.index("-tag:v") + 1] == "hev1"
+    assert args[args.index("-video_track_timescale") + 1] == "12800"
+    main_tier = piece_encode_args(hevc_index(level=93), "high")
+    assert "level-idc=3.1:high-tier=0" in main_tier[main_tier.index("-x265-params") + 1]
+
+
+@pytest.mark.parametrize(("fmt", "codec", "encoder"), [("mp4", "hevc", "libx265"), ("webm", "hevc", "libvpx-vp9")])
+def test_a_full_re_encode_keeps_an_hevc_input_in_hevc_where_the_format_holds_it(
+    fmt: str, codec: str, encoder: str, tmp_path: Path
+) -> None:
+    req = trim(start_s=1, end_s=4, mode="reencode", format=fmt)
+    plan = plan_trim(req, media(codec), Path("/in/src.mp4"), tmp_path, index=hevc_index())
+    assert plan.args[plan.args.index("-c:v") + 1] == encoder
+
+
 @pytest.mark.parametrize(
     ("req", "info", "idx", "reason"),
     [
@@ -123,15 +179,24 @@ def test_piece_encoder_keeps_the_source_profile_level_and_time_base() -> None:
         (trim(start_s=1, end_s=4, watermark=VisibleWatermark(text="x")), media(), index(), "watermark"),
         (trim(start_s=1, end_s=4, format="webm"), media(), index(), "format webm"),
         (trim(start_s=1, end_s=4), media(), None, "not indexed"),
-        (trim(start_s=1, end_s=4), media(), index(codec="vp9"), "H.264 only"),
+        (trim(start_s=1, end_s=4), media(), index(codec="vp9"), "H.264 and HEVC only"),
         (trim(start_s=1, end_s=4), media(), index(container="matroska,webm"), "MP4/MOV inputs only"),
         (trim(start_s=1, end_s=4), media(), index(profile="High 10"), "profile High 10"),
         (trim(start_s=1, end_s=4), media(), index(pix_fmt="yuv422p"), "pixel format"),
+        (trim(start_s=1, end_s=4), media("hevc"), hevc_index(profile="Main 10"), "HEVC profile Main 10"),
+        (trim(start_s=1, end_s=4), media("hevc"), hevc_index(pix_fmt="yuv420p10le"), "pixel format"),
         (trim(start_s=1, end_s=4), media(), index(width=321), "odd frame size"),
         (trim(start_s=1, end_s=4), media(rotation=90), index(), "rotated"),
         (trim(start_s=1, end_s=4), media(), index(frame_s=None), "variable frame rate"),
         (trim(start_s=1, end_s=4), media(), index(lead_s=0.5), "starts after"),
         (trim(start_s=1.1, end_s=1.9), media(), index(), "no whole GOP"),
+        # An open-GOP HEVC source (x265's default): only its first keyframe is a place to cut.
+        (
+            trim(start_s=1.2, end_s=4.6),
+            media("hevc"),
+            hevc_index(keyframes=index().keyframes[:1], open_keyframes=5),
+            "5 of the input's keyframes open a GOP",
+        ),
     ],
 )
 def test_anything_that_does_not_fit_falls_back_to_a_full_re_encode_and_says_why(

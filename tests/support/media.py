@@ -42,6 +42,7 @@ def make_video(
     rotation: int = 0,
     sample_rate: int = 48000,
     gop_frames: int | None = None,
+    open_gop: bool = False,
 ) -> Path:
     """A testsrc2 video (plus a 440 Hz sine when `audio`), encoded as fast as possible.
 
@@ -50,6 +51,9 @@ def make_video(
     `width`x`height`.
     `gop_frames` (libx264): a keyframe every that many frames, with B-frames, as a camera or an encoder
     at its defaults would write (ultrafast otherwise: one keyframe, no B-frames).
+    With libx265, `gop_frames` gives closed GOPs of that length coded with 32-pixel CTUs (x265's default
+    is 64: a piece re-encoded at its defaults has other parameter sets), or open GOPs (CRA pictures with
+    leading pictures, x265's default) with `open_gop`.
     """
     container = container or path.suffix.lstrip(".") or "mp4"
     codec = codec or ("libvpx-vp9" if container == "webm" else "libx264")
@@ -61,6 +65,13 @@ def make_video(
         args += ["-preset", "veryfast", "-g", str(gop_frames), "-keyint_min", str(gop_frames), "-bf", "2"]
     elif codec == "libx264":
         args += ["-preset", "ultrafast"]
+    elif codec == "libx265":
+        params = ["log-level=error"]
+        if gop_frames:
+            params += [f"keyint={gop_frames}", f"min-keyint={gop_frames}", "scenecut=0", "ctu=32"]
+            # x265's open GOPs at 4 B-frames put leading (RASL) pictures after each CRA.
+            params += ["bframes=4"] if open_gop else ["bframes=3", "open-gop=0"]
+        args += ["-preset", "veryfast", "-tag:v", "hvc1", "-x265-params", ":".join(params)]
     elif codec == "libvpx-vp9":
         args += ["-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"]
     if audio:

@@ -14,6 +14,7 @@ from videoapi.media.encoding import (
     CONTENT_TYPES,
     COPYABLE,
     OUTPUT_CODECS,
+    Codec,
     audio_args,
     container_flags,
     encode_args,
@@ -131,6 +132,11 @@ def plan_trim(
             )
             return dataclasses.replace(smart, fallback=full)
         reason = "no whole GOP lies inside the kept ranges"
+        if index.open_keyframes:
+            reason += (
+                f" ({index.open_keyframes} of the input's keyframes open a GOP whose leading pictures need"
+                " the one before; only closed GOPs are copied)"
+            )
     plan = _plan_single(req, media, src, out_dir, ranges)
     return dataclasses.replace(plan, render=render_report("full", 0.0, plan.duration_s, reason))
 
@@ -156,16 +162,24 @@ def _plan_single(req: TrimRequest, media: MediaInfo, src: Path, out_dir: Path, r
         args = [*head, "-map", "0:v:0", "-map", "0:a:0?"]
         if vf := normalise_filter(media):
             args += ["-vf", vf]
-        args += encode_args(container, req.quality) + container_flags(container, out)
-        expect = _encoded_expect(media, container)
+        codec = trim_codec(req, media)
+        args += encode_args(container, req.quality, codec) + container_flags(container, out)
+        expect = _encoded_expect(media, container, codec)
     poster = out_dir / "poster.jpg"
     return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration, expect=expect)
 
 
-def _encoded_expect(media: MediaInfo, container: str) -> Expected:
-    """A re-encode of the input's frames: its displayed size made even, the container's codecs."""
+def trim_codec(req: TrimRequest, media: MediaInfo) -> Codec | None:
+    """The video codec a trim re-encodes to: HEVC for an HEVC input into MP4 (a trim keeps the codec, and
+    smart rendering can then copy its GOPs), else None (the format's default: H.264, VP9 in WebM)."""
+    return "hevc" if req.format == "mp4" and media.video is not None and media.video.codec == "hevc" else None
+
+
+def _encoded_expect(media: MediaInfo, container: str, codec: str | None = None) -> Expected:
+    """A re-encode of the input's frames: its displayed size made even, the container's (or `codec`'s) codecs."""
     assert media.video is not None
     video_codec, audio_codec = OUTPUT_CODECS[container]
+    video_codec = codec or video_codec
     return Expected(
         size=(even(media.video.width), even(media.video.height)),
         video_codec=video_codec,
@@ -194,10 +208,11 @@ def _plan_segments(
     container = req.format
     out = out_dir / f"output.{container}"
     args += ["-filter_complex", graph, "-map", "[v]"] + (["-map", "[a]"] if has_audio else [])
-    args += encode_args(container, req.quality) + container_flags(container, out)
+    codec = trim_codec(req, media)
+    args += encode_args(container, req.quality, codec) + container_flags(container, out)
     # The first frame of input 0 is the first frame of the output.
     poster = out_dir / "poster.jpg"
-    expect = _encoded_expect(media, container)
+    expect = _encoded_expect(media, container, codec)
     return Plan([*args, *poster_args(poster)], out, poster, CONTENT_TYPES[container], duration_s, expect=expect)
 
 

@@ -36,7 +36,7 @@ class TrimRequest(CommonOptions, forbid_unknown_fields=True, kw_only=True):
     mode: Literal["accurate", "fast", "reencode"] = "accurate"
     """`accurate` cuts on the exact frame: it copies the GOPs that lie wholly inside the ranges and
     re-encodes only the partial GOPs at the cuts when the input's video fits the output (smart
-    rendering, H.264 MP4), else it re-encodes everything; `reencode` always re-encodes everything;
+    rendering, H.264 or HEVC MP4), else it re-encodes everything; `reencode` always re-encodes everything;
     `fast` copies streams from the keyframe at or before `start_s` (no quality loss, may start slightly
     early; one range only). `result.render` says how an accurate or reencode trim was rendered."""
     format: Format = "mp4"

@@ -17,6 +17,7 @@ OutputFormat = Literal["mp4", "webm", "mov", "gif", "hls"]
 """What the kinds with full output options (transcode, composite) write; gif and hls: transcode only."""
 
 X264 = {"low": ("veryfast", "28"), "medium": ("veryfast", "23"), "high": ("medium", "18")}
+X265 = {"low": ("veryfast", "32"), "medium": ("veryfast", "28"), "high": ("fast", "22")}
 VP9 = {"low": ("5", "38"), "medium": ("4", "33"), "high": ("2", "26")}
 AUDIO_BITRATE = {"low": "96k", "medium": "128k", "high": "192k"}
 POSTER_MAX_HEIGHT = 720
@@ -72,7 +73,7 @@ CODECS: dict[str, VideoCodec] = {
         "hevc", "libx265", frozenset({"mp4", "mov", "hls"}), "yuv420p",
         {
             q: ["-preset", p, "-crf", crf, "-tag:v", "hvc1", "-x265-params", "log-level=error"]
-            for q, (p, crf) in {"low": ("veryfast", "32"), "medium": ("veryfast", "28"), "high": ("fast", "22")}.items()
+            for q, (p, crf) in X265.items()
         },
     ),
     "av1": VideoCodec(

@@ -51,6 +51,11 @@ class StreamIndex:
     """How far the first frame lies after the file's start (where ffmpeg's `-ss 0` is)."""
     keyframes: tuple[Keyframe, ...]
     """Keyframes a copy may start at: no later packet shows before them (open-GOP I-frames excluded)."""
+    open_keyframes: int = 0
+    """Keyframes left out of `keyframes`: pictures decoded after them are shown before them (an open
+    GOP: H.264 recovery points, HEVC CRA pictures with leading pictures)."""
+    high_tier: bool = False
+    """HEVC: the stream is coded in the High tier (read from its hvcC record)."""
 
 
 def clean_keyframes(packets: Iterable[tuple[int, int | None, bool]], time_base: Fraction) -> list[Keyframe]:
@@ -109,6 +114,7 @@ def read_index(path: Path, limits: LimitSettings) -> StreamIndex | None:
             for option, attr in _COLOR_ATTRS.items()
             if (names := _COLOR_NAMES[option]) and (value := _number(getattr(cc, attr, None))) in names
         }
+        keyframes = clean_keyframes(packets, time_base)
         return StreamIndex(
             container=container.format.name,
             codec=cc.name,
@@ -124,7 +130,9 @@ def read_index(path: Path, limits: LimitSettings) -> StreamIndex | None:
             end_s=end_s,
             origin_s=origin_s,
             lead_s=origin_s - file_start_s,
-            keyframes=tuple(clean_keyframes(packets, time_base)),
+            keyframes=tuple(keyframes),
+            open_keyframes=sum(key for _, _, key in packets) - len(keyframes),
+            high_tier=cc.name == "hevc" and _hvcc_high_tier(bytes(cc.extradata or b"")),
         )
 
 
@@ -148,6 +156,12 @@ _COLOR_NAMES: dict[str, dict[int, str]] = {
     "-colorspace": {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"},
     "-color_range": {1: "tv", 2: "pc"},
 }
+
+
+def _hvcc_high_tier(extradata: bytes) -> bool:
+    # HEVCDecoderConfigurationRecord: version 1, then general_profile_space(2) general_tier_flag(1)
+    # general_profile_idc(5). Annex B extradata (start codes) carries no record: Main tier assumed.
+    return len(extradata) > 1 and extradata[0] == 1 and bool(extradata[1] & 0x20)
 
 
 def _number(value: object) -> int | None:
