@@ -227,6 +227,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ErrorCode("idempotency_in_flight", 409, "A request with this Idempotency-Key is still running; retry later."),
     ErrorCode("idempotency_key_reused", 409, "This Idempotency-Key was used with a different request."),
     ErrorCode("input_no_audio", 422, "An input that must carry sound has no audio stream."),
+    ErrorCode("no_face_found", 422, "Lip sync found no frontal face in the video on any sampled frame."),
     ErrorCode("input_no_media", 422, "The input has no video stream."),
     ErrorCode("input_not_image", 422, "A still image is needed where a video was given."),
     ErrorCode("input_not_video", 422, "A video is needed where the input has none."),
