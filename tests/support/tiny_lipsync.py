@@ -33,6 +33,6 @@ def lipsync_registry(root: Path, model: Path, extra: str = "") -> Path:
     path.write_text(
         '[defaults]\nlipsync = "tiny-lips"\n'
         f'[models.tiny-lips]\nkinds = ["lipsync"]\narchitecture = "wav2lip"\nsource = "{model}"\n'
-        'weights = "wav2lip_gan.pth"\nlicence = "test"\n' + extra
+        'licence = "test"\n' + extra
     )
     return path

@@ -184,7 +184,8 @@ def plan_lipsync(req: LipsyncRequest, sources: Sequence[Source], out_dir: Path, 
 def face_track(found: Analysis, width: int, height: int) -> list[PixelBox | None]:
     """The face crop of each frame of `found`: the biggest face of each sample, averaged with up to
     `SMOOTH_SAMPLES` neighbours each side (same shot, all with a face), interpolated linearly between
-    two samples with a face in the same shot, else the nearest sample's (None when it has no face)."""
+    two samples with a face in the same shot, else the nearer sample's of the frame's shot (None when it has
+    no face)."""
     samples = sorted(found.faces)
     shot = _shots(found)
     faces = {n: found.faces[n][0] for n in samples if found.faces[n]}
@@ -212,8 +213,9 @@ def face_track(found: Analysis, width: int, height: int) -> list[PixelBox | None
             t = (frame - before) / (after - before)
             box = Box(*(getattr(a, f) + (getattr(b, f) - getattr(a, f)) * t for f in ("cx", "cy", "w", "h")))
         else:
-            nearest = before if after >= found.frames or frame - before <= after - frame else after
-            box = smoothed.get(nearest) if shot(nearest) == shot(frame) else None
+            # The nearer sample of the frame's own shot decides (the one before on a tie).
+            near = sorted((abs(frame - s), s) for s in (before, after) if s < found.frames and shot(s) == shot(frame))
+            box = smoothed.get(near[0][1]) if near else None
         if box is not None:
             boxes[frame] = crop_box(box.cx * width, box.cy * height, box.w * width, box.h * height, width, height)
     return boxes

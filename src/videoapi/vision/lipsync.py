@@ -79,8 +79,9 @@ def crop_box(cx: float, cy: float, w: float, h: float, width: int, height: int) 
 def mouth_mask(height: int, width: int) -> np.ndarray:
     """(height, width, 1) float32 blend weights of a crop: 1 over the mouth and chin, 0 above `MASK_TOP`
     and at the crop's border, ramped over `FEATHER` between (no seam where the face is pasted)."""
-    ys = (np.arange(height) + 0.5) / height
-    xs = (np.arange(width) + 0.5) / width
+    # 0 on the first and last row and column: the crop's border keeps the source exactly.
+    ys = np.arange(height) / max(height - 1, 1)
+    xs = np.arange(width) / max(width - 1, 1)
     vertical = np.clip((ys - MASK_TOP) / FEATHER, 0, 1) * np.clip((1 - ys) / FEATHER, 0, 1)
     horizontal = np.clip(xs / FEATHER, 0, 1) * np.clip((1 - xs) / FEATHER, 0, 1)
     return (vertical[:, None] * horizontal[None, :]).astype(np.float32)[:, :, None]
