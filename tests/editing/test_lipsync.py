@@ -129,7 +129,11 @@ def test_audio_longer_than_the_video_plays_it_forwards_then_backwards(
 def test_narration_text_is_spoken_and_the_output_lasts_as_long_as_the_speech(
     api: Api, uploaded: dict[str, str], tmp_path: Path
 ) -> None:
-    body = {"input": {"asset_id": uploaded["face"]}, "narration": {"text": "hello there", "voice": "en"}}
+    body = {
+        "input": {"asset_id": uploaded["face"]},
+        "narration": {"text": "hello there", "voice": "en"},
+        "watermark": {"text": "demo"},  # drawn in the same pass as the encode of the fed frames
+    }
     task, out = lipsync(api, body, tmp_path)
     video_s, audio_s, _, _ = streams(out)
     spoken_s = task["result"]["lipsync"]["audio_s"]

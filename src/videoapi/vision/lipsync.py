@@ -18,6 +18,7 @@ they leave as raw I420 bytes, which the edit's single ffmpeg pass encodes and mu
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,13 +240,11 @@ class LipSync:
     def __init__(self, job: LipSyncJob) -> None:
         import torch
 
-        from videoapi.vision.wav2lip import load_model
-
         if job.threads > 0:
             torch.set_num_threads(job.threads)
         self.job = job
         self.torch = torch
-        self.model = load_model(job.model_folder, job.weights, job.device)
+        self.model = _model(job.model_folder, job.weights, job.device)
         self.mel = melspectrogram(read_audio(job.audio))
         self.frames = output_frames(job.audio_s, job.fps)
         self.source = SourceFrames(job.video, job.fps)
@@ -275,6 +274,22 @@ class LipSync:
 
     def close(self) -> None:
         self.source.close()
+
+
+_LOADED: dict[tuple[Path, str | None, str], Any] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _model(folder: Path, weights: str | None, device: str) -> Any:
+    """The generator of `folder`, loaded once and kept (the last one only: one model serves a server)."""
+    from videoapi.vision.wav2lip import load_model
+
+    key = (folder, weights, device)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED.clear()
+            _LOADED[key] = load_model(folder, weights, device)
+        return _LOADED[key]
 
 
 async def lipsync_frames(job: LipSyncJob, on_frames: Callable[[int], None] | None = None) -> AsyncIterator[bytes]:
