@@ -183,3 +183,16 @@ def test_the_models_listing_shows_the_lipsync_model_and_its_licence(api: Api) ->
     assert tiny["licence"] == "test"
     absent = next(m for m in listing if m["name"] == "absent-lips")
     assert absent["status"] == "missing" and "videoapi models download absent-lips" in absent["install_hint"]
+
+
+def test_a_batch_takes_lipsync_items_and_names_the_bad_one(api: Api, uploaded: dict[str, str]) -> None:
+    good = {"input": {"asset_id": uploaded["face"]}, "audio": {"asset_id": uploaded["short_speech"]}}
+    bad = {"input": {"asset_id": uploaded["face"]}}
+    items = [{"kind": "lipsync", "request": good}, {"kind": "edit.lipsync", "request": bad}]
+    problem = assert_problem(api.post("/v1/video/batch/edit", json={"items": items}), 422, "invalid_request")
+    assert problem["errors"][0]["field"] == "items[1].request.audio"
+
+    resp = api.post("/v1/video/batch/edit", json={"items": [items[0], {"kind": "edit.lipsync", "request": good}]})
+    assert resp.status_code == 202, resp.text
+    tasks = [api.wait(task_id, timeout_s=180) for task_id in resp.json()["task_ids"]]
+    assert [t["status"] for t in tasks] == ["succeeded", "succeeded"], tasks
