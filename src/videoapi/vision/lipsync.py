@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,14 +292,12 @@ def _model(folder: Path, weights: str | None, device: str) -> Any:
         return _LOADED[key]
 
 
-async def lipsync_frames(job: LipSyncJob, on_frames: Callable[[int], None] | None = None) -> AsyncIterator[bytes]:
+async def lipsync_frames(job: LipSyncJob) -> AsyncIterator[bytes]:
     """The output's raw I420 frames, `BATCH` at a time, rendered in a worker thread as they are asked for."""
     engine = await asyncio.to_thread(LipSync, job)
     try:
         for first in range(0, engine.frames, BATCH):
             end = min(engine.frames, first + BATCH)
             yield await asyncio.to_thread(engine.render, first, end)
-            if on_frames is not None:
-                on_frames(end)
     finally:
         engine.close()

@@ -42,6 +42,8 @@ MAX_ABS = 4.0
 MEL_STEP = 16
 """Mel frames in one window (80 mel frames a second: 0.2 s)."""
 MELS_PER_S = SAMPLE_RATE / HOP
+STFT_BLOCK = 4096
+"""Spectrogram frames computed at a time (about 50 s of audio, 26 MB of windows)."""
 CONFIG_FILE = "config.json"
 
 
@@ -230,9 +232,13 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
     padded = np.pad(emphasised, pad, mode="reflect")
     frames = 1 + (padded.size - N_FFT) // HOP
     window = np.hanning(WIN + 1)[:-1]  # periodic Hann, as scipy's get_window("hann", 800)
-    index = np.arange(N_FFT)[None, :] + HOP * np.arange(frames)[:, None]
-    spectrum = np.abs(np.fft.rfft(padded[index] * window, axis=1)).T
-    mel = mel_basis() @ spectrum
+    basis = mel_basis()
+    mel = np.empty((N_MELS, frames))
+    # In blocks of frames: a whole hour at once would be gigabytes of overlapping windows.
+    for first in range(0, frames, STFT_BLOCK):
+        count = min(STFT_BLOCK, frames - first)
+        index = np.arange(N_FFT)[None, :] + HOP * np.arange(first, first + count)[:, None]
+        mel[:, first : first + count] = basis @ np.abs(np.fft.rfft(padded[index] * window, axis=1)).T
     min_level = np.exp(MIN_LEVEL_DB / 20 * np.log(10))
     db = 20 * np.log10(np.maximum(min_level, mel)) - REF_LEVEL_DB
     scaled = (2 * MAX_ABS) * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MAX_ABS
