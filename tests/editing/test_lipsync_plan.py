@@ -75,6 +75,19 @@ def test_an_original_checkpoint_loads_through_the_loader_and_predicts_a_face(tmp
     assert 36_000_000 < sum(p.numel() for p in full.parameters()) < 36_600_000
 
 
+def test_safetensors_weights_load_the_same_model(tmp_path: Path) -> None:
+    import torch
+
+    from tests.support.tiny_lipsync import build_tiny_wav2lip
+    from videoapi.vision.wav2lip import load_model
+
+    pth = load_model(build_tiny_wav2lip(tmp_path / "pth", seed=3), "wav2lip_gan.pth")
+    safe = load_model(build_tiny_wav2lip(tmp_path / "st", name="model.safetensors", seed=3))  # found unnamed
+    audio, faces = torch.zeros(1, 1, 80, 16), torch.rand(1, 6, 96, 96)
+    with torch.inference_mode():
+        assert torch.equal(pth(audio, faces), safe(audio, faces))
+
+
 def test_the_crop_has_even_corners_and_stays_in_the_frame() -> None:
     box = crop_box(50.0, 40.0, 40.0, 40.0, 120, 90)
     assert box is not None
