@@ -42,13 +42,18 @@ CREATED_BY = {
     "/v1/admin/keys": "KEY_ID",
 }
 PATH_PLACEHOLDER = re.compile(r"/([A-Z][A-Z0-9_]*)(?=/|$)")
-NEEDS_MODEL_WEIGHTS = ("/v1/video/generate/text-to-video", "/v1/video/generate/image-to-video")
+NEEDS_MODEL_WEIGHTS = (
+    "/v1/video/generate/text-to-video",
+    "/v1/video/generate/image-to-video",
+    "/v1/video/edit/lipsync",
+)
 
 
 def needs_model_weights(example: Example) -> bool:
     """Text/image-to-video, style transfer with a diffusion style (it has a prompt), alone or as pipeline
     steps (tests/pipelines/test_pipeline_example.py runs the pipeline with a tiny model), and background
-    replacement with a model's matte (tests/editing/test_background_matting.py runs it with tiny models)."""
+    replacement with a model's matte (tests/editing/test_background_matting.py runs it with tiny models), and
+    lip sync (tests/editing/test_lipsync.py runs it with a tiny Wav2Lip)."""
     if example.path == "/v1/video/pipelines":
         steps = example.body.get("steps", [])
         kinds = {s["kind"] for s in steps}

@@ -275,6 +275,7 @@ CATALOGUE: tuple[ErrorCode, ...] = (
     ),
     ErrorCode("model_required", 422, "No default model is configured for this kind; name one in `model`."),
     ErrorCode("moderation_blocked", 422, "A prompt, text or output frame was blocked by moderation."),
+    ErrorCode("no_face_found", 422, "Lip sync found no frontal face in the video on any sampled frame."),
     ErrorCode("no_gpu", 500, "The model is configured for CUDA but the worker has no GPU."),
     ErrorCode("no_webhook_url", 422, "The task has no webhook URL to redeliver to."),
     ErrorCode("not_found", 404, "No such route or resource."),

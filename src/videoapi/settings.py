@@ -347,7 +347,8 @@ class GenerationSettings(Base):
     cache_memory_fraction: float = 0.9
     """On CUDA, also evict loaded pipelines while more than this fraction of GPU memory is allocated."""
     cpu_threads: int = 0
-    """torch intra-op threads on the CPU device, for generation and for neural narration voices; 0: torch's default."""
+    """torch intra-op threads on the CPU device, for generation, neural narration voices and lip sync; 0: torch's
+    default."""
 
 
 class SpeechSettings(Base):

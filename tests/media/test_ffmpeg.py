@@ -202,3 +202,63 @@ def test_ffmpeg_dies_when_the_worker_process_is_killed() -> None:
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+RAW_IN = ["-f", "rawvideo", "-pix_fmt", "gray", "-s", "16x16", "-framerate", "10", "-i", "pipe:0"]
+
+
+async def test_a_feed_is_encoded_as_it_comes_and_closed_at_its_end(tmp_path: Path) -> None:
+    async def frames():  # type: ignore[no-untyped-def]
+        for n in range(12):
+            yield bytes([n * 20]) * 256
+
+    out = tmp_path / "fed.mkv"
+    await run_ffmpeg([*RAW_IN, "-c:v", "ffv1", str(out)], duration_s=1.2, timeout_s=30, feed=frames())
+    import av
+
+    with av.open(str(out)) as c:
+        shades = [int(f.to_ndarray()[0, 0]) for f in c.decode(video=0)]
+    assert shades == [n * 20 for n in range(12)]
+
+
+async def test_a_feed_that_fails_stops_ffmpeg_and_its_error_propagates(tmp_path: Path) -> None:
+    closed = []
+
+    async def frames():  # type: ignore[no-untyped-def]
+        try:
+            yield b"\0" * 256
+            raise ProcessingError("the model failed", code="processing_failed")
+        finally:
+            closed.append(True)
+
+    with pytest.raises(ProcessingError, match="the model failed"):
+        await run_ffmpeg([*RAW_IN, "-f", "null", "-"], duration_s=1.0, timeout_s=30, feed=frames())
+    assert closed == [True] and not ffmpeg_children()
+
+
+async def test_ffmpeg_failing_early_ends_the_feed_and_reports_ffmpeg_s_error(tmp_path: Path) -> None:
+    sent = []
+
+    async def frames():  # type: ignore[no-untyped-def]
+        for _ in range(10_000):  # far more than the pipe holds: ffmpeg is gone long before
+            sent.append(1)
+            yield b"\0" * 65536
+
+    bad = [
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        "-s",
+        "16x16",
+        "-i",
+        "pipe:0",
+        "-c:v",
+        "no-such-codec",
+        "-f",
+        "null",
+        "-",
+    ]
+    with pytest.raises(ProcessingError):
+        await run_ffmpeg(bad, duration_s=1.0, timeout_s=30, feed=frames())
+    assert len(sent) < 10_000 and not ffmpeg_children()

@@ -89,3 +89,52 @@ def test_models_list_and_download_know_vision_models(tmp_path: Path, monkeypatch
     assert "videoapi models download people" in listed.output
     local = CliRunner().invoke(main, ["models", "download", "local-sam"])
     assert local.exit_code == 1 and "nothing to download" in local.output
+
+
+def test_the_shipped_lipsync_default_is_the_original_wav2lip_checkpoint_with_its_licence() -> None:
+    settings = load_settings(environ={"VIDEOAPI_GENERATION__MODELS_FILE": str(REPO / "config" / "models.toml")})
+    models, defaults = load_vision_models(settings)
+    spec = models[defaults["lipsync"]]
+    assert spec.architecture == "wav2lip" and spec.weights == "checkpoints/wav2lip_gan.pth"
+    assert "non-commercial" in spec.licence
+
+
+def test_a_wav2lip_folder_is_installed_with_its_weights_file_alone(tmp_path: Path) -> None:
+    settings = settings_for(
+        tmp_path,
+        '[models.lips]\nkinds = ["lipsync"]\narchitecture = "wav2lip"\nsource = "./lips"\n'
+        'weights = "checkpoints/wav2lip_gan.pth"\n',
+    )
+    spec = load_vision_models(settings)[0]["lips"]
+    (tmp_path / "lips" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "lips" / "wav2lip.pth").write_bytes(b"")
+    assert vision_weights(settings, spec) is None  # not the file the table names
+    (tmp_path / "lips" / "checkpoints" / "wav2lip_gan.pth").write_bytes(b"")
+    assert vision_weights(settings, spec) == tmp_path / "lips"  # no config.json needed: defaults are the original's
+
+
+def test_downloading_a_wav2lip_model_fetches_only_its_weights_and_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    from videoapi.generation.weights import download_model
+
+    settings = settings_for(
+        tmp_path,
+        '[models.lips]\nkinds = ["lipsync"]\narchitecture = "wav2lip"\nsource = "org/wav2lip-mirror"\n'
+        'weights = "checkpoints/wav2lip_gan.pth"\n',
+    )
+    calls = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo, **kw: calls.append((repo, kw)))
+    download_model(settings, "lips")
+    assert calls == [
+        (
+            "org/wav2lip-mirror",
+            {
+                "revision": None,
+                "local_dir": settings.models_dir / "lips",
+                "allow_patterns": ["checkpoints/wav2lip_gan.pth", "config.json"],
+            },
+        )
+    ]

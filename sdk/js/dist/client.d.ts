@@ -52,12 +52,13 @@ declare class Resource {
     constructor(client: Client);
     protected create<R>(name: RouteName, body: unknown, options?: CreateOptions): Promise<R>;
 }
-export type EditKind = "audio" | "background" | "captions" | "composite" | "reframe" | "subtitles" | "thumbnails" | "transcode" | "trim";
+export type EditKind = "audio" | "background" | "captions" | "composite" | "lipsync" | "reframe" | "subtitles" | "thumbnails" | "transcode" | "trim";
 export type EditRequests = {
     audio: T.AudioRequest;
     background: T.BackgroundRequest;
     captions: T.CaptionsRequest;
     composite: T.CompositeRequest;
+    lipsync: T.LipsyncRequest;
     reframe: T.ReframeRequest;
     subtitles: T.SubtitlesRequest;
     thumbnails: T.ThumbnailsRequest;
@@ -75,6 +76,7 @@ export declare class Edit extends Resource {
     /** Compose clips, images, colours, text and audio on tracks, with transitions. */
     composite(request: T.CompositeRequest, options?: CreateOptions): Promise<T.TaskOut>;
     /** Crop to another aspect (9:16...) with a virtual camera that follows the subject. */
+    lipsync(request: T.LipsyncRequest, options?: CreateOptions): Promise<T.TaskOut>;
     reframe(request: T.ReframeRequest, options?: CreateOptions): Promise<T.TaskOut>;
     /** Burn in subtitles (SRT, WebVTT or segments) or add them as a soft track. */
     subtitles(request: T.SubtitlesRequest, options?: CreateOptions): Promise<T.TaskOut>;

@@ -40,6 +40,9 @@ export class Edit extends Resource {
         return this.create("edit.composite", request, options);
     }
     /** Crop to another aspect (9:16...) with a virtual camera that follows the subject. */
+    lipsync(request, options) {
+        return this.create("edit.lipsync", request, options);
+    }
     reframe(request, options) {
         return this.create("edit.reframe", request, options);
     }

@@ -17,6 +17,8 @@ export declare const ROUTES: {
     readonly "edit.captions.estimate": Route;
     readonly "edit.composite": Route;
     readonly "edit.composite.estimate": Route;
+    readonly "edit.lipsync": Route;
+    readonly "edit.lipsync.estimate": Route;
     readonly "edit.reframe": Route;
     readonly "edit.reframe.estimate": Route;
     readonly "edit.subtitles": Route;

@@ -76,12 +76,13 @@ class Resource {
   }
 }
 
-export type EditKind = "audio" | "background" | "captions" | "composite" | "reframe" | "subtitles" | "thumbnails" | "transcode" | "trim";
+export type EditKind = "audio" | "background" | "captions" | "composite" | "lipsync" | "reframe" | "subtitles" | "thumbnails" | "transcode" | "trim";
 export type EditRequests = {
   audio: T.AudioRequest;
   background: T.BackgroundRequest;
   captions: T.CaptionsRequest;
   composite: T.CompositeRequest;
+  lipsync: T.LipsyncRequest;
   reframe: T.ReframeRequest;
   subtitles: T.SubtitlesRequest;
   thumbnails: T.ThumbnailsRequest;
@@ -108,6 +109,10 @@ export class Edit extends Resource {
     return this.create("edit.composite", request, options);
   }
   /** Crop to another aspect (9:16...) with a virtual camera that follows the subject. */
+  lipsync(request: T.LipsyncRequest, options?: CreateOptions): Promise<T.TaskOut> {
+    return this.create("edit.lipsync", request, options);
+  }
+
   reframe(request: T.ReframeRequest, options?: CreateOptions): Promise<T.TaskOut> {
     return this.create("edit.reframe", request, options);
   }

@@ -30,6 +30,8 @@ export const ROUTES = {
   "edit.captions.estimate": route("post", "/v1/video/edit/captions/estimate"),
   "edit.composite": route("post", "/v1/video/edit/composite", true),
   "edit.composite.estimate": route("post", "/v1/video/edit/composite/estimate"),
+  "edit.lipsync": route("post", "/v1/video/edit/lipsync", true),
+  "edit.lipsync.estimate": route("post", "/v1/video/edit/lipsync/estimate"),
   "edit.reframe": route("post", "/v1/video/edit/reframe", true),
   "edit.reframe.estimate": route("post", "/v1/video/edit/reframe/estimate"),
   "edit.subtitles": route("post", "/v1/video/edit/subtitles", true),

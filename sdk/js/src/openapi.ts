@@ -439,6 +439,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/video/edit/lipsync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Regenerate the mouth of a face in sync with an audio asset or spoken narration (Wav2Lip)
+         * @description Regenerate the mouth of the face in `input` in sync with `audio` (an asset's audio stream) or
+         *         `narration` (text spoken by text-to-speech); give exactly one. The output lasts as long as the audio:
+         *         a shorter video plays forwards, then backwards, and so on (ping-pong). Frames where no face is found
+         *         pass through unchanged; a video with no face at all fails with `no_face_found`. Needs the registry's
+         *         `[defaults] lipsync` model (Wav2Lip: research and non-commercial use only).
+         */
+        post: operations["edit_lipsync"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/video/edit/lipsync/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Validate a lipsync request and estimate its cost and ETA, creating nothing */
+        post: operations["edit_lipsync_estimate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/video/edit/reframe": {
         parameters: {
             query?: never;
@@ -1740,6 +1781,38 @@ export interface components {
             revoked_at: string | null;
             scopes: string[];
         };
+        /** LipsyncNarration */
+        LipsyncNarration: {
+            pitch?: number | null;
+            rate_wpm?: number | null;
+            text: string;
+            variant?: string | null;
+            voice?: string | null;
+        };
+        /** LipsyncRequest */
+        LipsyncRequest: {
+            audio?: components["schemas"]["InputRef"] | null;
+            destinations?: components["schemas"]["DestinationRef"][] | null;
+            /**
+             * @default mp4
+             * @enum {string}
+             */
+            format?: "mp4" | "webm";
+            input: components["schemas"]["InputRef"];
+            narration?: components["schemas"]["LipsyncNarration"] | null;
+            /**
+             * @default normal
+             * @enum {string}
+             */
+            priority?: "low" | "normal" | "high";
+            /**
+             * @default medium
+             * @enum {string}
+             */
+            quality?: "low" | "medium" | "high";
+            watermark?: components["schemas"]["VisibleWatermark"] | null;
+            webhook_url?: string | null;
+        };
         /** Loudness */
         Loudness: {
             /** @default 11 */
@@ -1754,6 +1827,7 @@ export interface components {
             asr?: components["schemas"]["AsrModelOut"][];
             classical_styles: string[];
             items: components["schemas"]["ModelOut"][];
+            vision?: components["schemas"]["VisionModelOut"][];
             voices?: components["schemas"]["VoiceOut"][];
         };
         /** ModelOut */
@@ -2583,6 +2657,19 @@ export interface components {
             size?: number | null;
             text?: string | null;
         };
+        /** VisionModelOut */
+        VisionModelOut: {
+            architecture: string;
+            default_for: string[];
+            description: string;
+            hardware: string;
+            install_hint: string | null;
+            kinds: string[];
+            licence: string;
+            name: string;
+            source: string;
+            status: string;
+        };
         /** VoiceOut */
         VoiceOut: {
             description: string;
@@ -2648,6 +2735,8 @@ export type KeyCreate = components['schemas']['KeyCreate'];
 export type KeyCreated = components['schemas']['KeyCreated'];
 export type KeyList = components['schemas']['KeyList'];
 export type KeyOut = components['schemas']['KeyOut'];
+export type LipsyncNarration = components['schemas']['LipsyncNarration'];
+export type LipsyncRequest = components['schemas']['LipsyncRequest'];
 export type Loudness = components['schemas']['Loudness'];
 export type ModelList = components['schemas']['ModelList'];
 export type ModelOut = components['schemas']['ModelOut'];
@@ -2698,6 +2787,7 @@ export type UsageRow = components['schemas']['UsageRow'];
 export type VersionOut = components['schemas']['VersionOut'];
 export type VideoClip = components['schemas']['VideoClip'];
 export type VisibleWatermark = components['schemas']['VisibleWatermark'];
+export type VisionModelOut = components['schemas']['VisionModelOut'];
 export type VoiceOut = components['schemas']['VoiceOut'];
 export type WebhookLog = components['schemas']['WebhookLog'];
 export type WebhookSecrets = components['schemas']['WebhookSecrets'];
@@ -3704,6 +3794,84 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CompositeRequest"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EstimateOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    edit_lipsync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LipsyncRequest"];
+            };
+        };
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    edit_lipsync_estimate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LipsyncRequest"];
             };
         };
         responses: {

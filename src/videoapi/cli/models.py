@@ -50,7 +50,10 @@ def _list_vision() -> None:
         weights = vision_weights(settings(), spec)
         kinds = ",".join(spec.kinds)
         default = "".join(f"  (default {k})" for k in spec.kinds if registry.defaults.get(k) == name)
-        click.echo(f"{name:<24} {'installed' if weights else 'missing':<12} {kinds:<28} {spec.source}{default}")
+        licence = f"  ({spec.licence})" if spec.licence else ""
+        click.echo(
+            f"{name:<24} {'installed' if weights else 'missing':<12} {kinds:<28} {spec.source}{default}{licence}"
+        )
         click.echo(f"{'':<24} {'weights: ' + str(weights) if weights else 'install: ' + vision_install_hint(spec)}")
 
 

@@ -170,11 +170,12 @@ async def analyse(
     min_scene_s: float = 0.5,
     faces: bool = False,
     subjects: SubjectDetector | None = None,
+    samples_per_s: float = FACE_SAMPLES_PER_S,
     timeout_s: float,
     max_pixels: int | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> Analysis:
-    """Decode `src` once, downscaled, and run the cut detector on every frame (and, on `FACE_SAMPLES_PER_S`
+    """Decode `src` once, downscaled, and run the cut detector on every frame (and, on `samples_per_s`
     frames a second, the face detector when `faces`, or `subjects` when given)."""
     require_video(media, "analyse")
     assert media.video is not None
@@ -187,7 +188,7 @@ async def analyse(
     args += ["-vf", f"scale={width}:{height}:flags=area", "-fps_mode", "passthrough"]
     args += ["-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
     cut_detector = make_detector(detector, threshold, max(1, round(min_scene_s * fps)))
-    step = max(1, round(fps / FACE_SAMPLES_PER_S))
+    step = max(1, round(fps / samples_per_s))
     expected = max(1, round(media.duration_s * fps))
     result = Analysis()
     batch: list[np.ndarray] = []

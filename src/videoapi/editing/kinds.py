@@ -17,6 +17,14 @@ from videoapi.assets.schemas import InputRef
 from videoapi.editing.audio import AudioRequest, audio_inputs, check_audio, plan_audio
 from videoapi.editing.background import BackgroundRequest, background_inputs, check_background, plan_background
 from videoapi.editing.compile import check_composite, composite_inputs, plan_composite
+from videoapi.editing.lipsync import (
+    LipsyncRequest,
+    check_lipsync,
+    describe_lipsync,
+    lipsync_inputs,
+    plan_lipsync,
+    prepare_lipsync,
+)
 from videoapi.editing.matting import prepare_background
 from videoapi.editing.plan import check_transcode, plan_transcode, plan_trim, trim_ranges
 from videoapi.editing.reframe import ReframeRequest, describe_reframe, plan_reframe, with_camera_path
@@ -166,6 +174,18 @@ def all_kinds() -> list[EditKind]:
             plan_reframe,
             prepare=with_camera_path,
             describe=describe_reframe,
+        ),
+        EditKind(
+            "edit.lipsync",
+            "lipsync",
+            LipsyncRequest,
+            "Regenerate the mouth of a face in sync with an audio asset or spoken narration (Wav2Lip)",
+            lipsync_inputs,
+            plan_lipsync,
+            check_lipsync,
+            prepare=prepare_lipsync,
+            reports_progress=True,
+            describe=describe_lipsync,
         ),
         EditKind(
             "analyze.scenes",

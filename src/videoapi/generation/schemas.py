@@ -146,6 +146,25 @@ class VoiceOut(msgspec.Struct):
     install_hint: str | None
 
 
+class VisionModelOut(msgspec.Struct):
+    """A matting, segmentation or lip-sync model (`edit/background`, `edit/reframe`, `edit/lipsync`)."""
+
+    name: str
+    kinds: list[str]
+    """`matting`, `segmentation` or `lipsync`."""
+    architecture: str
+    description: str
+    hardware: str
+    licence: str
+    """Licence of the weights; Wav2Lip's are for research and non-commercial use only."""
+    source: str
+    """The Hugging Face repository, or `local folder` for weights kept on the server."""
+    status: str
+    """`installed` or `missing` (requests that need a missing model are refused with 503 model_not_installed)."""
+    install_hint: str | None
+    default_for: list[str]
+
+
 class ModelList(msgspec.Struct):
     items: list[ModelOut]
     classical_styles: list[str]
@@ -154,3 +173,5 @@ class ModelList(msgspec.Struct):
     """Speech-recognition models (kind `asr`)."""
     voices: list[VoiceOut] = msgspec.field(default_factory=list)
     """Neural voices for narration (`kinds = ["tts"]`); espeak-ng voices (`espeak:<language>`) are always there."""
+    vision: list[VisionModelOut] = msgspec.field(default_factory=list)
+    """Matting, segmentation and lip-sync models."""

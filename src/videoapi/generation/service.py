@@ -25,6 +25,7 @@ from videoapi.generation.schemas import (
     ModelOut,
     StyleTransferRequest,
     TextToVideoRequest,
+    VisionModelOut,
     VoiceOut,
     VoicePrompt,
 )
@@ -48,6 +49,7 @@ from videoapi.settings import Settings
 from videoapi.tasks.eta import queue_eta
 from videoapi.tasks.schemas import EstimateOut
 from videoapi.tasks.states import PRIORITIES
+from videoapi.vision import vision_install_hint, vision_weights
 
 
 def classical_estimate(billing: BillingService, req: StyleTransferRequest, media: MediaInfo) -> float:
@@ -260,8 +262,33 @@ def list_models(settings: Settings, registry: Registry | None = None, *, for_ope
             )
         )
     return ModelList(
-        items=items, classical_styles=sorted(CLASSICAL_STYLES), asr=asr, voices=_voices(settings, for_operator)
+        items=items,
+        classical_styles=sorted(CLASSICAL_STYLES),
+        asr=asr,
+        voices=_voices(settings, for_operator),
+        vision=_vision(settings, registry, for_operator),
     )
+
+
+def _vision(settings: Settings, registry: Registry, for_operator: bool) -> list[VisionModelOut]:
+    out = []
+    for name, spec in registry.vision.items():
+        installed = vision_weights(settings, spec) is not None
+        out.append(
+            VisionModelOut(
+                name=name,
+                kinds=list(spec.kinds),
+                architecture=spec.architecture,
+                description=spec.description,
+                hardware=spec.hardware,
+                licence=spec.licence,
+                source="local folder" if spec.is_local and not for_operator else spec.source,
+                status="installed" if installed else "missing",
+                install_hint=None if installed else vision_install_hint(spec),
+                default_for=[k for k, v in registry.defaults.items() if v == name],
+            )
+        )
+    return out
 
 
 def _voices(settings: Settings, for_operator: bool) -> list[VoiceOut]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from videoapi.generation.registry import AsrSpec, ModelSpec, load_registry, weights_dir
+from videoapi.generation.registry import AsrSpec, ModelSpec, VisionSpec, load_registry, weights_dir
 from videoapi.media.voices import load_voices
 from videoapi.settings import Settings
 
@@ -32,10 +32,12 @@ def download_model(settings: Settings, name: str, echo: Callable[[str], None] = 
     jobs = [(spec.source, spec.revision, target)]
     if isinstance(spec, ModelSpec):
         jobs += [(c.source, None, target / "_components" / n) for n, c in spec.components.items()]
+    # A repository holding more than the model (a Wav2Lip mirror with its face detector): only its files.
+    only = [spec.weights, "config.json"] if isinstance(spec, VisionSpec) and spec.weights else None
     for repo_id, revision, dest in jobs:
         echo(f"downloading {repo_id} into {dest} ...")
         try:
-            snapshot_download(repo_id, revision=revision, local_dir=dest)
+            snapshot_download(repo_id, revision=revision, local_dir=dest, allow_patterns=only)
         except Exception as exc:  # network, auth (gated models), disk: all end the command with the reason
             raise DownloadError(
                 f"could not download {repo_id} for model {name}: {type(exc).__name__}: {str(exc)[:300]}. "

@@ -47,6 +47,7 @@ async def run_ffmpeg(
     on_progress: Callable[[float], None] | None = None,
     timeout_s: float,
     max_pixels: int | None = None,
+    feed: AsyncIterator[bytes] | None = None,
 ) -> None:
     """Run ffmpeg with `args` (inputs, filters, outputs) and wait for it to succeed.
 
@@ -59,6 +60,9 @@ async def run_ffmpeg(
     `max_pixels` caps every input's decoder: a frame larger than that (a stream that grows after
     the small first frame the probe saw) fails the run with MediaError(input_too_large), even where
     ffmpeg itself would only drop the frame and exit 0.
+
+    `feed` is written to ffmpeg's standard input (an input `pipe:0`) as ffmpeg reads it, then closed;
+    an exception it raises stops ffmpeg and propagates. ffmpeg stopping early ends the feed.
     """
     if max_pixels is not None:
         args = with_max_pixels(args, max_pixels)
@@ -75,9 +79,11 @@ async def run_ffmpeg(
         "0.5",
         *args,
     ]
+    if feed is not None:
+        command.remove("-nostdin")  # stdin is the input, not a console
     proc = await asyncio.create_subprocess_exec(
         *command,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE if feed is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=_die_with_parent(os.getpid()) if _LIBC is not None else None,
@@ -86,12 +92,13 @@ async def run_ffmpeg(
     )
     assert proc.stdout is not None and proc.stderr is not None
     stderr_tail = bytearray()
+    readers = [_read_progress(proc.stdout, duration_s, on_progress), _read_tail(proc.stderr, stderr_tail)]
+    if feed is not None:
+        assert proc.stdin is not None
+        readers.append(_write_feed(proc.stdin, feed))
     try:
         async with asyncio.timeout(timeout_s):
-            await asyncio.gather(
-                _read_progress(proc.stdout, duration_s, on_progress),
-                _read_tail(proc.stderr, stderr_tail),
-            )
+            await asyncio.gather(*readers)
             returncode = await proc.wait()
     except TimeoutError:
         await _stop(proc, grace_s=0)
@@ -222,6 +229,25 @@ async def _read_progress(
             if fraction > done or (value == "end" and done < 1.0):
                 done = fraction
                 on_progress(done)
+
+
+async def _write_feed(stdin: asyncio.StreamWriter, feed: AsyncIterator[bytes]) -> None:
+    """Write `feed` to ffmpeg's stdin, then close it. A pipe ffmpeg closed (it failed, or needs no more)
+    ends the feed quietly: ffmpeg's exit status and stderr say what happened."""
+    try:
+        async for chunk in feed:
+            stdin.write(chunk)
+            await stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        aclose = getattr(feed, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        if not stdin.is_closing():
+            stdin.close()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await stdin.wait_closed()
 
 
 async def _discard(stream: asyncio.StreamReader) -> None:

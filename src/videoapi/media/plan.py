@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,9 @@ class Plan:
     fallback: Plan | None = None
     """Run instead when this plan fails (ffmpeg) or its output does not verify: the full re-encode
     behind a smart trim, so that a file the concat demuxer reads badly still gives a correct output."""
+    feed: Callable[[], AsyncIterator[bytes]] | None = None
+    """Makes the bytes the main pass reads on its standard input (`-i pipe:0`) while it runs: frames a
+    model renders in the worker (lip sync), encoded as they come. Submission plans carry none."""
 
 
 # Room past the planned length for the last frame and the encoder's audio priming.

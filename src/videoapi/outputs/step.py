@@ -137,7 +137,7 @@ class OutputStep:
         for path, content in plan.files.items():
             path.write_text(content, encoding="utf-8")
         for argv in plan.before:
-            await _run_before(argv)
+            await run_before(argv)
         for args in plan.passes:
             await run_ffmpeg(
                 args, duration_s=None, timeout_s=_left(deadline), max_pixels=self.settings.limits.max_pixels
@@ -148,6 +148,7 @@ class OutputStep:
             on_progress=on_progress,
             timeout_s=_left(deadline),
             max_pixels=self.settings.limits.max_pixels,
+            feed=plan.feed() if plan.feed is not None else None,
         )
         if plan.expect is not None:
             await asyncio.to_thread(verify_output, plan.output, plan.expect)
@@ -243,7 +244,8 @@ def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.001)
 
 
-async def _run_before(argv: list[str]) -> None:
+async def run_before(argv: list[str]) -> None:
+    """Run one of a plan's `before` commands (text-to-speech); ProcessingError with its stderr's tail on failure."""
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )

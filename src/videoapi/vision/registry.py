@@ -1,9 +1,10 @@
-"""Matting and segmentation models of `config/models.toml` (`[models.NAME]` tables with kinds
-`matting` or `segmentation`), read here so that the editing features need not import generation.
+"""Matting, segmentation and lip-sync models of `config/models.toml` (`[models.NAME]` tables with kinds
+`matting`, `segmentation` or `lipsync`), read here so that the editing features need not import generation.
 
 Weights load offline, like every model of the registry: `<generation.models_dir>/<name>` (what
 `videoapi models download NAME` writes), a local `source` folder, or the Hugging Face cache. A
-folder counts as installed when it holds a transformers `config.json` and weights.
+folder counts as installed when it holds a transformers `config.json` and weights (a Wav2Lip folder:
+its weights file; a `config.json` with its widths is optional).
 """
 
 from __future__ import annotations
@@ -18,19 +19,23 @@ from videoapi.errors import InvalidRequest, ModelNotInstalled
 from videoapi.media.voices import read_registry
 from videoapi.settings import Settings, SettingsError
 
-VisionKind = Literal["matting", "segmentation"]
-VISION_KINDS: tuple[VisionKind, ...] = ("matting", "segmentation")
-Architecture = Literal["semantic-segmentation", "sam2-video"]
+VisionKind = Literal["matting", "segmentation", "lipsync"]
+VISION_KINDS: tuple[VisionKind, ...] = ("matting", "segmentation", "lipsync")
+Architecture = Literal["semantic-segmentation", "sam2-video", "wav2lip"]
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+WAV2LIP_WEIGHT_FILES = ("model.safetensors", "wav2lip_gan.pth", "wav2lip.pth")
+"""Weight files looked for in a Wav2Lip folder, in this order, when its registry table names none."""
 
 
 class VisionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A matting (people) or segmentation (prompted objects) model, loaded with transformers."""
+    """A matting (people) or segmentation (prompted objects) model, loaded with transformers, or a lip-sync
+    model (Wav2Lip, `vision.wav2lip`)."""
 
     kinds: list[VisionKind]
     architecture: Architecture
     """`semantic-segmentation`: any transformers `AutoModelForSemanticSegmentation` (Segformer, ...),
-    whose `labels` classes are the foreground; `sam2-video`: transformers `Sam2VideoModel` (SAM 2)."""
+    whose `labels` classes are the foreground; `sam2-video`: transformers `Sam2VideoModel` (SAM 2);
+    `wav2lip`: the Wav2Lip generator (`vision.wav2lip`), from an original checkpoint or safetensors."""
     source: str
     """Hub id (`org/name`, fetched by `videoapi models download`) or a local folder (config.json + weights)."""
     name: str = ""
@@ -39,6 +44,12 @@ class VisionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """semantic-segmentation: class names (the model's `id2label`) that count as foreground."""
     input_size: int = 512
     """Long side in pixels of the frames the model sees (SAM 2 resizes them to its own square size)."""
+    weights: str | None = None
+    """wav2lip: the weights file inside the folder (`checkpoints/wav2lip_gan.pth`); `videoapi models
+    download` fetches only it (and a config.json). None: the first of `model.safetensors`, `wav2lip_gan.pth`,
+    `wav2lip.pth` there."""
+    licence: str = ""
+    """Licence of the weights, as listed by GET /v1/video/models (check it before use)."""
     description: str = ""
     hardware: str = ""
     revision: str | None = None
@@ -51,7 +62,7 @@ class VisionSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 def is_vision_table(table: Any) -> bool:
-    """Whether a `[models.NAME]` table describes a matting or segmentation model."""
+    """Whether a `[models.NAME]` table describes a matting, segmentation or lip-sync model."""
     kinds = table.get("kinds") if isinstance(table, dict) else None
     return isinstance(kinds, list) and any(kind in VISION_KINDS for kind in kinds)
 
@@ -104,17 +115,18 @@ def pick_vision_model(settings: Settings, kind: VisionKind, field: str) -> Visio
 def vision_weights(settings: Settings, spec: VisionSpec) -> Path | None:
     """The folder holding the model's config.json and weights, or None when it is not installed."""
     if spec.is_local:
-        return Path(spec.source) if _complete(Path(spec.source)) else None
+        return Path(spec.source) if _complete(Path(spec.source), spec) else None
     local = settings.models_dir / spec.name
-    if _complete(local):
+    if _complete(local, spec):
         return local
     cached = _hub_cache_path(spec.source, spec.revision)
-    return cached if cached is not None and _complete(cached) else None
+    return cached if cached is not None and _complete(cached, spec) else None
 
 
 def vision_install_hint(spec: VisionSpec) -> str:
     if spec.is_local:
-        return "an operator must put its transformers folder (config.json and weights) in place"
+        what = "weights file" if spec.architecture == "wav2lip" else "transformers folder (config.json and weights)"
+        return f"an operator must put its {what} in place"
     return f"run `videoapi models download {spec.name}` on the server"
 
 
@@ -126,7 +138,17 @@ def require_vision_weights(settings: Settings, spec: VisionSpec, field: str) -> 
     return weights
 
 
-def _complete(folder: Path) -> bool:
+def weights_file(folder: Path, name: str | None) -> Path | None:
+    """A Wav2Lip folder's weights: the file its table names, else the first of `WAV2LIP_WEIGHT_FILES` there."""
+    for candidate in [name] if name else WAV2LIP_WEIGHT_FILES:
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
+
+
+def _complete(folder: Path, spec: VisionSpec) -> bool:
+    if spec.architecture == "wav2lip":
+        return weights_file(folder, spec.weights) is not None
     return (folder / "config.json").exists() and any((folder / name).exists() for name in WEIGHT_FILES)
 
 

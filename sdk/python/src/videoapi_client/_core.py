@@ -43,6 +43,7 @@ EDIT_KINDS: dict[str, type] = {
     "background": m.BackgroundRequest,
     "captions": m.CaptionsRequest,
     "composite": m.CompositeRequest,
+    "lipsync": m.LipsyncRequest,
     "reframe": m.ReframeRequest,
     "subtitles": m.SubtitlesRequest,
     "thumbnails": m.ThumbnailsRequest,

@@ -51,6 +51,12 @@ class Edit(_Resource):
         """Compose clips, images, colours, text and audio on tracks, with transitions."""
         return self._create("edit.composite", request, fields, idempotency_key)
 
+    def lipsync(
+        self, request: m.LipsyncRequest | None = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> m.TaskOut:
+        """Regenerate the mouth of a face in sync with an audio asset or spoken narration (Wav2Lip)."""
+        return self._create("edit.lipsync", request, fields, idempotency_key)
+
     def reframe(
         self, request: m.ReframeRequest | None = None, /, *, idempotency_key: str | None = None, **fields: Any
     ) -> m.TaskOut:

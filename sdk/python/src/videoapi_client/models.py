@@ -52,6 +52,8 @@ __all__ = [
     "KeyCreated",
     "KeyList",
     "KeyOut",
+    "LipsyncNarration",
+    "LipsyncRequest",
     "Loudness",
     "ModelList",
     "ModelOut",
@@ -102,6 +104,7 @@ __all__ = [
     "VersionOut",
     "VideoClip",
     "VisibleWatermark",
+    "VisionModelOut",
     "VoiceOut",
     "WebhookLog",
     "WebhookSecrets",
@@ -576,6 +579,30 @@ class KeyOut(msgspec.Struct, kw_only=True):
     monthly_credits: float | None
 
 
+class LipsyncNarration(msgspec.Struct, kw_only=True):
+    """LipsyncNarration."""
+
+    text: str
+    voice: str | UnsetType | None = UNSET
+    variant: str | UnsetType | None = UNSET
+    rate_wpm: int | UnsetType | None = UNSET
+    pitch: int | UnsetType | None = UNSET
+
+
+class LipsyncRequest(msgspec.Struct, kw_only=True):
+    """LipsyncRequest."""
+
+    priority: Literal["low", "normal", "high"] | UnsetType = UNSET
+    webhook_url: str | UnsetType | None = UNSET
+    watermark: VisibleWatermark | UnsetType | None = UNSET
+    destinations: list[DestinationRef] | UnsetType | None = UNSET
+    input: InputRef
+    audio: InputRef | UnsetType | None = UNSET
+    narration: LipsyncNarration | UnsetType | None = UNSET
+    format: Literal["mp4", "webm"] | UnsetType = UNSET
+    quality: Literal["low", "medium", "high"] | UnsetType = UNSET
+
+
 class Loudness(msgspec.Struct, kw_only=True):
     """Loudness."""
 
@@ -591,6 +618,7 @@ class ModelList(msgspec.Struct, kw_only=True):
     classical_styles: list[str]
     asr: list[AsrModelOut] | UnsetType = UNSET
     voices: list[VoiceOut] | UnsetType = UNSET
+    vision: list[VisionModelOut] | UnsetType = UNSET
 
 
 class ModelOut(msgspec.Struct, kw_only=True):
@@ -1185,6 +1213,21 @@ class VisibleWatermark(msgspec.Struct, kw_only=True):
     size: float | UnsetType | None = UNSET
     font: str | UnsetType | None = UNSET
     color: str | UnsetType = UNSET
+
+
+class VisionModelOut(msgspec.Struct, kw_only=True):
+    """VisionModelOut."""
+
+    name: str
+    kinds: list[str]
+    architecture: str
+    description: str
+    hardware: str
+    licence: str
+    source: str
+    status: str
+    install_hint: str | None
+    default_for: list[str]
 
 
 class VoiceOut(msgspec.Struct, kw_only=True):

@@ -10,7 +10,7 @@ const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"];
 const KINDS = [
   "edit.trim", "edit.transcode", "edit.captions", "edit.subtitles", "edit.thumbnails", "edit.composite", "edit.audio",
-  "edit.background", "edit.reframe", "generate.text-to-video", "generate.image-to-video", "generate.style-transfer",
+  "edit.background", "edit.reframe", "edit.lipsync", "generate.text-to-video", "generate.image-to-video", "generate.style-transfer",
 ];
 
 let openapi = null; // the served OpenAPI document, read once after sign-in
