@@ -119,18 +119,25 @@ def summarize(name: str, latencies: list[float], statuses: dict[int, int], secon
     }
 
 
-def load(port: int, key: str, connections: int, seconds: float, out: Any) -> None:
-    """The client process: warm up, then creations, then reads of the created tasks."""
+def load(port: int, key: str, connections: int, seconds: float, out: Any, marks: Any) -> None:
+    """The client process: warm up, then creations, then reads of the created tasks.
+
+    `marks` gets ("start" | "end", phase) around each timed phase, for the server's CPU time.
+    """
 
     async def main() -> list[dict[str, Any]]:
         create = build("POST", "/v1/video/edit/trim", key, CREATE_BODY)
         await phase(port, key, connections, 1.0, lambda: create)  # warm-up: connections, pools, caches
+        marks.put(("start", "create"))
         lat, st, bodies = await phase(port, key, connections, seconds, lambda: create)
+        marks.put(("end", "create"))
         results = [summarize("create", lat, st, seconds)]
         ids = [json.loads(b)["id"] for b in bodies] or ["none"]
         reads = [build("GET", f"/v1/video/tasks/{i}", key) for i in ids]
         await phase(port, key, connections, 1.0, lambda: random.choice(reads))  # warm-up (cache fills)
+        marks.put(("start", "read"))
         lat, st, _ = await phase(port, key, connections, seconds, lambda: random.choice(reads))
+        marks.put(("end", "read"))
         results.append(summarize("read", lat, st, seconds))
         return results
 
@@ -246,12 +253,34 @@ def serve(app: list[str], env: dict[str, str], workers: int, cwd: Path) -> tuple
     return server, port
 
 
-def drive(port: int, key: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def server_cpu_s(server: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds of the server and its worker processes so far."""
+    import psutil
+
+    root = psutil.Process(server.pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def drive(server: subprocess.Popen[bytes], port: int, key: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run the client; each phase's result gains `server_cpu_ms`: the server's CPU time per request,
+    which moves less with the machine's load than the rates do."""
     out: mp.Queue[Any] = mp.Queue()
-    client = mp.Process(target=load, args=(port, key, args.connections, args.seconds, out))
+    marks: mp.Queue[Any] = mp.Queue()
+    client = mp.Process(target=load, args=(port, key, args.connections, args.seconds, out, marks))
     client.start()
+    cpu: dict[str, float] = {}
+    for _ in range(4):
+        edge, name = marks.get(timeout=args.seconds * 4 + 60)
+        cpu[name] = server_cpu_s(server) - cpu.get(name, 0.0) if edge == "end" else server_cpu_s(server)
     results = out.get(timeout=args.seconds * 4 + 60)
     client.join()
+    for r in results:
+        r["server_cpu_ms"] = round(cpu[r["phase"]] * 1000 / max(r["requests"], 1), 3)
     return results
 
 
@@ -259,7 +288,7 @@ def measure_bare(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOAPI_")}
     server, port = serve(["api:bare_app", "--app-dir", str(Path(__file__).parent)], env, args.workers, ROOT)
     try:
-        return {r["phase"]: r for r in drive(port, "bare", args)}
+        return {r["phase"]: r for r in drive(server, port, "bare", args)}
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -312,7 +341,7 @@ def measure_api(args: argparse.Namespace, backlog: int, read_cache: bool) -> dic
         seeded_s = seed_backlog(db_url, backlog) if backlog else 0.0
         server, port = serve(["videoapi.app:create_app"], env, args.workers, ROOT)
         try:
-            results = {r["phase"]: r for r in drive(port, key, args)}
+            results = {r["phase"]: r for r in drive(server, port, key, args)}
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -378,7 +407,8 @@ def main() -> int:
         ratio = r[phase]["per_s"] / ceiling[phase] if ceiling[phase] else 0.0
         return (
             f"{name:<28} {phase:>6} {r[phase]['per_s']:8.1f}/s  p50 {r[phase]['p50_ms']:6.2f} ms  "
-            f"p99 {r[phase]['p99_ms']:6.2f} ms  {ratio:6.1%} of bare" + (f"  other statuses {other}" if other else "")
+            f"p99 {r[phase]['p99_ms']:6.2f} ms  {ratio:6.1%} of bare  CPU {r[phase]['server_cpu_ms']:5.2f} ms/req"
+            + (f"  other statuses {other}" if other else "")
         )
 
     for i, b in enumerate(bare):
