@@ -82,15 +82,15 @@ def build(method: str, path: str, key: str, body: bytes = b"") -> bytes:
 
 
 async def phase(
-    port: int, key: str, connections: int, seconds: float, make: Any
+    ports: list[int], key: str, connections: int, seconds: float, make: Any
 ) -> tuple[list[float], dict[int, int], list[bytes]]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     bodies: list[bytes] = []
     deadline = time.perf_counter() + seconds
 
-    async def conn() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def conn(i: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ports[i % len(ports)])
         try:
             while time.perf_counter() < deadline:
                 raw = make()
@@ -103,7 +103,7 @@ async def phase(
         finally:
             writer.close()
 
-    await asyncio.gather(*(conn() for _ in range(connections)))
+    await asyncio.gather(*(conn(i) for i in range(connections)))
     return latencies, statuses, bodies
 
 
@@ -119,18 +119,25 @@ def summarize(name: str, latencies: list[float], statuses: dict[int, int], secon
     }
 
 
-def load(port: int, key: str, connections: int, seconds: float, out: Any) -> None:
-    """The client process: warm up, then creations, then reads of the created tasks."""
+def load(ports: list[int], key: str, connections: int, seconds: float, out: Any, marks: Any) -> None:
+    """The client process: warm up, then creations, then reads of the created tasks.
+
+    `marks` gets ("start" | "end", phase) around each timed phase, for the server's CPU time.
+    """
 
     async def main() -> list[dict[str, Any]]:
         create = build("POST", "/v1/video/edit/trim", key, CREATE_BODY)
-        await phase(port, key, connections, 1.0, lambda: create)  # warm-up: connections, pools, caches
-        lat, st, bodies = await phase(port, key, connections, seconds, lambda: create)
+        await phase(ports, key, connections, 1.0, lambda: create)  # warm-up: connections, pools, caches
+        marks.put(("start", "create"))
+        lat, st, bodies = await phase(ports, key, connections, seconds, lambda: create)
+        marks.put(("end", "create"))
         results = [summarize("create", lat, st, seconds)]
         ids = [json.loads(b)["id"] for b in bodies] or ["none"]
         reads = [build("GET", f"/v1/video/tasks/{i}", key) for i in ids]
-        await phase(port, key, connections, 1.0, lambda: random.choice(reads))  # warm-up (cache fills)
-        lat, st, _ = await phase(port, key, connections, seconds, lambda: random.choice(reads))
+        await phase(ports, key, connections, 1.0, lambda: random.choice(reads))  # warm-up (cache fills)
+        marks.put(("start", "read"))
+        lat, st, _ = await phase(ports, key, connections, seconds, lambda: random.choice(reads))
+        marks.put(("end", "read"))
         results.append(summarize("read", lat, st, seconds))
         return results
 
@@ -221,48 +228,82 @@ def seed_backlog(db_url: str, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def serve(app: list[str], env: dict[str, str], workers: int, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "uvicorn"), *app, "--factory", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--no-access-log", "--no-proxy-headers",
-            "--log-level", "warning",
-        ],
-        env=env,
-        cwd=cwd,
-    )  # fmt: skip
+Servers = list[subprocess.Popen[bytes]]
+
+
+def serve(app: list[str], env: dict[str, str], args: argparse.Namespace, cwd: Path) -> tuple[Servers, list[int]]:
+    """`--listen split`: one uvicorn per worker, each on its own port (the client spreads its connections
+    over them, as a load balancer would); `shared`: `uvicorn --workers N` on one socket, where the
+    kernel may hand every connection to one worker (it did in two of three runs where the workers'
+    CPU was read: one at a full core, the other idle), so the rates jumped by up to 2x between runs."""
+    split = args.listen == "split"
+    ports = [free_port() for _ in range(args.workers if split else 1)]
+    command = [
+        str(Path(sys.executable).parent / "uvicorn"), *app, "--factory", "--host", "127.0.0.1", "--workers",
+        str(1 if split else args.workers), "--no-access-log", "--no-proxy-headers", "--log-level", "warning",
+    ]  # fmt: skip
+    servers = [subprocess.Popen([*command, "--port", str(port)], env=env, cwd=cwd) for port in ports]
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise SystemExit("the server did not start") from None
-            time.sleep(0.2)
+    for port in ports:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or any(s.poll() is not None for s in servers):
+                    stop(servers, kill=True)
+                    raise SystemExit("the server did not start") from None
+                time.sleep(0.2)
     time.sleep(1.0)  # let every worker finish its startup
-    return server, port
+    return servers, ports
 
 
-def drive(port: int, key: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def stop(servers: Servers, kill: bool = False) -> None:
+    for server in servers:
+        server.kill() if kill else server.terminate()
+    for server in servers:
+        server.wait(timeout=30)
+
+
+def server_cpu_s(servers: Servers) -> float:
+    """User + system CPU seconds of the servers and their worker processes so far."""
+    import psutil
+
+    total = 0.0
+    for server in servers:
+        root = psutil.Process(server.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+def drive(servers: Servers, ports: list[int], key: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run the client; each phase's result gains `server_cpu_ms`: the server's CPU time per request,
+    which moves less with the machine's load than the rates do."""
     out: mp.Queue[Any] = mp.Queue()
-    client = mp.Process(target=load, args=(port, key, args.connections, args.seconds, out))
+    marks: mp.Queue[Any] = mp.Queue()
+    client = mp.Process(target=load, args=(ports, key, args.connections, args.seconds, out, marks))
     client.start()
+    cpu: dict[str, float] = {}
+    for _ in range(4):
+        edge, name = marks.get(timeout=args.seconds * 4 + 60)
+        cpu[name] = server_cpu_s(servers) - cpu.get(name, 0.0) if edge == "end" else server_cpu_s(servers)
     results = out.get(timeout=args.seconds * 4 + 60)
     client.join()
+    for r in results:
+        r["server_cpu_ms"] = round(cpu[r["phase"]] * 1000 / max(r["requests"], 1), 3)
     return results
 
 
 def measure_bare(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOAPI_")}
-    server, port = serve(["api:bare_app", "--app-dir", str(Path(__file__).parent)], env, args.workers, ROOT)
+    servers, ports = serve(["api:bare_app", "--app-dir", str(Path(__file__).parent)], env, args, ROOT)
     try:
-        return {r["phase"]: r for r in drive(port, "bare", args)}
+        return {r["phase"]: r for r in drive(servers, ports, "bare", args)}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(servers)
 
 
 def measure_api(args: argparse.Namespace, backlog: int, read_cache: bool) -> dict[str, Any]:
@@ -310,12 +351,11 @@ def measure_api(args: argparse.Namespace, backlog: int, read_cache: bool) -> dic
             .splitlines()[-1]
         )  # fmt: skip
         seeded_s = seed_backlog(db_url, backlog) if backlog else 0.0
-        server, port = serve(["videoapi.app:create_app"], env, args.workers, ROOT)
+        servers, ports = serve(["videoapi.app:create_app"], env, args, ROOT)
         try:
-            results = {r["phase"]: r for r in drive(port, key, args)}
+            results = {r["phase"]: r for r in drive(servers, ports, key, args)}
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop(servers)
     finally:
         drop_database(db_name)
         shutil.rmtree(var, ignore_errors=True)
@@ -335,6 +375,12 @@ def machine() -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (ours and the ceiling's)")
+    parser.add_argument(
+        "--listen",
+        choices=("split", "shared"),
+        default="split",
+        help="split: one uvicorn per worker, connections spread over their ports; shared: uvicorn --workers N",
+    )
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--pool-size", type=int, default=10, help="database.pool_size per worker")
@@ -356,6 +402,7 @@ def main() -> int:
         "machine": machine(),
         "load_before": [round(x, 2) for x in os.getloadavg()],
         "server_workers": args.workers,
+        "listen": args.listen,
         "connections": args.connections,
         "seconds": args.seconds,
         "uncapped": args.uncapped,
@@ -363,7 +410,8 @@ def main() -> int:
     print(f"machine: {report['machine']['cpu']}, {report['machine']['cpus']} CPUs; {report['machine']['platform']}")
     print(f"load average before: {report['load_before']}")
     print(
-        f"uvicorn {args.workers} workers, {args.connections} connections, {args.seconds:g} s phases, "
+        f"uvicorn {args.workers} workers ({args.listen} listen), {args.connections} connections, "
+        f"{args.seconds:g} s phases, "
         f"key {'without an active-task cap' if args.uncapped else 'with an active-task cap (checked, not reached)'}"
     )
     bare = [measure_bare(args)]
@@ -378,7 +426,8 @@ def main() -> int:
         ratio = r[phase]["per_s"] / ceiling[phase] if ceiling[phase] else 0.0
         return (
             f"{name:<28} {phase:>6} {r[phase]['per_s']:8.1f}/s  p50 {r[phase]['p50_ms']:6.2f} ms  "
-            f"p99 {r[phase]['p99_ms']:6.2f} ms  {ratio:6.1%} of bare" + (f"  other statuses {other}" if other else "")
+            f"p99 {r[phase]['p99_ms']:6.2f} ms  {ratio:6.1%} of bare  CPU {r[phase]['server_cpu_ms']:5.2f} ms/req"
+            + (f"  other statuses {other}" if other else "")
         )
 
     for i, b in enumerate(bare):

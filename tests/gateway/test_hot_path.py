@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +106,35 @@ def test_create_and_read_with_a_deep_backlog_never_count_or_scan_tasks(
         assert backlog_readers(seen) == []
 
 
+def test_a_capped_create_costs_five_statements_and_a_cached_read_none(
+    queued_api: Callable[..., AbstractContextManager[Api]],
+) -> None:
+    # Given a capped key, the view cache on, and the Redis rate limiter (which lets verified keys be
+    # cached: gateway/keycache.py); load shedding off (its depth read is cached for a second per
+    # process, so whether a create re-reads it depends on the clock)
+    settings = {
+        "gateway.default_max_active_tasks": 1_000,
+        "gateway.rate_limit_backend": "redis",
+        "tasks.read_cache": True,
+    }
+    with queued_api(**settings) as api:
+        assert api.post("/v1/video/edit/trim", json=TRIM).status_code == 202  # warm: the key is cached
+        # When it creates a task, then reads it twice (a miss that fills the cache, then a hit)
+        with statements(api) as created_with:
+            task_id = api.post("/v1/video/edit/trim", json=TRIM).json()["id"]
+        with statements(api) as missed_with:
+            api.get(f"/v1/video/tasks/{task_id}")
+        with statements(api) as hit_with:
+            assert api.get(f"/v1/video/tasks/{task_id}").json()["status"] == "queued"
+    # Then the create sent five statements: the owner's policy, the task, the quota, the owner's lock,
+    # and the counters written and read in one (the lock used to come first, and the read on its own)
+    assert len(created_with) == 5, created_with
+    assert "pg_advisory_xact_lock" in created_with[-2] and created_with[-1].startswith("WITH written AS")
+    # and a read is one select by id, or nothing at all once cached
+    assert len(missed_with) == 1 and "WHERE tasks.id =" in missed_with[0]
+    assert hit_with == []
+
+
 def test_the_active_task_cap_still_holds_against_the_counters(
     queued_api: Callable[..., AbstractContextManager[Api]],
 ) -> None:
@@ -114,6 +144,20 @@ def test_the_active_task_cap_still_holds_against_the_counters(
         tasks = api.get("/v1/video/tasks").json()["items"]
         assert api.post(f"/v1/video/tasks/{tasks[0]['id']}/cancel").status_code == 202  # frees one slot
         assert api.post("/v1/video/edit/trim", json=TRIM).status_code == 202
+
+
+def test_concurrent_creates_of_one_key_never_pass_its_cap_together(
+    queued_api: Callable[..., AbstractContextManager[Api]],
+) -> None:
+    # Given a key capped at 4 unfinished tasks (the check is serialised only around the counter write)
+    with queued_api(**{"gateway.default_max_active_tasks": 4}) as api:
+        # When 16 creates arrive at once
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda _: api.post("/v1/video/edit/trim", json=TRIM).status_code, range(16)))
+        # Then exactly 4 were accepted, and the counters agree with the rows
+        assert sorted(codes) == [202] * 4 + [429] * 12
+        assert len(api.get("/v1/video/tasks", params={"limit": 50}).json()["items"]) == 4
+        assert_problem(api.post("/v1/video/edit/trim", json=TRIM), 429, "too_many_tasks")
 
 
 def test_read_cache_answers_from_redis_and_sees_every_transition(

@@ -17,14 +17,13 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoapi.auth.jwt import JwtVerifier
 from videoapi.auth.principal import Principal
 from videoapi.auth.service import KeyService
 from videoapi.destinations.service import DestinationService
-from videoapi.errors import FetchError, Forbidden, InvalidRequest, ServiceUnavailable, TooManyRequests
+from videoapi.errors import FetchError, Forbidden, InvalidRequest, ServiceUnavailable
 from videoapi.gateway.clientip import parse_networks
 from videoapi.gateway.idempotency import HEADER, IdempotencyStore, Replay, check_key, fingerprint
 from videoapi.gateway.keycache import KeyCache
@@ -32,7 +31,6 @@ from videoapi.gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRate
 from videoapi.gateway.streamtokens import StreamTokens
 from videoapi.media.fetch import check_target
 from videoapi.settings import Settings
-from videoapi.tasks.counters import owner_active
 from videoapi.tasks.counters import queue_depth as queued_in
 from videoapi.tasks.models import Pipeline, Task
 from videoapi.tasks.pipelines import present_pipeline
@@ -158,13 +156,16 @@ async def submit(
         await _shed(gateway, items)
 
         async def in_transaction(session: AsyncSession, tasks: list[Task]) -> None:
-            await _check_active_tasks(session, principal, len(tasks), settings.default_max_active_tasks)
             if gateway.destinations is not None and any(refs):
                 await gateway.destinations.plan(session, tasks, refs)
             if record_id is not None:
                 await gateway.idempotency.complete(session, record_id, 202, [t.id for t in tasks])
 
-        tasks = await gateway.tasks.create_many([i.kwargs for i in items], in_transaction=in_transaction)
+        tasks = await gateway.tasks.create_many(
+            [i.kwargs for i in items],
+            in_transaction=in_transaction,
+            max_active=principal.max_active_tasks or settings.default_max_active_tasks,
+        )
     except BaseException:
         if record_id is not None:
             await gateway.idempotency.release(record_id)
@@ -208,14 +209,18 @@ async def submit_pipeline(
         await _shed(gateway, items)
 
         async def in_transaction(session: AsyncSession, tasks: list[Task]) -> None:
-            await _check_active_tasks(session, principal, len(tasks), gateway.settings.gateway.default_max_active_tasks)
             if gateway.destinations is not None and plan.destinations:
                 sinks = [tasks[i] for i in plan.sinks]
                 await gateway.destinations.plan(session, sinks, [plan.destinations] * len(sinks))
             if record_id is not None:
                 await gateway.idempotency.complete(session, record_id, 202, [plan.pipeline.id])
 
-        await gateway.tasks.create_pipeline(plan.pipeline, [i.kwargs for i in items], in_transaction=in_transaction)
+        await gateway.tasks.create_pipeline(
+            plan.pipeline,
+            [i.kwargs for i in items],
+            in_transaction=in_transaction,
+            max_active=principal.max_active_tasks or gateway.settings.gateway.default_max_active_tasks,
+        )
     except BaseException:
         if record_id is not None:
             await gateway.idempotency.release(record_id)
@@ -292,24 +297,6 @@ async def _shed(gateway: Gateway, items: Sequence[Item]) -> None:
                 code="overloaded",
                 headers={"Retry-After": str(retry_s)},
             )
-
-
-async def _check_active_tasks(session: AsyncSession, principal: Principal, adding: int, default: int) -> None:
-    cap = principal.max_active_tasks or default
-    if cap <= 0:
-        return
-    if session.bind.dialect.name == "postgresql":
-        # Serialise the owner's capped creates so that two concurrent requests cannot both pass the
-        # check (SQLite's BEGIN IMMEDIATE serialises every writer already).
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": principal.owner_id})
-    active = await owner_active(session, principal.owner_id)  # the counters, not a count of the rows
-    if active + adding > cap:
-        raise TooManyRequests(
-            f"this key may have {cap} unfinished (waiting, queued or running) tasks at once; "
-            f"it has {active} and asked for {adding} more",
-            code="too_many_tasks",
-            headers={"Retry-After": "5"},
-        )
 
 
 async def _respond(

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Boolean, Float, String
+from sqlalchemy import Boolean, Float, String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from videoapi.db.base import Base, JSONType, UTCDateTime, utcnow
-from videoapi.db.engine import transaction
+from videoapi.db.engine import read_connection, transaction
 
 
 class OwnerPolicy(Base):
@@ -37,6 +37,11 @@ class Policy(msgspec.Struct, frozen=True):
     output_threshold: float | None = None
 
 
+_SELECT_POLICY = select(
+    OwnerPolicy.trial, OwnerPolicy.watermark, OwnerPolicy.moderation_rules, OwnerPolicy.output_threshold
+).where(OwnerPolicy.owner_id == bindparam("owner_id"))
+
+
 class PolicyService:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], read_sessions: async_sessionmaker[AsyncSession] | None = None
@@ -46,11 +51,10 @@ class PolicyService:
         """For `get`, read on every create: autocommit on PostgreSQL, one round trip instead of three."""
 
     async def get(self, owner_id: str) -> Policy:
-        async with self.read_sessions() as session:
-            row = await session.get(OwnerPolicy, owner_id)
-        if row is None:
-            return Policy()
-        return Policy(row.trial, row.watermark, row.moderation_rules, row.output_threshold)
+        """The owner's policy, read on every create: one Core select (no ORM session around it)."""
+        async with read_connection(self.read_sessions) as connection:
+            row = (await connection.execute(_SELECT_POLICY, {"owner_id": owner_id})).one_or_none()
+        return Policy() if row is None else Policy(*row)
 
     async def update(self, owner_id: str, **changes: Any) -> Policy:
         """Set the given fields (None clears a field; `trial` takes a bool)."""

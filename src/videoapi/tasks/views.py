@@ -25,8 +25,8 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from videoapi.observability.logging import get_logger
 from videoapi.tasks.events import TaskChange
@@ -59,10 +59,12 @@ class TaskView(msgspec.Struct):
 
 
 VIEW_COLUMNS = tuple(getattr(Task, name) for name in TaskView.__struct_fields__)
+_SELECT_VIEW = select(*VIEW_COLUMNS).where(Task.id == bindparam("task_id"))
+"""Built once: building the select and its cache key per read was a tenth of a read's CPU."""
 
 
-async def select_view(session: AsyncSession, task_id: str) -> TaskView | None:
-    row = (await session.execute(select(*VIEW_COLUMNS).where(Task.id == task_id))).one_or_none()
+async def select_view(connection: AsyncConnection | AsyncSession, task_id: str) -> TaskView | None:
+    row = (await connection.execute(_SELECT_VIEW, {"task_id": task_id})).one_or_none()
     if row is None:
         return None
     return TaskView(*row)
