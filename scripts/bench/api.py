@@ -18,7 +18,7 @@ rates move with its load, which the script prints (see scripts/bench/README.md).
     .venv/bin/python scripts/bench/api.py                               # 2 workers, 16 connections, 0 and 100k
     .venv/bin/python scripts/bench/api.py --backlog 0 --read-cache on --seconds 5 --json out.json
 
-Targets (issue 15): >= 1,000 creations/s and >= 3,000 reads/s with p99 < 50 ms on 2 idle cores;
+Targets: >= 1,000 creations/s and >= 3,000 reads/s with p99 < 50 ms on 2 idle cores;
 with 100,000 queued tasks both within 10 % of the empty table.
 """
 

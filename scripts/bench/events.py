@@ -10,7 +10,7 @@ server process's CPU time (user + system, psutil) over `--seconds` twice, side b
    the one poller of the process.
 
 The client holds the streams on raw asyncio sockets in this process and counts the heartbeats it
-reads, to show that every stream stayed alive. Target (issue 16): 1,000 idle streams raise the
+reads, to show that every stream stayed alive. Target: 1,000 idle streams raise the
 process's CPU by less than 10 % of one core.
 
     .venv/bin/python scripts/bench/events.py                       # 1000 streams, 30 s, table backend

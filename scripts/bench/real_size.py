@@ -32,10 +32,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = Path(__file__).resolve().parent / "real_configs"
 
-# Anchors of issue 15, printed beside our figures.
+# Reference figures from outside this project, printed beside ours.
 ANCHORS = {
     "ltx-video": "vendor: 5 s of 768x512 (121 frames) in about 2 s on an H100",
-    "wan": "issue 15: Wan2.1-1.3B 480p, 50 steps, about 95 s of denoising on an H200",
+    "wan": "Wan2.1-1.3B 480p, 50 steps, about 95 s of denoising on an H200",
 }
 
 

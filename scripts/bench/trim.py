@@ -46,7 +46,7 @@ from videoapi.settings import LimitSettings
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 WIDTH, HEIGHT, FPS = 1920, 1080, 25
 FRAME_S = 1 / FPS
-# Speed-ups over the bare full re-encode that smart rendering is meant to reach (issue 15).
+# Speed-ups over the bare full re-encode that smart rendering is meant to reach.
 TARGETS = {"long": 5.0, "join": 4.0}
 # Each poll costs the server CPU that ffmpeg would otherwise use on a 2-core machine; 100 ms keeps
 # that small while adding at most 0.1 s of latency.

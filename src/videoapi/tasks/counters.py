@@ -15,7 +15,7 @@ A create under a per-owner cap (`Deltas.apply_capped`) takes the owner's transac
 lock on PostgreSQL just before that write, and reads the owner's committed count in the same
 statement as the write: the owner's capped creates are serialised for two round trips (the lock,
 the write) and the commit, not for the whole transaction, which is what bounded the creates of one
-busy key (issue 15: 70 creates/s with the lock taken first, all the transaction's statements under it).
+busy key (measured: 70 creates/s with the lock taken first, all the transaction's statements under it).
 """
 
 from __future__ import annotations
