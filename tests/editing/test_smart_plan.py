@@ -10,7 +10,7 @@ import pytest
 
 from videoapi.editing.plan import plan_trim
 from videoapi.editing.schemas import TrimRequest
-from videoapi.editing.smart import cut_pieces, piece_encode_args, snap
+from videoapi.editing.smart import cut_pieces, piece_encode_args, plan_smart_trim, snap
 from videoapi.media.gops import Keyframe, StreamIndex, clean_keyframes, frame_grid
 from videoapi.media.probe import AudioInfo, MediaInfo, VideoInfo
 from videoapi.outputs.watermark import VisibleWatermark
@@ -112,6 +112,17 @@ def test_segments_join_every_range_and_their_audio(tmp_path: Path) -> None:
     assert plan.render is not None and plan.render["copied_s"] == pytest.approx(5.0)
     graph = plan.args[plan.args.index("-filter_complex") + 1]
     assert graph == "[1:a:0][2:a:0]concat=n=2:v=0:a=1[a]"
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [(2, "1"), (16, "8"), (1, "1")])
+def test_the_pieces_encoders_share_the_cores_out(cpus: int, threads: str, tmp_path: Path) -> None:
+    """A head and a tail piece encode side by side in pass 1: each x264 gets its share of the cores."""
+    req = trim(start_s=0.5, end_s=4.5)
+    plan = plan_smart_trim(req, media(), index(), Path("/in/src.mp4"), tmp_path, [(0.5, 4.5)], cpus)
+    assert plan is not None and plan.passes is not None
+    encode = plan.passes[0]
+    given = [encode[i + 1] for i, arg in enumerate(encode) if arg == "-threads"]
+    assert given == [threads, threads]  # one per piece, none for the poster
 
 
 def test_piece_encoder_keeps_the_source_profile_level_and_time_base() -> None:

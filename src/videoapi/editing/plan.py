@@ -21,6 +21,7 @@ from videoapi.media.encoding import (
     output_codec,
     output_codecs,
     poster_args,
+    usable_cpus,
 )
 from videoapi.media.formats import BASE_LABEL, HLS_DIR, HLS_MASTER, gif_args, hls_args, hls_ladder
 from videoapi.media.gops import StreamIndex
@@ -124,7 +125,7 @@ def plan_trim(
     reason = smart_blocker(req, media, index)
     if reason is None:
         assert index is not None
-        smart = plan_smart_trim(req, media, index, src, out_dir, ranges)
+        smart = plan_smart_trim(req, media, index, src, out_dir, ranges, usable_cpus())
         if smart is not None:
             full = _plan_single(req, media, src, out_dir, ranges)
             full = dataclasses.replace(

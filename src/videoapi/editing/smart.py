@@ -140,9 +140,16 @@ def snap(t: float, frame_s: float) -> float:
 
 
 def plan_smart_trim(
-    req: TrimRequest, media: MediaInfo, index: StreamIndex, src: Path, out_dir: Path, ranges: list[Range]
+    req: TrimRequest,
+    media: MediaInfo,
+    index: StreamIndex,
+    src: Path,
+    out_dir: Path,
+    ranges: list[Range],
+    cpus: int = 1,
 ) -> Plan | None:
-    """The two passes of a smart trim, or None when no whole GOP lies inside the ranges (nothing to copy)."""
+    """The two passes of a smart trim, or None when no whole GOP lies inside the ranges (nothing to copy).
+    `cpus`: the cores the pieces' encoders share."""
     assert index.frame_s is not None
     per_range = cut_pieces(ranges, index)
     pieces = [piece for group in per_range for piece in group]
@@ -160,12 +167,16 @@ def plan_smart_trim(
     encode = ["-ss", _ts(first_s), "-t", _ts(2 * frame), *input_args(src)]
     outputs: list[str] = []
     written: dict[Piece, Path] = {}
-    for n, piece in enumerate(p for p in pieces if not p.copy):
+    encoded = [p for p in pieces if not p.copy]
+    # The pieces encode side by side in one ffmpeg: the cores are shared out between their encoders
+    # (x264's own frame threads on a one-second piece cost more than they gain when others run too).
+    threads = max(1, cpus // len(encoded)) if encoded else None
+    for n, piece in enumerate(encoded):
         path = out_dir / f"piece{n}.mp4"
         written[piece] = path
         # A quarter frame short of the next piece: its first frame is not this piece's last.
         encode += ["-ss", _ts(piece.start_s), "-t", _ts(piece.length_s - frame / 4), *input_args(src)]
-        outputs += ["-map", f"{n + 1}:v:0", *piece_encode_args(index, req.quality), str(path)]
+        outputs += ["-map", f"{n + 1}:v:0", *piece_encode_args(index, req.quality, threads), str(path)]
     if hevc:
         # Each stretch of source GOPs copied to its own MP4, with the source's VPS/SPS/PPS in-band.
         for n, piece in enumerate(p for p in pieces if p.copy):
@@ -229,10 +240,10 @@ def plan_smart_trim(
     )
 
 
-def piece_encode_args(index: StreamIndex, quality: str) -> list[str]:
+def piece_encode_args(index: StreamIndex, quality: str, threads: int | None = None) -> list[str]:
     """Encoder settings of a re-encoded piece: the source's codec, profile, level (and HEVC tier), pixel
     format, colour and time base, so that the joined stream is one valid stream whose frames fall on the
-    same ticks."""
+    same ticks. `threads` caps an H.264 piece's encoder threads (None: x264's own choice)."""
     if index.codec == "hevc":
         args = ["-c:v", "libx265", "-preset", X265[quality][0], "-crf", X265[quality][1], "-pix_fmt", index.pix_fmt]
         args += ["-profile:v", X265_PROFILES[index.profile or ""]]
@@ -245,6 +256,8 @@ def piece_encode_args(index: StreamIndex, quality: str) -> list[str]:
         args += ["-x265-params", ":".join(params)]
     else:
         args = ["-c:v", "libx264", "-preset", X264[quality][0], "-crf", X264[quality][1], "-pix_fmt", index.pix_fmt]
+        if threads is not None:
+            args += ["-threads", str(threads)]
         args += ["-profile:v", X264_PROFILES[index.profile or ""]]
         if index.level:
             args += ["-level", f"{index.level // 10}.{index.level % 10}"]

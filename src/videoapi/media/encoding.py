@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -164,3 +165,8 @@ def poster_args(poster: Path) -> list[str]:
     # A second output of the same pass: the first frame of the result, decoded once with the rest.
     scale = f"scale=-2:'min(ih,{POSTER_MAX_HEIGHT})':force_divisible_by=2"
     return ["-map", "0:v:0", "-vf", scale, "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", str(poster)]
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask, which a container's cpuset narrows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -8,7 +8,6 @@ time: memory stays flat whatever the length. Each cut moves to the quietest 20 m
 
 from __future__ import annotations
 
-import os
 import threading
 import wave
 from collections import OrderedDict
@@ -21,6 +20,7 @@ import numpy as np
 
 from videoapi.errors import ProcessingError
 from videoapi.generation.registry import AsrSpec
+from videoapi.media.encoding import usable_cpus
 from videoapi.settings import Settings
 from videoapi.speech.schemas import Segment, Transcript, Word
 
@@ -56,7 +56,7 @@ def cpu_threads(settings: Settings) -> int:
     """`speech.cpu_threads`, or the cores this process may run on (CTranslate2's own default is 4)."""
     if settings.speech.cpu_threads > 0:
         return settings.speech.cpu_threads
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cpus()
 
 
 class Transcriber:
