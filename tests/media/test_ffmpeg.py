@@ -262,3 +262,45 @@ async def test_ffmpeg_failing_early_ends_the_feed_and_reports_ffmpeg_s_error(tmp
     with pytest.raises(ProcessingError):
         await run_ffmpeg(bad, duration_s=1.0, timeout_s=30, feed=frames())
     assert len(sent) < 10_000 and not ffmpeg_children()
+
+
+# A child process: matrix products on one thread while another starts ffmpeg over and over, as a
+# worker's jobs do side by side. Exits 0 when the products kept going for the whole time.
+BLAS_AND_FORKS = textwrap.dedent(
+    """
+    import asyncio, os, threading, time
+    import numpy as np
+    from videoapi.media.ffmpeg import run_ffmpeg
+    a = np.random.rand(400, 400)
+    done = [0]
+    def products():
+        while True:
+            a @ a
+            done[0] += 1
+    async def forks():
+        while True:
+            await run_ffmpeg(["-f", "lavfi", "-i", "nullsrc=s=16x16:d=0.04", "-f", "null", "-"],
+                             duration_s=None, timeout_s=10)
+    threading.Thread(target=products, daemon=True).start()
+    threading.Thread(target=lambda: asyncio.run(forks()), daemon=True).start()
+    last = -1
+    for _ in range(6):
+        time.sleep(1)
+        if done[0] == last:
+            print("matrix products stopped after", done[0], flush=True)
+            os._exit(1)
+        last = done[0]
+    print("products", done[0], flush=True)
+    os._exit(0)
+    """
+)
+
+
+def test_matrix_products_keep_going_while_another_thread_starts_ffmpeg() -> None:
+    """ffmpeg starts without fork handlers: OpenBLAS's stopped its thread pool under a product running
+    in another thread, which then waited forever (two lip-sync tasks in one worker hung that way)."""
+    try:
+        child = subprocess.run([sys.executable, "-c", BLAS_AND_FORKS], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:  # the fork can hang too, holding the GIL: then nothing is printed
+        pytest.fail("the process hung: a matrix product and ffmpeg's fork() deadlocked")
+    assert child.returncode == 0, child.stdout + child.stderr[-2000:]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import os
+import functools
 import re
+import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 
@@ -36,8 +37,29 @@ _FRAME_TOO_LARGE_MARKER = "exceeds specified max pixel count"
 
 _LOG_CONTEXT_RE = re.compile(r" @ 0x[0-9a-f]+")
 
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+_SETPRIV = shutil.which("setpriv") if sys.platform == "linux" else None
+
+
+@functools.cache
+def dies_with_worker() -> list[str]:
+    """The argv prefix that makes the kernel SIGKILL ffmpeg when the worker thread that started it dies
+    (PR_SET_PDEATHSIG, set by util-linux's `setpriv` before it execs ffmpeg); [] where there is none.
+
+    Not a preexec_fn: that makes Python fork() instead of vfork(), and fork runs the libraries'
+    fork handlers in the worker while its other threads run jobs. OpenBLAS's stops its thread pool
+    under a matrix product running in another thread, which then waits forever (two lip-sync tasks
+    in one worker hung that way). vfork runs no handlers. The signal fires when the *thread* that
+    started ffmpeg exits: the runner starts it from the event loop's thread, which lives as long as
+    the worker.
+    """
+    if _SETPRIV is None:
+        return []
+    prefix = [_SETPRIV, "--pdeathsig", "KILL", "--"]
+    try:  # util-linux before 2.33 has no --pdeathsig
+        subprocess.run([*prefix, FFMPEG, "-hide_banner", "-version"], capture_output=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return prefix
 
 
 async def run_ffmpeg(
@@ -82,11 +104,11 @@ async def run_ffmpeg(
     if feed is not None:
         command.remove("-nostdin")  # stdin is the input, not a console
     proc = await asyncio.create_subprocess_exec(
+        *dies_with_worker(),
         *command,
         stdin=asyncio.subprocess.PIPE if feed is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        preexec_fn=_die_with_parent(os.getpid()) if _LIBC is not None else None,
         # Same process group as the worker: a signal to the worker's group reaches ffmpeg too.
         start_new_session=False,
     )
@@ -131,11 +153,11 @@ async def stream_frames(
         args = with_max_pixels(args, max_pixels)
     command = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", *args]
     proc = await asyncio.create_subprocess_exec(
+        *dies_with_worker(),
         *command,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        preexec_fn=_die_with_parent(os.getpid()) if _LIBC is not None else None,
         start_new_session=False,
         limit=max(frame_bytes * 2, 2**16),
     )
@@ -186,23 +208,6 @@ def with_max_pixels(args: list[str], max_pixels: int) -> list[str]:
             out += ["-max_pixels", str(max_pixels)]
         out.append(arg)
     return out
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A preexec_fn that makes the kernel SIGKILL ffmpeg when the worker that started it dies.
-
-    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. The
-    runner forks from the event loop's thread, which lives as long as the worker, so that is
-    what we want; forking from a short-lived thread would kill ffmpeg when that thread ends.
-    """
-
-    def preexec() -> None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        # The parent may have died between fork and prctl: then nobody would send the signal.
-        if os.getppid() != parent_pid:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
 
 
 async def _read_progress(
