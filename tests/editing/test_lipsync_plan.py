@@ -17,7 +17,7 @@ from videoapi.editing.analysis import Analysis, Box
 from videoapi.editing.lipsync import face_track
 from videoapi.settings import Settings
 from videoapi.vision.lipsync import crop_bgr, crop_box, mouth_mask, paste, pingpong
-from videoapi.vision.wav2lip import MEL_STEP, N_MELS, mel_basis, mel_window, mel_window_start, melspectrogram
+from videoapi.vision.wav2lip_inputs import MEL_STEP, N_MELS, mel_basis, mel_window, mel_window_start, melspectrogram
 
 
 def test_pingpong_plays_forwards_then_backwards_showing_each_turning_frame_once() -> None:

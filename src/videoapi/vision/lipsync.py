@@ -28,7 +28,7 @@ import av
 import cv2
 import numpy as np
 
-from videoapi.vision.wav2lip import FACE_SIZE, SAMPLE_RATE, mel_window, melspectrogram
+from videoapi.vision.wav2lip_inputs import FACE_SIZE, SAMPLE_RATE, mel_window, melspectrogram
 
 BATCH = 16
 """Output frames handed to the inference thread at a time (the event loop stays free for heartbeats)."""
