@@ -34,6 +34,7 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,14 +44,18 @@ import av
 import imageio_ffmpeg
 import numpy as np
 
-from videoapi.assets.schemas import InputRef
-from videoapi.editing.analysis import detect_faces
-from videoapi.editing.reframe import ReframeRequest, crop_for, plan_reframe, with_camera_path
-from videoapi.editing.source import Source
-from videoapi.media.ffmpeg import run_ffmpeg
-from videoapi.media.plan import bounded_args
-from videoapi.media.probe import probe
-from videoapi.settings import Settings
+ROOT = Path(__file__).resolve().parents[2]
+# The tiny matting models are the tests' (tests/support/tiny_vision.py): the repository root on the path.
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from videoapi.assets.schemas import InputRef  # noqa: E402
+from videoapi.editing.analysis import detect_faces  # noqa: E402
+from videoapi.editing.reframe import ReframeRequest, crop_for, plan_reframe, with_camera_path  # noqa: E402
+from videoapi.editing.source import Source  # noqa: E402
+from videoapi.media.ffmpeg import run_ffmpeg  # noqa: E402
+from videoapi.media.plan import bounded_args  # noqa: E402
+from videoapi.media.probe import probe  # noqa: E402
+from videoapi.settings import Settings  # noqa: E402
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 WIDTH, HEIGHT, FPS = 1920, 1080, 30
