@@ -172,6 +172,3 @@ def load_model(folder: Path, name: str | None = None, device: str = "cpu") -> Wa
     model = Wav2Lip(Wav2LipConfig.read(folder))
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
-
-
-# ---- audio features ------------------------------------------------------------------------------
